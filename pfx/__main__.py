@@ -1,0 +1,5 @@
+"""`python -m pfx` runs the command line."""
+
+from pfx.cli import main
+
+main()

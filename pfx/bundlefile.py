@@ -1,0 +1,101 @@
+"""Bundle files: zstd-compressed JSON lines, written to a temporary name then renamed.
+
+The only module that reads or writes bundle files. Encoding and checks live in bundle.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import zstandard
+
+from pfx.bundle import Bundle, decode, decode_manifest
+from pfx.errors import BundleError, UsageError
+from pfx.model import Manifest
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+LEVEL = 9
+
+
+def write_lines(path: Path, lines: Iterable[bytes]) -> int:
+    """Compress `lines` into `path` atomically (mode 0600); returns the compressed size.
+
+    The file appears under its name only when complete: a killed export leaves at most a
+    hidden temporary file, never a bundle that looks whole.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"cannot write {path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as raw:
+            cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
+            with cctx.stream_writer(raw, closefd=False) as z:
+                for line in lines:
+                    z.write(line)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path.stat().st_size
+
+
+def iter_lines(path: Path) -> Iterator[bytes]:
+    """The decompressed lines of a bundle file; BundleError when it is not a readable bundle.
+
+    A cut-off file is told apart from a damaged one: zstd frames end with a marker (and a
+    checksum, which catches flipped bytes), so a stream that stops mid-frame was truncated.
+    """
+    path = Path(path)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below, generator-owned
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not a bundle") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        if fh.read(4) != ZSTD_MAGIC:
+            raise BundleError(f"{path} is not a pfx bundle (not zstd-compressed)")
+        fh.seek(0)
+        pending = b""
+        dobj = zstandard.ZstdDecompressor().decompressobj()
+        while chunk := fh.read(1 << 20):
+            try:
+                pending += dobj.decompress(chunk)
+            except zstandard.ZstdError as e:
+                raise BundleError(f"{path} is damaged (compressed data: {e})") from None
+            *whole, pending = pending.split(b"\n")
+            for line in whole:
+                yield line + b"\n"
+        if not dobj.eof:
+            raise BundleError(f"{path} is damaged: the file ends early (truncated)")
+        if pending:
+            yield pending
+    finally:
+        fh.close()
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Only the manifest (first line): cheap, for `inspect` of large bundles."""
+    for line in iter_lines(path):
+        return decode_manifest(line)
+    raise BundleError(f"{path} is not a pfx bundle (empty)")
+
+
+def read_bundle(path: Path) -> Bundle:
+    """Read, decode and verify a bundle file in full."""
+    return decode(iter_lines(path))

@@ -1,0 +1,134 @@
+"""The `pfx` command line: a thin click layer over the library, and its one error boundary.
+
+Every command calls one library function; `fail_cleanly` is the only place an exception
+becomes output: one line and an exit code, the traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from pfx import __version__
+
+SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
+
+
+@contextlib.contextmanager
+def fail_cleanly(debug: bool) -> Iterator[None]:
+    """Turn any failure into one line on stderr and an exit code (2 usage/bundle, 1 other)."""
+    from pfx.errors import PfxError
+
+    try:
+        yield
+    except PfxError as e:
+        if debug:
+            raise
+        click.echo(f"pfx: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("pfx: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit:
+        raise
+    except Exception as e:
+        if debug:
+            raise
+        name = type(e).__name__
+        click.echo(f"pfx: internal error: {name}: {e} (run with --debug for a traceback)", err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pfx")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Move a Prefect 3 environment's configuration through one verifiable bundle file.
+
+    \b
+      pfx export -p local -o snap.pfx     read everything from profile `local`
+      pfx inspect snap.pfx                what a bundle holds (no server)
+      pfx verify snap.pfx                 integrity and invariants (no server)
+      pfx import snap.pfx -p cloud        plan and replay into profile `cloud`
+    """
+    ctx.obj = {"debug": debug}
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(ctx.obj and ctx.obj.get("debug"))
+
+
+@cli.command()
+@click.option("-p", "--profile", help="Prefect profile to read (default: the active one).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Bundle file to write (written to a temporary name, then renamed).")
+@click.option("--secrets", "secrets", type=click.Choice(list(SECRETS_CHOICES)), default="withhold",
+              show_default=True, help="How secret block values travel.")
+@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File holding the passphrase for --secrets encrypt (else PFX_PASSPHRASE).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.pass_context
+def export(ctx: click.Context, profile: str | None, output: Path, secrets: str,
+           passphrase_file: Path | None, concurrency: int, quiet: bool, as_json: bool) -> None:
+    """Read every resource of a profile into one bundle file (needs only the source API)."""
+    with fail_cleanly(_debug(ctx)):
+        from pfx import output as out
+        from pfx.exporting import export_bundle
+        from pfx.passphrase import read_passphrase
+
+        mode = SECRETS_CHOICES[secrets]
+        passphrase = read_passphrase(passphrase_file, confirm=True) if mode == "encrypted" else None
+        if mode == "plaintext" and not quiet:
+            click.echo("pfx: warning: secret values will be written in clear to the bundle", err=True)
+        progress = None if (quiet or as_json) else out.export_progress()
+        result = export_bundle(output, profile, secrets=mode,  # type: ignore[arg-type]
+                               passphrase=passphrase, progress=progress, concurrency=concurrency)
+        if as_json:
+            click.echo(out.export_json(result))
+        elif not quiet:
+            click.echo(out.export_text(result))
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
+@click.pass_context
+def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
+    """Show what a bundle holds: format, source, counts per kind, secrets (no server)."""
+    with fail_cleanly(_debug(ctx)):
+        from pfx import output as out
+        from pfx.bundlefile import read_manifest
+
+        manifest = read_manifest(bundle)
+        click.echo(out.inspect_json(manifest) if as_json else out.inspect_text(bundle, manifest))
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing; the exit code tells.")
+@click.pass_context
+def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
+    """Check a bundle's integrity and invariants; exit 0 only if it is intact (no server)."""
+    with fail_cleanly(_debug(ctx)):
+        from pfx.bundlefile import read_bundle
+
+        result = read_bundle(bundle)
+        if not quiet:
+            click.echo(f"ok: {bundle}: {len(result.records)} records intact "
+                       f"(format {result.manifest.version[0]}.{result.manifest.version[1]}, "
+                       f"digest {result.manifest.digest[:16]})")
+
+
+def main() -> None:
+    cli(prog_name="pfx")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The errors pfx raises, and the one line each becomes for the user.
+
+    PfxError                 every error pfx means to show as one line
+    ├── UsageError           bad arguments, unknown profile, unreadable input file
+    ├── BundleError          not a bundle, truncated, tampered, newer format, unknown kind
+    ├── GraphError           a dependency cycle or a reference to a record that is not there
+    ├── SecretsError         wrong passphrase, tampered ciphertext, unusable secrets file
+    ├── ApiError             the Prefect API failed: unreachable, refused credentials, odd answer
+    └── ConflictError        --on-conflict fail found records that differ on the destination
+
+Per-record results of an import are not errors: they are Outcomes in a Report (report.py).
+"""
+
+from __future__ import annotations
+
+
+class PfxError(Exception):
+    """An error with a message fit to print as one line; exit code 2 unless a subclass says."""
+
+    exit_code = 2
+
+
+class UsageError(PfxError):
+    """The command cannot run as asked: an unknown profile, an unwritable path, bad options."""
+
+
+class BundleError(PfxError):
+    """The file is not a bundle pfx can trust: unreadable, truncated, tampered, or too new."""
+
+
+class GraphError(PfxError):
+    """The records' references do not form an acyclic graph over records that exist."""
+
+
+class SecretsError(PfxError):
+    """Secret values cannot be produced: wrong passphrase, tampered ciphertext, bad file."""
+
+
+class ApiError(PfxError):
+    """The Prefect API could not be used: unreachable, credentials refused, unexpected answer."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ConflictError(PfxError):
+    """`--on-conflict fail` found records that already exist with different content."""
+
+    exit_code = 1

@@ -1,0 +1,27 @@
+"""The registry of resource kinds, in dependency-friendly order (also the bundle's order).
+
+Adding a kind: write one module with a `KIND = Kind(...)` and add it to the tuple below.
+"""
+
+from __future__ import annotations
+
+from pfx.errors import BundleError
+from pfx.kinds import flow, variable
+from pfx.kinds.base import Kind
+
+KINDS: tuple[Kind, ...] = (
+    flow.KIND,
+    variable.KIND,
+)
+
+BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
+ORDER: dict[str, int] = {kind.name: i for i, kind in enumerate(KINDS)}
+
+
+def kind_named(name: str) -> Kind:
+    """The kind called `name`, or a BundleError naming the kinds this pfx knows."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        known = ", ".join(BY_NAME)
+        raise BundleError(f"unknown kind {name!r} (this pfx knows: {known})") from None

@@ -1,0 +1,115 @@
+"""The contract every resource kind fulfils: how it is listed, keyed, referenced and written.
+
+A kind is data plus pure functions; it never does I/O. api.py executes the Calls it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pfx.ids import Index, replace_ids
+from pfx.jsontypes import JSON, JSONObject
+from pfx.model import Record, Ref
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request to the Prefect API, relative to the API root."""
+
+    method: str
+    path: str
+    body: JSON = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How to page through every item of a kind: POST `path` with `body` plus offset/limit."""
+
+    path: str
+    body: JSONObject = field(default_factory=dict)
+    # Some list endpoints (v1 tag limits) ignore paging; one call then returns everything.
+    paged: bool = True
+    # Merged into `body` when secret values are to be read (block documents).
+    secret_body: JSONObject = field(default_factory=dict)
+
+    def with_body(self, extra: JSONObject) -> Listing:
+        return Listing(self.path, self.body | extra, self.paged, self.secret_body)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """What import knows about the destination server when it decides what is supported."""
+
+    cloud: bool = False
+    server_version: str | None = None
+    # Work pool types the destination's workers can run (None: unknown, accept all).
+    worker_types: frozenset[str] | None = None
+    block_types: frozenset[str] = frozenset()
+
+
+Remap = Callable[[str], str | None]
+"""Source id -> destination id, or None when the referenced record has no destination id."""
+
+
+def no_reason(_record: Record, _dest: Destination) -> str | None:
+    """Default: every record of the kind can be created anywhere."""
+    return None
+
+
+def no_refs(_data: JSONObject, _index: Index) -> list[Ref]:
+    """Default: the kind depends on nothing."""
+    return []
+
+
+def remap_all(data: JSON, remap: Mapping[str, str]) -> JSON:
+    """Rewrite every source id inside `data` (also inside strings) to its destination id."""
+    return replace_ids(data, remap)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource kind. Field docs say who calls what; see pfx/kinds/flow.py for the simplest."""
+
+    # kebab-case, as in the bundle and the CLI: "work-pool".
+    name: str
+    listing: Listing
+    # Fields the server manages (ids, timestamps, status): not kept in the bundle, not compared.
+    server_fields: frozenset[str]
+    # The natural key of an item of this kind, from its server JSON.
+    key: Callable[[JSONObject], tuple[str, ...]]
+    # The request that creates the record on the destination; ids already remapped in `data`.
+    create: Callable[[Record, JSONObject], Call]
+    # The requests that make an existing destination object equal to the record.
+    update: Callable[[Record, JSONObject, JSONObject], list[Call]]
+    # What the record depends on; `index` resolves source ids and names to natural keys.
+    refs: Callable[[JSONObject, Index], list[Ref]] = no_refs
+    # Whether the source item is a resource of its own (False: it belongs to another record,
+    # like the server-made `deployment:<id>` concurrency limits).
+    own: Callable[[JSONObject], bool] = lambda _data: True
+    # Why the destination cannot hold the record (managed pools, push pools off Cloud), or None.
+    unsupported: Callable[[Record, Destination], str | None] = no_reason
+    # Names are not unique (automations): keys get an ordinal, matching pairs by content.
+    unique_key: bool = True
+    # Fields that exist on both sides but that the destination sets itself and import does not
+    # carry; excluded from comparison only.
+    ignored: frozenset[str] = frozenset()
+    # The id of the created object, from the create call's response.
+    created_id: Callable[[JSONObject], str | None] = lambda response: _str(response.get("id"))
+    # Data as export keeps it: the server JSON without server fields (override to reshape).
+    keep: Callable[[JSONObject], JSONObject] | None = None
+    # Calls run after every record is created, for references that can only be set late
+    # (automations that point at themselves or each other). None: nothing late.
+    late: Callable[[Record, JSONObject, str], list[Call]] | None = None
+    # Dotted paths of the item's secret values (block documents: from the schema's
+    # secret_fields); None for kinds that hold no secrets.
+    secret_paths: Callable[[JSONObject], list[str]] | None = None
+
+    def kept(self, data: JSONObject) -> JSONObject:
+        """The record data export keeps for an item: server fields dropped."""
+        trimmed = {k: v for k, v in data.items() if k not in self.server_fields}
+        return self.keep(trimmed) if self.keep else trimmed
+
+
+def _str(value: JSON) -> str | None:
+    return value if isinstance(value, str) else None

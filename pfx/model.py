@@ -1,0 +1,131 @@
+"""The nouns of a bundle: Record, Ref, SecretSlot and Manifest (pydantic, no I/O).
+
+JSON Schemas in schemas/ are generated from these models (pfx.schemagen); FORMAT.md explains them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pfx.jsontypes import JSONObject
+
+FORMAT_NAME = "pfx-bundle"
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+
+SecretsMode = Literal["withheld", "encrypted", "plaintext"]
+
+
+class Ref(BaseModel):
+    """A reference from one record to another, by natural key; `id` is the source id, if any.
+
+    A ref without an id is an ordering edge only (a `{{ prefect.blocks.x.y }}` template names
+    its block, it does not hold its id); a ref with an id is also rewritten at import.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    key: tuple[str, ...]
+    id: str | None = None
+    # Where the reference sits in the record's data, for messages (e.g. "flow_id").
+    path: str = ""
+    # A soft ref orders creation when its target is present but does not block when it is
+    # absent (e.g. a template naming a block that is not in the bundle).
+    soft: bool = False
+
+
+class SecretSlot(BaseModel):
+    """Secret values of one record: which fields, and how their values travel.
+
+    `withheld`: the bundle holds no value; import needs them from a secrets file.
+    `encrypted`: `ciphertext` holds the values, AES-256-GCM under a passphrase-derived key.
+    `plaintext`: the values sit in the record's data, in clear (an explicit user choice).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: SecretsMode
+    # Dotted paths into `data` (as the block schema's secret_fields name them, resolved).
+    fields: list[str]
+    nonce: str | None = None
+    ciphertext: str | None = None
+
+
+class Record(BaseModel):
+    """One resource of the source: its kind, natural key, source id, server JSON and refs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    key: tuple[str, ...]
+    id: str | None = None
+    data: JSONObject
+    refs: list[Ref] = Field(default_factory=list)
+    secrets: SecretSlot | None = None
+
+    @property
+    def label(self) -> str:
+        """A short human name: `deployment etl/daily`."""
+        return f"{self.kind} {'/'.join(self.key)}"
+
+
+class Source(BaseModel):
+    """Where the records came from, without credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    profile: str | None = None
+    server_version: str | None = None
+    api_version: str | None = None
+
+
+class SecretsSummary(BaseModel):
+    """How secret values travel in this bundle, and how many there are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: SecretsMode = "withheld"
+    withheld: int = 0
+    encrypted: int = 0
+    plaintext: int = 0
+    # Key derivation for `encrypted`: scrypt parameters and salt (base64).
+    kdf: dict[str, str | int] | None = None
+    # Encrypts a known text so a wrong passphrase is told apart from a tampered record.
+    check: str | None = None
+
+
+class Skipped(BaseModel):
+    """A source resource that is not in the bundle, and why (nothing is dropped silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    key: tuple[str, ...]
+    reason: str
+
+
+class Manifest(BaseModel):
+    """The bundle's first line: format, provenance, counts, edges and checksums."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["pfx-bundle"] = FORMAT_NAME
+    version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)
+    # The oldest pfx release that reads this format; named when a reader is too old.
+    reader: str = "0.1"
+    pfx_version: str
+    created: str
+    source: Source
+    secrets: SecretsSummary = Field(default_factory=SecretsSummary)
+    counts: dict[str, int]
+    # [dependent, dependency] pairs of record ordinals (0-based, in bundle order).
+    edges: list[tuple[int, int]]
+    # sha256 (hex) of each record line, in bundle order.
+    hashes: list[str]
+    # sha256 (hex) over all record lines, each with its newline, in bundle order.
+    digest: str
+    skipped: list[Skipped] = Field(default_factory=list)

@@ -1,0 +1,80 @@
+"""Which server a profile names: resolved exactly as the `prefect` CLI resolves `--profile`.
+
+With a name, the profile's settings win over the environment (as `prefect -p NAME` does);
+without one, the active profile and PREFECT_API_URL / PREFECT_API_KEY from the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from pfx.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Target:
+    """A Prefect API to talk to. Credentials are kept out of repr and never written anywhere."""
+
+    url: str
+    profile: str | None
+    api_key: str | None = field(default=None, repr=False)
+    auth_string: str | None = field(default=None, repr=False)
+    verify: bool | str = True
+    timeout: float = 60.0
+
+    @property
+    def public_url(self) -> str:
+        """The URL without any user:password part, fit for output, logs and bundles."""
+        return redact_url(self.url)
+
+    @property
+    def cloud(self) -> bool:
+        return "api.prefect.cloud" in self.url or "/accounts/" in self.url
+
+
+def redact_url(url: str) -> str:
+    """`url` with userinfo removed: credentials in URLs never reach output or bundles."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def resolve(profile: str | None) -> Target:
+    """The Target for `profile` (None: the active profile plus the environment)."""
+    import prefect.context
+    from prefect.settings import get_current_settings, load_profiles
+
+    if profile is None:
+        return _target(get_current_settings(), prefect.context.get_settings_context().profile.name)
+    profiles = load_profiles()
+    if profile not in profiles.names:
+        known = ", ".join(sorted(profiles.names)) or "none"
+        raise UsageError(f"unknown profile {profile!r} (profiles: {known})")
+    with prefect.context.use_profile(profile, override_environment_variables=True):
+        return _target(get_current_settings(), profile)
+
+
+def _target(settings: object, name: str | None) -> Target:
+    api = settings.api  # type: ignore[attr-defined]
+    if not api.url:
+        where = f"profile {name!r}" if name else "the environment"
+        raise UsageError(
+            f"{where} sets no PREFECT_API_URL; pfx talks to a running server "
+            "(set it with `prefect config set PREFECT_API_URL=...`)"
+        )
+    verify: bool | str = True
+    if api.tls_insecure_skip_verify:
+        verify = False
+    elif api.ssl_cert_file:
+        verify = str(api.ssl_cert_file)
+    return Target(
+        url=str(api.url).rstrip("/"),
+        profile=name,
+        api_key=api.key.get_secret_value() if api.key else None,
+        auth_string=api.auth_string.get_secret_value() if api.auth_string else None,
+        verify=verify,
+        timeout=float(api.request_timeout or 60.0),
+    )

@@ -1,0 +1,175 @@
+"""Secret values: withheld (default), encrypted under a passphrase, or in clear when asked.
+
+Encryption is AES-256-GCM (the `cryptography` package) with a key derived by scrypt from the
+passphrase and a per-bundle salt; each record's values are one ciphertext whose associated
+data is the record's kind and key, so ciphertexts cannot be moved between records.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from pfx.errors import SecretsError
+from pfx.jsontypes import JSON, JSONObject
+from pfx.model import Record, SecretSlot, SecretsMode, SecretsSummary
+
+MASK = "********"
+CHECK_TEXT = b"pfx passphrase check"
+SCRYPT = {"n": 2**15, "r": 8, "p": 1}
+
+
+@dataclass
+class Sealer:
+    """How this export treats secret values; holds the derived key for `encrypted`."""
+
+    mode: SecretsMode
+    key: bytes | None = None
+    salt: bytes | None = None
+
+    @classmethod
+    def create(cls, mode: SecretsMode, passphrase: str | None) -> Sealer:
+        if mode != "encrypted":
+            return cls(mode)
+        if not passphrase:
+            raise SecretsError("--secrets encrypt needs a passphrase")
+        salt = os.urandom(16)
+        return cls(mode, derive_key(passphrase, salt), salt)
+
+    def summary(self, records: Iterable[Record]) -> SecretsSummary:
+        counts = {"withheld": 0, "encrypted": 0, "plaintext": 0}
+        for record in records:
+            if record.secrets:
+                counts[record.secrets.mode] += len(record.secrets.fields)
+        kdf: dict[str, str | int] | None = None
+        check = None
+        if self.mode == "encrypted" and self.key and self.salt:
+            kdf = {"name": "scrypt", "salt": _b64(self.salt), **SCRYPT}
+            check = _b64(_encrypt(self.key, CHECK_TEXT, b"pfx-check"))
+        return SecretsSummary(mode=self.mode, kdf=kdf, check=check, **counts)
+
+
+def derive_key(passphrase: str, salt: bytes, n: int = SCRYPT["n"], r: int = 8, p: int = 1) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
+
+
+def _encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        return AESGCM(key).decrypt(blob[:12], blob[12:], aad)
+    except InvalidTag:
+        raise SecretsError("encrypted secrets do not decrypt: wrong passphrase or tampered bundle") from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def record_aad(record: Record) -> bytes:
+    return orjson.dumps([record.kind, list(record.key)])
+
+
+def seal_record(record: Record, item: JSONObject, paths: list[str], sealer: Sealer) -> Record:
+    """`record` with its secret values treated per the sealer's mode (see module doc)."""
+    present = [p for p in expand_paths(record.data, paths) if get_path(record.data, p) is not None]
+    if not present:
+        return record
+    data = record.data
+    if sealer.mode == "plaintext":
+        return record.model_copy(update={"secrets": SecretSlot(mode="plaintext", fields=present)})
+    values: dict[str, JSON] = {p: get_path(data, p) for p in present}
+    masked = data
+    for p in present:
+        masked = set_path(masked, p, MASK)
+    slot = SecretSlot(mode=sealer.mode, fields=present)
+    if sealer.mode == "encrypted":
+        assert sealer.key is not None
+        sealed = record.model_copy(update={"data": masked})
+        blob = _encrypt(sealer.key, orjson.dumps(values, option=orjson.OPT_SORT_KEYS), record_aad(sealed))
+        slot = SecretSlot(mode="encrypted", fields=present, ciphertext=_b64(blob))
+    return record.model_copy(update={"data": masked, "secrets": slot})
+
+
+def expand_paths(data: JSONObject, paths: list[str]) -> list[str]:
+    """Concrete dotted paths for schema secret_fields, expanding `*` over dict keys."""
+    out: list[str] = []
+    for path in paths:
+        out.extend(_expand(data, path.split("."), []))
+    return sorted(set(out))
+
+
+def _expand(node: JSON, parts: list[str], done: list[str]) -> list[str]:
+    if not parts:
+        return [".".join(done)]
+    head, rest = parts[0], parts[1:]
+    if not isinstance(node, dict):
+        return []
+    if head == "*":
+        return [p for k in node for p in _expand(node[k], rest, [*done, k])]
+    if head not in node:
+        return []
+    return _expand(node[head], rest, [*done, head])
+
+
+def get_path(data: JSON, path: str) -> JSON:
+    node = data
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def set_path(data: JSONObject, path: str, value: JSON) -> JSONObject:
+    """A copy of `data` with `path` set to `value` (copies along the path only)."""
+    head, _, rest = path.partition(".")
+    copy = dict(data)
+    if not rest:
+        copy[head] = value
+    else:
+        child = copy.get(head)
+        copy[head] = set_path(child if isinstance(child, dict) else {}, rest, value)
+    return copy
+
+
+def unseal(record: Record, key: bytes) -> dict[str, JSON]:
+    """The secret values of an encrypted record, by path; SecretsError if they do not decrypt."""
+    if not record.secrets or record.secrets.mode != "encrypted" or not record.secrets.ciphertext:
+        return {}
+    try:
+        blob = base64.b64decode(record.secrets.ciphertext, validate=True)
+    except ValueError:
+        raise SecretsError(f"{record.label}: encrypted secrets are damaged") from None
+    values = orjson.loads(_decrypt(key, blob, record_aad(record)))
+    if not isinstance(values, dict):
+        raise SecretsError(f"{record.label}: encrypted secrets are damaged")
+    return values
+
+
+def open_key(summary: SecretsSummary, passphrase: str) -> bytes:
+    """The bundle key from `passphrase`; SecretsError naming a wrong passphrase."""
+    if not summary.kdf or not summary.check:
+        raise SecretsError("bundle has no encrypted secrets")
+    kdf = summary.kdf
+    salt = base64.b64decode(str(kdf["salt"]))
+    key = derive_key(passphrase, salt, int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
+    try:
+        _decrypt(key, base64.b64decode(summary.check), b"pfx-check")
+    except SecretsError:
+        raise SecretsError("wrong passphrase for this bundle's encrypted secrets") from None
+    return key
