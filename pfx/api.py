@@ -190,7 +190,9 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _error(url: str, method: str, path: str, response: httpx.Response) -> ApiError:
     status = response.status_code
     if status == 401:
-        return ApiError(f"{url} refused the credentials (HTTP 401): check the API key or auth string", status)
+        return ApiError(
+            f"{url} refused the credentials (HTTP 401): check the API key or auth string", status
+        )
     detail = ""
     try:
         payload = response.json()

@@ -171,9 +171,7 @@ def decode(lines: Iterable[bytes]) -> Bundle:
         digest.update(line)
         records.append(_record(line, i))
     if len(records) != n:
-        raise BundleError(
-            f"damaged bundle: {len(records)} of {n} records present (truncated file)"
-        )
+        raise BundleError(f"damaged bundle: {len(records)} of {n} records present (truncated file)")
     if digest.hexdigest() != manifest.digest:
         raise BundleError("damaged bundle: records do not match the manifest digest")
     _check_invariants(manifest, records)
@@ -184,7 +182,9 @@ def _record(line: bytes, i: int) -> Record:
     try:
         record = Record.model_validate_json(line)
     except ValidationError as e:
-        raise BundleError(f"damaged bundle: record {i + 1} is not a valid record: {e.errors()[0]['msg']}") from None
+        raise BundleError(
+            f"damaged bundle: record {i + 1} is not a valid record: {e.errors()[0]['msg']}"
+        ) from None
     kind_named(record.kind)
     return record
 
@@ -202,7 +202,7 @@ def _check_invariants(manifest: Manifest, records: list[Record]) -> None:
     for kind, count in manifest.counts.items():
         if counts.get(kind, 0) != count:
             raise BundleError(
-                f"damaged bundle: manifest counts {count} {kind} records, found {counts.get(kind, 0)}"
+                f"damaged bundle: manifest counts {count} {kind}, found {counts.get(kind, 0)}"
             )
     if sorted(map(tuple, manifest.edges)) != edges_of(records):
         raise BundleError("damaged bundle: manifest dependency edges do not match record refs")

@@ -65,18 +65,40 @@ def _debug(ctx: click.Context) -> bool:
 
 @cli.command()
 @click.option("-p", "--profile", help="Prefect profile to read (default: the active one).")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Bundle file to write (written to a temporary name, then renamed).")
-@click.option("--secrets", "secrets", type=click.Choice(list(SECRETS_CHOICES)), default="withhold",
-              show_default=True, help="How secret block values travel.")
-@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="File holding the passphrase for --secrets encrypt (else PFX_PASSPHRASE).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Bundle file to write (written to a temporary name, then renamed).",
+)
+@click.option(
+    "--secrets",
+    "secrets",
+    type=click.Choice(list(SECRETS_CHOICES)),
+    default="withhold",
+    show_default=True,
+    help="How secret block values travel.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the passphrase for --secrets encrypt (else PFX_PASSPHRASE).",
+)
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
-def export(ctx: click.Context, profile: str | None, output: Path, secrets: str,
-           passphrase_file: Path | None, concurrency: int, quiet: bool, as_json: bool) -> None:
+def export(
+    ctx: click.Context,
+    profile: str | None,
+    output: Path,
+    secrets: str,
+    passphrase_file: Path | None,
+    concurrency: int,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Read every resource of a profile into one bundle file (needs only the source API)."""
     with fail_cleanly(_debug(ctx)):
         from pfx import output as out
@@ -86,10 +108,18 @@ def export(ctx: click.Context, profile: str | None, output: Path, secrets: str,
         mode = SECRETS_CHOICES[secrets]
         passphrase = read_passphrase(passphrase_file, confirm=True) if mode == "encrypted" else None
         if mode == "plaintext" and not quiet:
-            click.echo("pfx: warning: secret values will be written in clear to the bundle", err=True)
+            click.echo(
+                "pfx: warning: secret values will be written in clear to the bundle", err=True
+            )
         progress = None if (quiet or as_json) else out.export_progress()
-        result = export_bundle(output, profile, secrets=mode,  # type: ignore[arg-type]
-                               passphrase=passphrase, progress=progress, concurrency=concurrency)
+        result = export_bundle(
+            output,
+            profile,
+            secrets=mode,  # type: ignore[arg-type]
+            passphrase=passphrase,
+            progress=progress,
+            concurrency=concurrency,
+        )
         if as_json:
             click.echo(out.export_json(result))
         elif not quiet:
@@ -121,9 +151,11 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
 
         result = read_bundle(bundle)
         if not quiet:
-            click.echo(f"ok: {bundle}: {len(result.records)} records intact "
-                       f"(format {result.manifest.version[0]}.{result.manifest.version[1]}, "
-                       f"digest {result.manifest.digest[:16]})")
+            click.echo(
+                f"ok: {bundle}: {len(result.records)} records intact "
+                f"(format {result.manifest.version[0]}.{result.manifest.version[1]}, "
+                f"digest {result.manifest.digest[:16]})"
+            )
 
 
 def main() -> None:

@@ -80,9 +80,7 @@ async def _export(
     )
     summary = sealer.summary(records)
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    lines = bundle.encode(
-        records, source=source, created=created, secrets=summary, skipped=skipped
-    )
+    lines = bundle.encode(records, source=source, created=created, secrets=summary, skipped=skipped)
     manifest_holder: list[Manifest] = []
 
     def tee() -> object:
@@ -129,8 +127,11 @@ def build_records(
             try:
                 key = kind.key(item)
             except (KeyError, TypeError, ValueError) as e:
-                skipped.append(Skipped(kind=kind.name, key=(str(item.get("id")),),
-                                       reason=f"unreadable item: {e!r}"))
+                skipped.append(
+                    Skipped(
+                        kind=kind.name, key=(str(item.get("id")),), reason=f"unreadable item: {e!r}"
+                    )
+                )
                 continue
             keyed.append((kind, key, item))
     keyed = _disambiguate(keyed, index)

@@ -35,6 +35,9 @@ class Ref(BaseModel):
     # A soft ref orders creation when its target is present but does not block when it is
     # absent (e.g. a template naming a block that is not in the bundle).
     soft: bool = False
+    # A late ref does not order creation: the record is created without it and patched once
+    # every record exists (automations that point at themselves or at each other).
+    late: bool = False
 
 
 class SecretSlot(BaseModel):

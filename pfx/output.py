@@ -46,17 +46,19 @@ def export_text(result: ExportResult) -> str:
 
 def export_json(result: ExportResult) -> str:
     m = result.manifest
-    return orjson.dumps({
-        "path": str(result.path),
-        "size": result.size,
-        "seconds": round(result.seconds, 3),
-        "requests": result.stats.requests,
-        "counts": m.counts,
-        "records": sum(m.counts.values()),
-        "secrets": m.secrets.model_dump(include={"mode", "withheld", "encrypted", "plaintext"}),
-        "skipped": [s.model_dump(mode="json") for s in m.skipped],
-        "digest": m.digest,
-    }).decode()
+    return orjson.dumps(
+        {
+            "path": str(result.path),
+            "size": result.size,
+            "seconds": round(result.seconds, 3),
+            "requests": result.stats.requests,
+            "counts": m.counts,
+            "records": sum(m.counts.values()),
+            "secrets": m.secrets.model_dump(include={"mode", "withheld", "encrypted", "plaintext"}),
+            "skipped": [s.model_dump(mode="json") for s in m.skipped],
+            "digest": m.digest,
+        }
+    ).decode()
 
 
 def _secrets_line(m: Manifest) -> str:
@@ -69,7 +71,8 @@ def inspect_text(path: Path, m: Manifest) -> str:
         f"bundle:   {path}",
         f"format:   {m.format} {m.version[0]}.{m.version[1]} (written by pfx {m.pfx_version})",
         f"created:  {m.created}",
-        f"source:   {m.source.url}" + (f" (profile {m.source.profile})" if m.source.profile else ""),
+        f"source:   {m.source.url}"
+        + (f" (profile {m.source.profile})" if m.source.profile else ""),
         f"server:   Prefect {m.source.server_version or '?'}, API {m.source.api_version or '?'}",
         f"secrets:  {_secrets_line(m)}",
         f"records:  {sum(m.counts.values())}",
@@ -82,7 +85,10 @@ def inspect_text(path: Path, m: Manifest) -> str:
 
 
 def inspect_json(m: Manifest) -> str:
-    return orjson.dumps(m.model_dump(mode="json", exclude={"hashes", "edges"}) | {
-        "records": sum(m.counts.values()),
-        "edges": len(m.edges),
-    }).decode()
+    return orjson.dumps(
+        m.model_dump(mode="json", exclude={"hashes", "edges"})
+        | {
+            "records": sum(m.counts.values()),
+            "edges": len(m.edges),
+        }
+    ).decode()

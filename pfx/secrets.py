@@ -73,7 +73,9 @@ def _decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
     try:
         return AESGCM(key).decrypt(blob[:12], blob[12:], aad)
     except InvalidTag:
-        raise SecretsError("encrypted secrets do not decrypt: wrong passphrase or tampered bundle") from None
+        raise SecretsError(
+            "encrypted secrets do not decrypt: wrong passphrase or tampered bundle"
+        ) from None
 
 
 def _b64(data: bytes) -> str:
@@ -100,7 +102,9 @@ def seal_record(record: Record, item: JSONObject, paths: list[str], sealer: Seal
     if sealer.mode == "encrypted":
         assert sealer.key is not None
         sealed = record.model_copy(update={"data": masked})
-        blob = _encrypt(sealer.key, orjson.dumps(values, option=orjson.OPT_SORT_KEYS), record_aad(sealed))
+        blob = _encrypt(
+            sealer.key, orjson.dumps(values, option=orjson.OPT_SORT_KEYS), record_aad(sealed)
+        )
         slot = SecretSlot(mode="encrypted", fields=present, ciphertext=_b64(blob))
     return record.model_copy(update={"data": masked, "secrets": slot})
 

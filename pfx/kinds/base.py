@@ -104,6 +104,10 @@ class Kind:
     # Dotted paths of the item's secret values (block documents: from the schema's
     # secret_fields); None for kinds that hold no secrets.
     secret_paths: Callable[[JSONObject], list[str]] | None = None
+    # Differing field names between the bundle's and the destination's portable data (ids
+    # replaced by natural-key tokens, server and ignored fields dropped). None: top-level
+    # fields compared for equality.
+    compare: Callable[[JSONObject, JSONObject], list[str]] | None = None
 
     def kept(self, data: JSONObject) -> JSONObject:
         """The record data export keeps for an item: server fields dropped."""
