@@ -120,23 +120,23 @@ def build_records(
     index = Index()
     keyed: list[tuple[Kind, tuple[str, ...], JSONObject]] = []
     skipped: list[Skipped] = []
+    # Kinds are keyed in registry order, each seeing the index of the kinds before it.
     for kind in KINDS:
+        group: list[tuple[Kind, tuple[str, ...], JSONObject]] = []
         for item in raw.get(kind.name, []):
             if not kind.own(item):
                 continue
             try:
-                key = kind.key(item)
+                key = kind.key(item, index)
             except (KeyError, TypeError, ValueError) as e:
-                skipped.append(
-                    Skipped(
-                        kind=kind.name, key=(str(item.get("id")),), reason=f"unreadable item: {e!r}"
-                    )
-                )
+                ident = (str(item.get("id")),)
+                skipped.append(Skipped(kind=kind.name, key=ident, reason=f"unreadable: {e!r}"))
                 continue
-            keyed.append((kind, key, item))
-    keyed = _disambiguate(keyed, index)
-    for kind, key, item in keyed:
-        index.add(kind.name, key, _id(item))
+            group.append((kind, key, item))
+        group = _disambiguate(group, index)
+        for _, key, item in group:
+            index.add(kind.name, key, _id(item))
+        keyed += group
     records: list[Record] = []
     for kind, key, item in keyed:
         try:
@@ -159,24 +159,21 @@ def build_records(
 
 
 def _disambiguate(
-    keyed: list[tuple[Kind, tuple[str, ...], JSONObject]], index: Index
+    group: list[tuple[Kind, tuple[str, ...], JSONObject]], index: Index
 ) -> list[tuple[Kind, tuple[str, ...], JSONObject]]:
-    """Give items of kinds without unique names (automations) an ordinal by content.
+    """Give items of a kind without unique names (automations) an ordinal by content.
 
-    Ordinals follow the sorted hash of each item's portable content (ids as natural keys),
-    so the same source gives the same keys on every export.
+    Ordinals follow the sorted hash of each item's portable content (ids of earlier kinds as
+    natural keys), so the same source gives the same keys on every export.
     """
-    groups: dict[tuple[str, tuple[str, ...]], list[tuple[Kind, JSONObject]]] = defaultdict(list)
+    if not group or group[0][0].unique_key:
+        return group
+    by_key: dict[tuple[str, ...], list[tuple[Kind, JSONObject]]] = defaultdict(list)
+    for kind, key, item in group:
+        by_key[key].append((kind, item))
+    tokens = index.tokens()
     out: list[tuple[Kind, tuple[str, ...], JSONObject]] = []
-    provisional = Index()
-    for kind, key, item in keyed:
-        if kind.unique_key:
-            out.append((kind, key, item))
-            provisional.add(kind.name, key, _id(item))
-        else:
-            groups[(kind.name, key)].append((kind, item))
-    tokens = provisional.tokens()
-    for (_, key), members in sorted(groups.items()):
+    for key, members in sorted(by_key.items()):
         ranked = sorted(members, key=lambda m: _content_hash(m[0].kept(m[1]), tokens))
         for n, (kind, item) in enumerate(ranked, start=1):
             out.append((kind, (*key, str(n)), item))

@@ -116,7 +116,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["pfx-bundle"] = FORMAT_NAME
+    format: Literal["pfx-bundle"] = "pfx-bundle"
     version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)
     # The oldest pfx release that reads this format; named when a reader is too old.
     reader: str = "0.1"

@@ -34,4 +34,4 @@ class Pace:
         """Seconds to wait before retry `attempt` (1-based); honours Retry-After."""
         if retry_after is not None:
             return min(60.0, max(0.0, retry_after))
-        return min(8.0, 0.05 * (2 ** (attempt - 1)))
+        return float(min(8.0, 0.05 * 2.0 ** (attempt - 1)))

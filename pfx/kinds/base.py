@@ -76,8 +76,10 @@ class Kind:
     listing: Listing
     # Fields the server manages (ids, timestamps, status): not kept in the bundle, not compared.
     server_fields: frozenset[str]
-    # The natural key of an item of this kind, from its server JSON.
-    key: Callable[[JSONObject], tuple[str, ...]]
+    # The natural key of an item of this kind, from its server JSON. `index` already holds
+    # every item of the kinds before this one in the registry (a deployment's key needs its
+    # flow's name: `index.lookup(item["flow_id"])`).
+    key: Callable[[JSONObject, Index], tuple[str, ...]]
     # The request that creates the record on the destination; ids already remapped in `data`.
     create: Callable[[Record, JSONObject], Call]
     # The requests that make an existing destination object equal to the record.

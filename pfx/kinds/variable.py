@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.kinds.base import Call, Kind, Listing
 from pfx.model import Record
 
 
-def _key(data: JSONObject) -> tuple[str, ...]:
+def _key(data: JSONObject, _index: Index) -> tuple[str, ...]:
     return (str(data["name"]),)
 
 
