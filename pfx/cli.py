@@ -158,6 +158,94 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
             )
 
 
+@cli.command("import")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("-p", "--profile", help="Prefect profile to write to (default: the active one).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option(
+    "--on-conflict",
+    type=click.Choice(["skip", "update", "fail"]),
+    default="skip",
+    show_default=True,
+    help="Records that exist with different content: keep the destination's (skip), "
+    "overwrite it (update), or refuse to import anything (fail).",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the full report as JSON to this file.",
+)
+@click.option(
+    "--secrets-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="JSON file supplying withheld secret values (see `pfx secrets template`).",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the passphrase of an encrypted bundle (else PFX_PASSPHRASE).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Ceiling of concurrent writes; the actual number adapts to the server.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and the summary line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    bundle: Path,
+    profile: str | None,
+    dry_run: bool,
+    on_conflict: str,
+    report_path: Path | None,
+    secrets_file: Path | None,
+    passphrase_file: Path | None,
+    concurrency: int,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Plan a bundle against a profile's server and create what is missing (needs only the
+    destination API).
+
+    \b
+    Exit codes: 0 every record created, updated or unchanged; 1 something was skipped,
+    blocked or failed (see the report); 2 usage error or a bad bundle (nothing written).
+    """
+    with fail_cleanly(_debug(ctx)):
+        from pfx import output as out
+        from pfx.importing import import_bundle
+        from pfx.passphrase import read_passphrase
+
+        def passphrase() -> str:
+            return read_passphrase(passphrase_file)
+
+        progress = None if (quiet or as_json) else out.import_progress()
+        result = import_bundle(
+            bundle,
+            profile,
+            on_conflict=on_conflict,  # type: ignore[arg-type]
+            dry_run=dry_run,
+            passphrase=passphrase,
+            secrets_file=secrets_file,
+            concurrency=concurrency,
+            progress=progress,
+        )
+        if report_path is not None:
+            out.write_report(report_path, result.report)
+        if as_json:
+            click.echo(result.report.model_dump_json())
+        elif dry_run:
+            click.echo(out.plan_text(result.plan))
+        else:
+            click.echo(out.report_text(result.report, quiet=quiet))
+        sys.exit(result.report.exit_code if not dry_run else 0)
+
+
 def main() -> None:
     cli(prog_name="pfx")
 

@@ -113,14 +113,15 @@ async def read_everything(
     return raw
 
 
-def build_records(
-    raw: dict[str, list[JSONObject]], sealer: Sealer
-) -> tuple[list[Record], list[Skipped]]:
-    """Records for every own item, with refs resolved through one index of all items."""
-    index = Index()
+def key_items(
+    raw: dict[str, list[JSONObject]], index: Index, skipped: list[Skipped]
+) -> list[tuple[Kind, tuple[str, ...], JSONObject]]:
+    """(kind, natural key, item) for every own item, filling `index` as it goes.
+
+    Kinds are keyed in registry order, each seeing the index of the kinds before it (a
+    deployment's key holds its flow's name). Import keys destination items the same way.
+    """
     keyed: list[tuple[Kind, tuple[str, ...], JSONObject]] = []
-    skipped: list[Skipped] = []
-    # Kinds are keyed in registry order, each seeing the index of the kinds before it.
     for kind in KINDS:
         group: list[tuple[Kind, tuple[str, ...], JSONObject]] = []
         for item in raw.get(kind.name, []):
@@ -137,6 +138,16 @@ def build_records(
         for _, key, item in group:
             index.add(kind.name, key, _id(item))
         keyed += group
+    return keyed
+
+
+def build_records(
+    raw: dict[str, list[JSONObject]], sealer: Sealer
+) -> tuple[list[Record], list[Skipped]]:
+    """Records for every own item, with refs resolved through one index of all items."""
+    index = Index()
+    skipped: list[Skipped] = []
+    keyed = key_items(raw, index, skipped)
     records: list[Record] = []
     for kind, key, item in keyed:
         try:

@@ -13,6 +13,8 @@ import orjson
 if TYPE_CHECKING:
     from pfx.exporting import ExportResult
     from pfx.model import Manifest
+    from pfx.plan import Plan
+    from pfx.report import Report
 
 
 def export_progress() -> Callable[[str, int], None] | None:
@@ -92,3 +94,98 @@ def inspect_json(m: Manifest) -> str:
             "edges": len(m.edges),
         }
     ).decode()
+
+
+def import_progress() -> Callable[[int, int], None] | None:
+    """A one-line progress bar on stderr for terminals; None otherwise."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(1, total)
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def plan_text(plan: Plan) -> str:
+    """Counts per kind and action, then one line per record that is not create or unchanged."""
+    table = plan.table()
+    verbs = [
+        "create",
+        "unchanged",
+        "update",
+        "finish",
+        "skip",
+        "conflict",
+        "unsupported",
+        "needs-secrets",
+    ]
+    used = [v for v in verbs if any(v in row for row in table.values())]
+    width = max((len(k) for k in table), default=4)
+    lines = [
+        f"plan ({plan.policy} on conflict), nothing written:",
+        f"  {'kind':<{width}}  " + "  ".join(f"{v:>9}" for v in used),
+    ]
+    for kind, row in table.items():
+        lines.append(f"  {kind:<{width}}  " + "  ".join(f"{row.get(v, 0):>9}" for v in used))
+    for record, action in zip(plan.records, plan.actions, strict=True):
+        if action.verb in ("create", "unchanged"):
+            continue
+        detail = ", ".join(action.fields) if action.fields else action.reason
+        if action.missing_secrets:
+            detail = "missing " + ", ".join(action.missing_secrets)
+        lines.append(f"  {action.verb:<13} {record.label}: {detail}")
+    for i, blocker in sorted(plan.unresolved.items()):
+        lines.append(f"  {'blocked':<13} {plan.records[i].label}: needs {blocker}")
+    return "\n".join(lines)
+
+
+def report_text(report: Report, *, quiet: bool = False) -> str:
+    """The table of outcomes per kind, then every record that did not go well."""
+    totals = report.totals()
+    counts = report.counts()
+    summary = (
+        f"{'imported' if report.ok else 'import incomplete'}: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f" ({len(report.outcomes)} records, {report.seconds:.1f} s, "
+        f"{report.requests} requests) into {report.destination}"
+    )
+    if quiet:
+        return summary
+    statuses = [s for s, n in counts.items() if n] or ["created"]
+    width = max((len(k) for k in totals), default=4)
+    lines = [f"  {'kind':<{width}}  " + "  ".join(f"{s:>9}" for s in statuses)]
+    for kind, row in totals.items():
+        lines.append(f"  {kind:<{width}}  " + "  ".join(f"{row[s]:>9}" for s in statuses))
+    for o in report.outcomes:
+        if o.status in ("created", "updated", "unchanged"):
+            continue
+        lines.append(f"  {o.status:<9} {o.label}: {o.reason}")
+    needing = report.needing_secrets()
+    if needing:
+        lines.append(f"{len(needing)} block documents need secret values. Supply them with:")
+        lines.append(f"  pfx secrets template {report.bundle} > secrets.json   # fill in the nulls")
+        lines.append(f"  pfx import {report.bundle} --secrets-file secrets.json ...")
+    lines.append(summary)
+    return "\n".join(lines)
+
+
+def write_report(path: Path, report: Report) -> None:
+    """The report as JSON (outcomes, totals), written atomically."""
+    import os
+    import tempfile
+
+    payload = report.model_dump(mode="json") | {
+        "totals": report.totals(),
+        "counts": report.counts(),
+        "exit_code": report.exit_code,
+    }
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+    os.replace(tmp, path)

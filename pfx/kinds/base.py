@@ -103,6 +103,9 @@ class Kind:
     # Calls run after every record is created, for references that can only be set late
     # (automations that point at themselves or each other). None: nothing late.
     late: Callable[[Record, JSONObject, str], list[Call]] | None = None
+    # The portable data as `create` first writes it, before late refs are set; lets a re-run
+    # finish a record that an interrupted import created but did not patch.
+    early: Callable[[JSONObject], JSONObject] | None = None
     # Dotted paths of the item's secret values (block documents: from the schema's
     # secret_fields); None for kinds that hold no secrets.
     secret_paths: Callable[[JSONObject], list[str]] | None = None

@@ -1,0 +1,238 @@
+"""The import plan, pure: bundle records x destination inventory x conflict policy -> actions.
+
+A record whose natural key exists on the destination is compared in portable form (ids as
+natural-key tokens, server fields dropped): equal is `unchanged`, else it `differs` and the
+policy decides (skip keeps the destination's, update overwrites, fail refuses everything).
+Kinds without unique names (automations) are paired by content first, then by name.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pfx.graph import Graph
+from pfx.ids import Index, portable
+from pfx.jsontypes import JSONObject
+from pfx.kinds import kind_named
+from pfx.kinds.base import Destination, Kind
+from pfx.model import Record
+
+Policy = Literal["skip", "update", "fail"]
+Verb = Literal[
+    "create", "unchanged", "update", "finish", "skip", "conflict", "unsupported", "needs-secrets"
+]
+
+
+@dataclass
+class Inventory:
+    """The destination's items by kind and natural key, and its id index."""
+
+    items: dict[str, dict[tuple[str, ...], JSONObject]] = field(default_factory=dict)
+    index: Index = field(default_factory=Index)
+
+    def get(self, kind: str, key: tuple[str, ...]) -> JSONObject | None:
+        return self.items.get(kind, {}).get(key)
+
+
+def build_inventory(raw: dict[str, list[JSONObject]]) -> Inventory:
+    """Key every own destination item the way export keys source items."""
+    from pfx.exporting import key_items
+
+    inventory = Inventory()
+    for kind, key, item in key_items(raw, inventory.index, skipped=[]):
+        inventory.items.setdefault(kind.name, {})[key] = item
+    return inventory
+
+
+@dataclass
+class Action:
+    """What import will do with one record, and why."""
+
+    verb: Verb
+    fields: list[str] = field(default_factory=list)
+    reason: str = ""
+    dest: JSONObject | None = None
+    missing_secrets: list[str] = field(default_factory=list)
+
+    @property
+    def dest_id(self) -> str | None:
+        value = self.dest.get("id") if self.dest else None
+        return value if isinstance(value, str) else None
+
+
+@dataclass
+class Plan:
+    """One action per record (same order), and the id map of records that already exist."""
+
+    records: list[Record]
+    actions: list[Action]
+    ids: dict[str, str]
+    policy: Policy
+    # Ordinal -> a dependency that is neither in the bundle nor on the destination.
+    unresolved: dict[int, str] = field(default_factory=dict)
+
+    def conflicts(self) -> list[tuple[Record, Action]]:
+        return [
+            (r, a) for r, a in zip(self.records, self.actions, strict=True) if a.verb == "conflict"
+        ]
+
+    def table(self) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {}
+        for record, action in zip(self.records, self.actions, strict=True):
+            row = table.setdefault(record.kind, {})
+            row[action.verb] = row.get(action.verb, 0) + 1
+        return table
+
+
+def bundle_index(records: list[Record]) -> Index:
+    index = Index()
+    for record in records:
+        index.add(record.kind, record.key, record.id)
+    return index
+
+
+def differing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> list[str]:
+    """Field names that differ between two portable shapes of one resource."""
+    a = {k: v for k, v in ours.items() if k not in kind.ignored}
+    b = {k: v for k, v in theirs.items() if k not in kind.ignored}
+    if kind.compare is not None:
+        return kind.compare(a, b)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def plan_import(
+    records: list[Record],
+    graph: Graph,
+    inventory: Inventory,
+    *,
+    policy: Policy = "skip",
+    destination: Destination | None = None,
+    missing_secrets: dict[int, list[str]] | None = None,
+) -> Plan:
+    """Decide an action for every record (see module doc); writes nothing."""
+    destination = destination or Destination()
+    missing_secrets = missing_secrets or {}
+    ours_tokens = bundle_index(records).tokens()
+    theirs_tokens = inventory.index.tokens()
+    matches = _match(records, inventory, ours_tokens, theirs_tokens)
+    actions: list[Action] = []
+    ids: dict[str, str] = {}
+    for i, record in enumerate(records):
+        kind = kind_named(record.kind)
+        dest = matches.get(i)
+        if dest is None:
+            actions.append(_absent(i, record, kind, destination, missing_secrets))
+            continue
+        if record.id and isinstance(dest.get("id"), str):
+            ids[record.id] = str(dest["id"])
+        ours = _portable(record.data, ours_tokens)
+        theirs = _portable(kind.kept(dest), theirs_tokens)
+        fields = differing(kind, ours, theirs)
+        if not fields:
+            actions.append(Action("unchanged", dest=dest))
+        elif graph.late.get(i) and _only_late_missing(kind, record, ours, theirs):
+            actions.append(Action("finish", fields, "references set after creation", dest))
+        elif policy == "update":
+            if missing_secrets.get(i):
+                actions.append(
+                    Action("needs-secrets", fields, dest=dest, missing_secrets=missing_secrets[i])
+                )
+            else:
+                actions.append(Action("update", fields, dest=dest))
+        elif policy == "fail":
+            actions.append(Action("conflict", fields, "exists with different content", dest))
+        else:
+            actions.append(Action("skip", fields, "exists with different content (kept)", dest))
+    # Refs to records outside the bundle resolve through the destination's inventory.
+    unresolved: dict[int, str] = {}
+    for i, refs in graph.outside.items():
+        for ref in refs:
+            found = inventory.get(ref.kind, ref.key)
+            if found is None:
+                unresolved.setdefault(i, f"{ref.kind} {'/'.join(ref.key)}")
+            elif ref.id and isinstance(found.get("id"), str):
+                ids.setdefault(ref.id, str(found["id"]))
+    return Plan(records, actions, ids, policy, unresolved)
+
+
+def _absent(
+    i: int, record: Record, kind: Kind, destination: Destination, missing: dict[int, list[str]]
+) -> Action:
+    reason = kind.unsupported(record, destination)
+    if reason:
+        return Action("unsupported", reason=reason)
+    if missing.get(i):
+        return Action(
+            "needs-secrets",
+            reason="secret values were withheld at export",
+            missing_secrets=missing[i],
+        )
+    return Action("create")
+
+
+def _portable(data: JSONObject, tokens: dict[str, str]) -> JSONObject:
+    value = portable(data, tokens)
+    assert isinstance(value, dict)
+    return value
+
+
+def _only_late_missing(kind: Kind, record: Record, ours: JSONObject, theirs: JSONObject) -> bool:
+    """An interrupted import created this record but not yet its late references."""
+    if kind.early is None:
+        return False
+    early = kind.early(ours)
+    return not differing(kind, early, theirs)
+
+
+def _match(
+    records: list[Record],
+    inventory: Inventory,
+    ours_tokens: dict[str, str],
+    theirs_tokens: dict[str, str],
+) -> dict[int, JSONObject]:
+    """Destination item for each record ordinal that has one.
+
+    Unique kinds match by key. Kinds without unique names match within a name: equal
+    content first, then the remaining in order; a destination item is used once.
+    """
+    matches: dict[int, JSONObject] = {}
+    loose: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
+    for i, record in enumerate(records):
+        kind = kind_named(record.kind)
+        if kind.unique_key:
+            dest = inventory.get(record.kind, record.key)
+            if dest is not None:
+                matches[i] = dest
+        else:
+            loose[(record.kind, record.key[:-1])].append(i)
+    for (kind_name, name), members in loose.items():
+        kind = kind_named(kind_name)
+        candidates = [
+            item
+            for key, item in sorted(inventory.items.get(kind_name, {}).items())
+            if key[:-1] == name
+        ]
+        shapes = [_portable(kind.kept(item), theirs_tokens) for item in candidates]
+        used: set[int] = set()
+        waiting: list[int] = []
+        for i in members:
+            ours = _portable(records[i].data, ours_tokens)
+            hit = next(
+                (
+                    n
+                    for n, shape in enumerate(shapes)
+                    if n not in used and not differing(kind, ours, shape)
+                ),
+                None,
+            )
+            if hit is None:
+                waiting.append(i)
+            else:
+                used.add(hit)
+                matches[i] = candidates[hit]
+        rest = [n for n in range(len(candidates)) if n not in used]
+        for i, n in zip(waiting, rest, strict=False):
+            matches[i] = candidates[n]
+    return matches
