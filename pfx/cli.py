@@ -246,6 +246,25 @@ def import_(
         sys.exit(result.report.exit_code if not dry_run else 0)
 
 
+@cli.group()
+def secrets() -> None:
+    """Work with the secret values of a bundle."""
+
+
+@secrets.command("template")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.pass_context
+def secrets_template(ctx: click.Context, bundle: Path) -> None:
+    """Print a secrets file listing every withheld value (as null) to fill in for import."""
+    with fail_cleanly(_debug(ctx.find_root())):
+        import orjson
+
+        from pfx.bundlefile import read_bundle
+        from pfx.secretsfile import template
+
+        click.echo(orjson.dumps(template(read_bundle(bundle)), option=orjson.OPT_INDENT_2))
+
+
 def main() -> None:
     cli(prog_name="pfx")
 
