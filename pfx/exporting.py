@@ -136,7 +136,7 @@ def key_items(
             group.append((kind, key, item))
         group = _disambiguate(group, index)
         for _, key, item in group:
-            index.add(kind.name, key, _id(item))
+            index.add(kind.name, key, _id(item), item)
         keyed += group
     return keyed
 

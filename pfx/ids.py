@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pfx.jsontypes import JSON
+from pfx.jsontypes import JSON, JSONObject
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -21,11 +21,22 @@ class Index:
 
     by_id: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     keys: set[tuple[str, tuple[str, ...]]] = field(default_factory=set)
+    # The server JSON of each item by id, for refs that need a look at another item (which
+    # queue is a pool's default is said by the pool, not by the queue).
+    items: dict[str, JSONObject] = field(default_factory=dict)
 
-    def add(self, kind: str, key: tuple[str, ...], id_: str | None) -> None:
+    def add(
+        self, kind: str, key: tuple[str, ...], id_: str | None, item: JSONObject | None = None
+    ) -> None:
         self.keys.add((kind, key))
         if id_:
             self.by_id[id_.lower()] = (kind, key)
+            if item is not None:
+                self.items[id_.lower()] = item
+
+    def item(self, id_: object) -> JSONObject | None:
+        """The server JSON of the item with this id, or None."""
+        return self.items.get(id_.lower()) if isinstance(id_, str) else None
 
     def lookup(self, id_: object) -> tuple[str, tuple[str, ...]] | None:
         """(kind, key) of the item with this id, or None."""

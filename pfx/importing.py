@@ -263,8 +263,12 @@ class Replay:
         try:
             data = self._data(i)
             if action.verb == "create":
-                response = await self.api.call(kind.create(record, data))
-                dest_id = kind.created_id(response if isinstance(response, dict) else {})
+                calls = kind.create(record, data)
+                dest_id = None
+                for call in calls if isinstance(calls, list) else [calls]:
+                    response = await self.api.call(call)
+                    if isinstance(response, dict):
+                        dest_id = kind.created_id(response) or dest_id
                 if dest_id and record.id:
                     self.ids[record.id] = dest_id
                 self.outcomes[i] = _out(record, status="created", destination_id=dest_id)

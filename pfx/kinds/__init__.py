@@ -6,12 +6,33 @@ Adding a kind: write one module with a `KIND = Kind(...)` and add it to the tupl
 from __future__ import annotations
 
 from pfx.errors import BundleError
-from pfx.kinds import flow, variable
+from pfx.kinds import (
+    automation,
+    block_document,
+    block_schema,
+    block_type,
+    concurrency_limit,
+    deployment,
+    flow,
+    tag_limit,
+    variable,
+    work_pool,
+    work_queue,
+)
 from pfx.kinds.base import Kind
 
 KINDS: tuple[Kind, ...] = (
     flow.KIND,
+    block_type.KIND,
+    block_schema.KIND,
+    block_document.KIND,
     variable.KIND,
+    concurrency_limit.KIND,
+    tag_limit.KIND,
+    work_pool.KIND,
+    work_queue.KIND,
+    deployment.KIND,
+    automation.KIND,
 )
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}

@@ -80,8 +80,9 @@ class Kind:
     # every item of the kinds before this one in the registry (a deployment's key needs its
     # flow's name: `index.lookup(item["flow_id"])`).
     key: Callable[[JSONObject, Index], tuple[str, ...]]
-    # The request that creates the record on the destination; ids already remapped in `data`.
-    create: Callable[[Record, JSONObject], Call]
+    # The request(s) that create the record on the destination, run in order; ids already
+    # remapped in `data`. The created id comes from the last response that has one.
+    create: Callable[[Record, JSONObject], Call | list[Call]]
     # The requests that make an existing destination object equal to the record.
     update: Callable[[Record, JSONObject, JSONObject], list[Call]]
     # What the record depends on; `index` resolves source ids and names to natural keys.

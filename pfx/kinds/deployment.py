@@ -1,0 +1,407 @@
+"""Deployments: keyed by (flow name, deployment name), with their schedules and own concurrency
+limit. Create is one POST; what that POST cannot set is set by `late` once the id is known.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pfx.ids import Index, find_ids
+from pfx.jsontypes import JSON, JSONObject
+from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.concurrency_limit import DEPLOYMENT_PREFIX
+from pfx.model import Record, Ref
+
+SERVER_FIELDS = frozenset(
+    {
+        "id",
+        "created",
+        "updated",
+        # Server state, not configuration: readiness, worker polling, who last wrote it.
+        "status",
+        "last_polled",
+        "created_by",
+        "updated_by",
+        # Derived from work_pool_name + work_queue_name, which are kept.
+        "work_queue_id",
+    }
+)
+# A schedule's identity and bookkeeping on one server; everything else is kept.
+SCHEDULE_SERVER_FIELDS = frozenset({"id", "created", "updated", "deployment_id"})
+# What a deployment's own (server-made) limit is configured with.
+OWN_LIMIT_FIELDS = ("name", "limit", "active", "slot_decay_per_second")
+
+# Fields DeploymentCreate and DeploymentUpdate accept as they are (both forbid extra fields).
+_CREATE_FIELDS = (
+    "name",
+    "flow_id",
+    "paused",
+    "description",
+    "version",
+    "path",
+    "entrypoint",
+    "tags",
+    "labels",
+    "parameters",
+    "parameter_openapi_schema",
+    "enforce_parameter_schema",
+    "job_variables",
+    "pull_steps",
+    "work_pool_name",
+    "work_queue_name",
+    "storage_document_id",
+    "infrastructure_document_id",
+    "concurrency_options",
+)
+# DeploymentUpdate has no name, flow_id or labels (labels change only through the upsert).
+_UPDATE_FIELDS = tuple(f for f in _CREATE_FIELDS if f not in ("name", "flow_id", "labels"))
+# Fields that DeploymentScheduleCreate accepts.
+_SCHEDULE_FIELDS = ("schedule", "active", "max_scheduled_runs", "parameters", "slug")
+
+# Parameter schemas that say "no parameters": the server stores {} when none is sent, turns a
+# sent {} into the object form, and a PATCH with null into null. All are kept as {}.
+_EMPTY_SCHEMA: JSONObject = {"type": "object", "properties": {}}
+
+# Prefect's own placeholder pattern (prefect.utilities.templating.PLACEHOLDER_CAPTURE_REGEX).
+_PLACEHOLDER = re.compile(r"{{\s*([\w\.\-\[\]$]+)\s*}}")
+# Where Prefect resolves `{{ prefect.blocks.* }}` and `{{ prefect.variables.* }}` templates.
+_TEMPLATED = ("job_variables", "pull_steps", "parameters", "schedules")
+# Where ids of other records may sit in infrastructure settings (e.g. block document ids).
+_ID_BEARING = ("job_variables", "pull_steps")
+
+
+def _key(data: JSONObject, index: Index) -> tuple[str, ...]:
+    # The server's deployment JSON names its flow by id only; flows are keyed before.
+    found = index.lookup(data.get("flow_id"))
+    if found is None or found[0] != "flow":
+        raise KeyError(f"flow {data.get('flow_id')} of deployment {data.get('name')!r}")
+    return (found[1][0], str(data["name"]))
+
+
+# --- kept data -----------------------------------------------------------------------------
+
+
+def own_limit(data: JSONObject) -> JSONObject | None:
+    """The deployment's own concurrency limit (`deployment:<id>`), or None."""
+    gcl = data.get("global_concurrency_limit")
+    if isinstance(gcl, dict) and str(gcl.get("name", "")).startswith(DEPLOYMENT_PREFIX):
+        return gcl
+    return None
+
+
+def linked_limit(data: JSONObject) -> JSONObject | None:
+    """The named global concurrency limit the deployment is linked to, or None."""
+    gcl = data.get("global_concurrency_limit")
+    if isinstance(gcl, dict) and own_limit(data) is None:
+        return gcl
+    return None
+
+
+def _keep(data: JSONObject) -> JSONObject:
+    kept = dict(data)
+    # Always null since 3.1 (the own limit is reported in global_concurrency_limit instead);
+    # older servers report the own limit here, and then it is kept.
+    if kept.get("concurrency_limit") is None:
+        kept.pop("concurrency_limit", None)
+    if _no_schema(kept.get("parameter_openapi_schema")):
+        kept["parameter_openapi_schema"] = {}
+    own, linked = own_limit(data), linked_limit(data)
+    if own is not None:
+        # The own limit's id is per server; its name holds the deployment's id, which
+        # portable() turns into the deployment's natural key.
+        kept["global_concurrency_limit"] = {k: own[k] for k in OWN_LIMIT_FIELDS if k in own}
+    elif linked is not None:
+        # The linked limit's settings belong to its own record; only the reference is kept.
+        kept["global_concurrency_limit"] = {"id": linked.get("id"), "name": linked.get("name")}
+    schedules = data.get("schedules")
+    if isinstance(schedules, list):
+        kept["schedules"] = _canonical_schedules(schedules)
+    return kept
+
+
+def _no_schema(value: JSON) -> bool:
+    return value is None or value == {} or value == _EMPTY_SCHEMA
+
+
+def _canonical_schedules(schedules: list[JSON]) -> list[JSON]:
+    """Schedules without per-server fields, in an order that does not depend on the server."""
+    trimmed: list[JSON] = [
+        {k: v for k, v in s.items() if k not in SCHEDULE_SERVER_FIELDS}
+        for s in schedules
+        if isinstance(s, dict)
+    ]
+    return sorted(trimmed, key=lambda s: json.dumps(s, sort_keys=True))
+
+
+# --- refs ----------------------------------------------------------------------------------
+
+
+def _refs(data: JSONObject, index: Index) -> list[Ref]:
+    refs: list[Ref] = []
+    refs.append(_id_ref(index, "flow", data.get("flow_id"), "flow_id"))
+    pool = data.get("work_pool_name")
+    if isinstance(pool, str):
+        # Create answers 404 without the pool, so this ref is hard.
+        refs.append(Ref(kind="work-pool", key=(pool,), path="work_pool_name"))
+        queue = data.get("work_queue_name")
+        if isinstance(queue, str):
+            # Soft: the server creates a missing queue for the deployment; when the queue is in
+            # the bundle it must come first so its settings are not the server's defaults.
+            refs.append(
+                Ref(kind="work-queue", key=(pool, queue), path="work_queue_name", soft=True)
+            )
+    for field in ("storage_document_id", "infrastructure_document_id"):
+        if data.get(field) is not None:
+            refs.append(_id_ref(index, "block-document", data.get(field), field))
+    linked = linked_limit(data)
+    if linked is not None:
+        refs.append(
+            _id_ref(index, "global-concurrency-limit", linked.get("id"), "global_concurrency_limit")
+        )
+    for field in _TEMPLATED:
+        refs.extend(template_refs(data.get(field), index, field))
+    for field in _ID_BEARING:
+        for id_ in find_ids(data.get(field)):
+            found = index.lookup(id_)
+            if found is not None:
+                refs.append(Ref(kind=found[0], key=found[1], id=id_, path=field))
+    refs.extend(_self_refs(data, index))
+    return _unique(refs)
+
+
+def _self_refs(data: JSONObject, index: Index) -> list[Ref]:
+    """Late refs to the deployment itself, for what only exists once it has an id.
+
+    Schedules with max_scheduled_runs are posted to /deployments/<id>/schedules, and the own
+    limit is named `deployment:<id>`; the ref makes import call `late` after the create.
+    """
+    found = index.lookup(data.get("id"))
+    if found is None:
+        return []
+    ident = str(data["id"])
+    refs: list[Ref] = []
+    if _needs_schedule_call(data):
+        refs.append(Ref(kind=found[0], key=found[1], id=ident, path="schedules", late=True))
+    if _own_needs_patch(data):
+        path = "global_concurrency_limit"
+        refs.append(Ref(kind=found[0], key=found[1], id=ident, path=path, late=True))
+    return refs
+
+
+def _id_ref(index: Index, kind: str, id_: JSON, path: str) -> Ref:
+    """A ref to the record with this id; an id the source does not know stays a (blocking) ref."""
+    text = str(id_)
+    found = index.lookup(text)
+    if found is None:
+        return Ref(kind=kind, key=("<missing>", text), id=text, path=path)
+    return Ref(kind=found[0], key=found[1], id=text, path=path)
+
+
+def template_refs(value: JSON, index: Index, path: str) -> list[Ref]:
+    """Ordering refs for `{{ prefect.blocks.<slug>.<name> }}` and `{{ prefect.variables.<name> }}`.
+
+    Templates name their target, so the refs carry no id; a target that is not in the index is
+    a soft ref (Prefect resolves templates at run time; the deployment itself can be created).
+    """
+    refs: list[Ref] = []
+    for name in _placeholders(value):
+        target: tuple[str, tuple[str, ...]] | None = None
+        if name.startswith("prefect.blocks."):
+            parts = name.removeprefix("prefect.blocks.").split(".", 2)
+            if len(parts) >= 2:
+                target = ("block-document", (parts[0], parts[1]))
+        elif name.startswith("prefect.variables."):
+            target = ("variable", (name.removeprefix("prefect.variables."),))
+        if target is not None:
+            kind, key = target
+            refs.append(Ref(kind=kind, key=key, path=path, soft=not index.has(kind, key)))
+    return refs
+
+
+def _placeholders(value: JSON) -> list[str]:
+    if isinstance(value, str):
+        return _PLACEHOLDER.findall(value)
+    if isinstance(value, list):
+        return [p for item in value for p in _placeholders(item)]
+    if isinstance(value, dict):
+        return [p for item in value.values() for p in _placeholders(item)]
+    return []
+
+
+def _unique(refs: list[Ref]) -> list[Ref]:
+    seen: set[tuple[str, tuple[str, ...], str | None, str]] = set()
+    out: list[Ref] = []
+    for ref in refs:
+        mark = (ref.kind, ref.key, ref.id, ref.path)
+        if mark not in seen:
+            seen.add(mark)
+            out.append(ref)
+    return out
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+def _schedules(data: JSONObject) -> list[JSON]:
+    raw = data.get("schedules")
+    if not isinstance(raw, list):
+        return []
+    return [{k: s[k] for k in _SCHEDULE_FIELDS if k in s} for s in raw if isinstance(s, dict)]
+
+
+def _needs_schedule_call(data: JSONObject) -> bool:
+    # POST /deployments/ and PATCH /deployments/{id} rebuild schedules without
+    # max_scheduled_runs; only POST /deployments/{id}/schedules keeps it.
+    return any(isinstance(s, dict) and s.get("max_scheduled_runs") for s in _schedules(data))
+
+
+def _own_limit_value(data: JSONObject) -> int | None:
+    own = own_limit(data)
+    if own is not None:
+        value = own.get("limit")
+    else:
+        value = data.get("concurrency_limit") if linked_limit(data) is None else None
+    return value if isinstance(value, int) else None
+
+
+def _own_needs_patch(data: JSONObject) -> bool:
+    """Whether the own limit differs from what `concurrency_limit: n` creates (active, no decay)."""
+    own = own_limit(data)
+    if own is None:
+        return False
+    return (
+        own.get("limit") == 0
+        or own.get("active") is False
+        or bool(own.get("slot_decay_per_second"))
+    )
+
+
+def _create(record: Record, data: JSONObject) -> Call:
+    body: JSONObject = {k: data[k] for k in _CREATE_FIELDS if k in data}
+    if _no_schema(body.get("parameter_openapi_schema")):
+        body.pop("parameter_openapi_schema", None)
+    body["schedules"] = [] if _needs_schedule_call(data) else _schedules(data)
+    value = _own_limit_value(data)
+    if value is not None:
+        # DeploymentCreate wants a positive limit; `late` sets a limit of 0 afterwards.
+        body["concurrency_limit"] = max(value, 1)
+    linked = linked_limit(data)
+    if linked is not None:
+        body["global_concurrency_limit_id"] = linked.get("id")
+    return Call("POST", "/deployments/", body)
+
+
+def _early(data: JSONObject) -> JSONObject:
+    """The data as `_create` leaves the deployment before `_late` runs."""
+    early = dict(data)
+    if _needs_schedule_call(data):
+        early["schedules"] = []
+    own = own_limit(data)
+    if own is not None and _own_needs_patch(data):
+        limit = own.get("limit")
+        created = {"limit": max(limit, 1) if isinstance(limit, int) else limit, "active": True}
+        early["global_concurrency_limit"] = own | created | {"slot_decay_per_second": 0.0}
+    return early
+
+
+def _late(record: Record, data: JSONObject, dest_id: str) -> list[Call]:
+    calls: list[Call] = []
+    if _needs_schedule_call(data):
+        calls.append(Call("POST", f"/deployments/{dest_id}/schedules", _schedules(data)))
+    calls.extend(_own_limit_settings(data, dest_id))
+    return calls
+
+
+def _own_limit_settings(data: JSONObject, dest_id: str) -> list[Call]:
+    own = own_limit(data)
+    if own is None or not _own_needs_patch(data):
+        return []
+    return [Call("PATCH", f"/v2/concurrency_limits/{DEPLOYMENT_PREFIX}{dest_id}", _settings(own))]
+
+
+def _settings(own: JSONObject) -> JSONObject:
+    return {k: own[k] for k in ("limit", "active", "slot_decay_per_second") if k in own}
+
+
+def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
+    dest_id = str(dest["id"])
+    calls: list[Call] = []
+    wiped = False
+    if data.get("labels") != dest.get("labels"):
+        # Labels change only through the upsert. With just these fields set it touches nothing
+        # else, but it always deletes the schedules, so they are written again below.
+        upsert: JSONObject = {"name": dest["name"], "flow_id": dest["flow_id"]}
+        calls.append(Call("POST", "/deployments/", upsert | {"labels": data.get("labels")}))
+        wiped = True
+    fields: JSONObject = {k: data.get(k) for k in _UPDATE_FIELDS}
+    if _no_schema(fields["parameter_openapi_schema"]):
+        # No PATCH value gives back {}; leave an empty schema be, replace another by the
+        # object form (kept as {} too). A null schema must go: with enforcement on, the
+        # server refuses every PATCH (409) while the stored schema is null.
+        present = dest.get("parameter_openapi_schema")
+        if isinstance(present, dict) and _no_schema(present):
+            del fields["parameter_openapi_schema"]
+        else:
+            fields["parameter_openapi_schema"] = _EMPTY_SCHEMA
+    calls.append(Call("PATCH", f"/deployments/{dest_id}", fields))
+    calls.extend(_limit_calls(data, dest, dest_id))
+    # When `late` writes the schedules (max_scheduled_runs), it adds them: clear them here.
+    by_late = _needs_schedule_call(data)
+    wanted = _canonical_schedules(_schedules(data))
+    if wiped or by_late or wanted != _canonical_schedules(_schedules(dest)):
+        if not wiped:
+            present = dest.get("schedules")
+            for schedule in present if isinstance(present, list) else []:
+                if isinstance(schedule, dict):
+                    sid = schedule["id"]
+                    calls.append(Call("DELETE", f"/deployments/{dest_id}/schedules/{sid}"))
+        if wanted and not by_late:
+            calls.append(Call("POST", f"/deployments/{dest_id}/schedules", _schedules(data)))
+    return calls
+
+
+def _limit_calls(data: JSONObject, dest: JSONObject, dest_id: str) -> list[Call]:
+    """Calls that move the destination from its limit to the record's, one change per PATCH.
+
+    `concurrency_limit: null` deletes whatever limit the deployment points at, a linked named
+    limit included, so a linked limit is unlinked first and never sent a null.
+    """
+    path = f"/deployments/{dest_id}"
+    calls: list[Call] = []
+    value, linked = _own_limit_value(data), linked_limit(data)
+    dest_own, dest_linked = own_limit(dest), linked_limit(dest)
+    linked_id = linked.get("id") if linked is not None else None
+    if dest_linked is not None and dest_linked.get("id") != linked_id:
+        calls.append(Call("PATCH", path, {"global_concurrency_limit_id": None}))
+    if dest_own is not None and value is None:
+        calls.append(Call("PATCH", path, {"concurrency_limit": None}))
+    if value is not None:
+        if dest_own is None or dest_own.get("limit") != value:
+            calls.append(Call("PATCH", path, {"concurrency_limit": max(value, 1)}))
+        # The own limit as the PATCH above leaves it: a new one starts active without decay.
+        after: JSONObject = {"active": True, "slot_decay_per_second": 0.0}
+        after = (dest_own or after) | {"limit": max(value, 1)}
+        body = _settings(own_limit(data) or {})
+        if any(after.get(k) != v for k, v in body.items()):
+            calls.append(
+                Call("PATCH", f"/v2/concurrency_limits/{DEPLOYMENT_PREFIX}{dest_id}", body)
+            )
+    if linked_id is not None and (dest_linked is None or dest_linked.get("id") != linked_id):
+        calls.append(Call("PATCH", path, {"global_concurrency_limit_id": linked_id}))
+    return calls
+
+
+KIND = Kind(
+    name="deployment",
+    # Names repeat across flows, so name order is not a stable paging order; creation time is.
+    listing=Listing("/deployments/filter", {"sort": "CREATED_DESC"}),
+    server_fields=SERVER_FIELDS,
+    key=_key,
+    create=_create,
+    update=_update,
+    refs=_refs,
+    keep=_keep,
+    late=_late,
+    early=_early,
+)

@@ -1,0 +1,99 @@
+"""Block types from captured 3.8.8 API JSON: key, kept data, create/update calls, comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pfx.exporting import build_records, key_items
+from pfx.ids import Index, portable
+from pfx.kinds import block_type
+from pfx.kinds.base import Destination
+from pfx.model import Record
+from pfx.secrets import Sealer
+
+FIXTURE = json.loads((Path(__file__).parents[2] / "fixtures/api/block-type.json").read_text())
+KIND = block_type.KIND
+
+
+def records(side: str) -> dict[tuple[str, ...], Record]:
+    built, skipped = build_records({"block-type": FIXTURE[side]}, Sealer("withheld"))
+    assert not skipped
+    return {r.key: r for r in built}
+
+
+def portable_data(side: str) -> dict[tuple[str, ...], dict[str, object]]:
+    index = Index()
+    keyed = key_items({"block-type": FIXTURE[side]}, index, [])
+    tokens = index.tokens()
+    return {key: portable(KIND.kept(item), tokens) for _, key, item in keyed}
+
+
+def test_key_is_slug() -> None:
+    """A block type is keyed by its slug."""
+    assert set(records("a")) >= {("secret",), ("pfx-creds",), ("aws-credentials",)}
+
+
+def test_kept_drops_server_fields_and_keeps_metadata() -> None:
+    """Kept data holds name, slug, metadata and protection, never id or timestamps."""
+    data = records("a")[("pfx-creds",)].data
+    assert set(data) == {
+        "name", "slug", "logo_url", "documentation_url", "description", "code_example",
+        "is_protected",
+    }  # fmt: skip
+    assert data["logo_url"] == "https://example.com/logo.png"
+    assert data["documentation_url"] == "https://example.com/docs"
+    assert data["is_protected"] is False
+
+
+def test_refs_are_empty() -> None:
+    """A block type depends on nothing."""
+    assert all(r.refs == [] for r in records("a").values())
+
+
+def test_create_sends_name_slug_and_metadata() -> None:
+    """Create POSTs BlockTypeCreate fields only (no is_protected: the schema forbids extras)."""
+    record = records("a")[("pfx-creds",)]
+    call = KIND.create(record, record.data)
+    assert (call.method, call.path) == ("POST", "/block_types/")
+    assert isinstance(call.body, dict)
+    assert call.body["slug"] == "pfx-creds" and call.body["name"] == "Pfx Creds"
+    assert "is_protected" not in call.body and "id" not in call.body
+
+
+def test_update_patches_metadata_of_user_types_only() -> None:
+    """Update PATCHes the four metadata fields, and never touches a protected type."""
+    record = records("a")[("pfx-creds",)]
+    dest = next(i for i in FIXTURE["b"] if i["slug"] == "pfx-creds")
+    (call,) = KIND.update(record, record.data, dest)
+    assert call.method == "PATCH" and call.path == f"/block_types/{dest['id']}"
+    assert set(call.body) == set(block_type.METADATA)
+    secret = records("a")[("secret",)]
+    dest_secret = next(i for i in FIXTURE["b"] if i["slug"] == "secret")
+    assert KIND.update(secret, secret.data, dest_secret) == []
+
+
+def test_two_servers_compare_equal() -> None:
+    """The same block types captured on two servers compare as unchanged."""
+    a, b = portable_data("a"), portable_data("b")
+    assert set(a) == set(b)
+    assert KIND.compare is not None
+    for key in a:
+        assert KIND.compare(a[key], b[key]) == [], key
+
+
+def test_protected_types_never_conflict() -> None:
+    """Metadata of a protected type that differs by server version is not a conflict."""
+    a = portable_data("a")[("secret",)]
+    newer = dict(a, description="A different release's blurb", logo_url="https://x/y.png")
+    assert KIND.compare is not None
+    assert KIND.compare(a, newer) == []
+    user = portable_data("a")[("pfx-creds",)]
+    assert KIND.compare(user, dict(user, description="changed")) == ["description"]
+
+
+def test_reserved_names_are_unsupported() -> None:
+    """Names beginning with 'Prefect' are refused by the server (403), so say so first."""
+    record = Record(kind="block-type", key=("prefect-x",), data={"name": "Prefect X"})
+    assert KIND.unsupported(record, Destination()) is not None
+    assert KIND.unsupported(records("a")[("pfx-creds",)], Destination()) is None
