@@ -29,6 +29,7 @@ from pfx.model import (
     Skipped,
     Source,
 )
+from pfx.secrets import MASK, get_path
 
 # The oldest pfx release that reads what this one writes.
 READER = "0.1"
@@ -83,13 +84,19 @@ def build_manifest(
     hashes = [hashlib.sha256(line).hexdigest() for line in lines]
     digest = hashlib.sha256(b"".join(lines)).hexdigest()
     counts = dict(Counter(r.kind for r in records))
+    # The summary's counts always follow the records (decode checks them).
+    slots = {"withheld": 0, "encrypted": 0, "plaintext": 0}
+    for record in records:
+        if record.secrets:
+            slots[record.secrets.mode] += len(record.secrets.fields)
+    summary = (secrets or SecretsSummary()).model_copy(update=slots)
     return Manifest(
         version=(FORMAT_MAJOR, FORMAT_MINOR),
         reader=READER,
         pfx_version=__version__,
         created=created,
         source=source,
-        secrets=secrets or SecretsSummary(),
+        secrets=summary,
         counts={name: counts.get(name, 0) for name in ORDER} | counts,
         edges=edges_of(records),
         hashes=hashes,
@@ -137,6 +144,12 @@ def decode_manifest(line: bytes) -> Manifest:
             f"bundle format {version[0]}.{version[1]} is newer than this pfx {__version__} reads "
             f"(format {FORMAT_MAJOR}.x); upgrade to pfx >= {need}"
         )
+    if version[0] < FORMAT_MAJOR:
+        # No major before 1 was ever written; a reader knows only its own major's rules.
+        raise BundleError(
+            f"bundle format {version[0]}.{version[1]} is older than this pfx {__version__} reads "
+            f"(format {FORMAT_MAJOR}.x)"
+        )
     try:
         return Manifest.model_validate(raw)
     except ValidationError as e:
@@ -149,12 +162,15 @@ def decode(lines: Iterable[bytes]) -> Bundle:
     """Decode and verify a bundle from its lines; raises BundleError on the first fault.
 
     Checks, in order: manifest and version, each record's sha256, record count (truncation),
-    whole digest, record schema and kind, bundle order and key uniqueness, counts, edges.
+    whole digest, record schema and kind, bundle order and key uniqueness, counts, edges,
+    secret slots (masked values, summary counts).
     """
     it = iter(lines)
     first = next(it, None)
     if first is None:
         raise BundleError("not a pfx bundle (empty)")
+    if not first.endswith(b"\n"):
+        raise BundleError("damaged bundle: the manifest line is cut short (truncated file)")
     manifest = decode_manifest(first)
     digest = hashlib.sha256()
     records: list[Record] = []
@@ -166,7 +182,8 @@ def decode(lines: Iterable[bytes]) -> Bundle:
             raise BundleError(f"damaged bundle: record {i + 1} is cut short (truncated file)")
         if hashlib.sha256(line).hexdigest() != manifest.hashes[i]:
             raise BundleError(
-                f"damaged bundle: record {i + 1} does not match its checksum (edited or corrupt)"
+                f"damaged bundle: record {i + 1}{_label_of(line)} does not match its checksum "
+                "(edited or corrupt)"
             )
         digest.update(line)
         records.append(_record(line, i))
@@ -176,6 +193,21 @@ def decode(lines: Iterable[bytes]) -> Bundle:
         raise BundleError("damaged bundle: records do not match the manifest digest")
     _check_invariants(manifest, records)
     return Bundle(manifest, records)
+
+
+def _label_of(line: bytes) -> str:
+    """` (kind key)` of a record line that failed its checksum, if it still parses: a name
+    for the message only, never trusted."""
+    try:
+        raw = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return ""
+    if not isinstance(raw, dict):
+        return ""
+    kind, key = raw.get("kind"), raw.get("key")
+    if not isinstance(kind, str) or not isinstance(key, list):
+        return ""
+    return f" ({kind} {'/'.join(str(k) for k in key)})"
 
 
 def _record(line: bytes, i: int) -> Record:
@@ -199,10 +231,43 @@ def _check_invariants(manifest: Manifest, records: list[Record]) -> None:
             raise BundleError(f"damaged bundle: {record.label} appears twice")
         seen.add(ident)
     counts = Counter(r.kind for r in records)
-    for kind, count in manifest.counts.items():
+    # Every kind present must be counted too, not only the kinds the manifest lists.
+    for kind in sorted(manifest.counts.keys() | counts.keys()):
+        count = manifest.counts.get(kind, 0)
         if counts.get(kind, 0) != count:
             raise BundleError(
                 f"damaged bundle: manifest counts {count} {kind}, found {counts.get(kind, 0)}"
             )
     if sorted(map(tuple, manifest.edges)) != edges_of(records):
         raise BundleError("damaged bundle: manifest dependency edges do not match record refs")
+    _check_secrets(manifest, records)
+
+
+def _check_secrets(manifest: Manifest, records: list[Record]) -> None:
+    """Withheld and encrypted values are masked in `data`; the summary counts every slot."""
+    found = {"withheld": 0, "encrypted": 0, "plaintext": 0}
+    for record in records:
+        slot = record.secrets
+        if slot is None:
+            continue
+        found[slot.mode] += len(slot.fields)
+        if slot.mode == "encrypted" and not slot.ciphertext:
+            raise BundleError(f"damaged bundle: {record.label} has encrypted secrets but no data")
+        if slot.mode != "encrypted" and slot.ciphertext:
+            raise BundleError(f"damaged bundle: {record.label} has ciphertext in {slot.mode} mode")
+        if slot.mode != "plaintext":
+            for path in slot.fields:
+                if get_path(record.data, path) != MASK:
+                    raise BundleError(
+                        f"damaged bundle: {record.label} field {path} is {slot.mode} "
+                        "but holds a value"
+                    )
+    summary = manifest.secrets
+    for mode, n in found.items():
+        if getattr(summary, mode) != n:
+            raise BundleError(
+                f"damaged bundle: manifest counts {getattr(summary, mode)} {mode} secret "
+                f"values, records hold {n}"
+            )
+    if found["encrypted"] and not (summary.kdf and summary.check):
+        raise BundleError("damaged bundle: encrypted secrets but no key derivation in manifest")

@@ -68,12 +68,23 @@ def iter_lines(path: Path) -> Iterator[bytes]:
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     try:
-        if fh.read(4) != ZSTD_MAGIC:
+        head = fh.read(18)  # the longest zstd frame header
+        if head[:4] != ZSTD_MAGIC:
             raise BundleError(f"{path} is not a pfx bundle (not zstd-compressed)")
+        try:
+            checked = zstandard.get_frame_parameters(head).has_checksum
+        except zstandard.ZstdError:
+            why = "the file ends early (truncated)" if len(head) < 18 else "bad zstd frame header"
+            raise BundleError(f"{path} is damaged: {why}") from None
+        if not checked:
+            # Without the frame checksum a flipped bit in the header would go unnoticed.
+            raise BundleError(f"{path} is damaged: its zstd frame has no content checksum")
         fh.seek(0)
         pending = b""
         dobj = zstandard.ZstdDecompressor().decompressobj()
         while chunk := fh.read(1 << 20):
+            if dobj.eof:
+                raise BundleError(f"{path} is damaged: data after the end of the bundle")
             try:
                 pending += dobj.decompress(chunk)
             except zstandard.ZstdError as e:
@@ -83,6 +94,9 @@ def iter_lines(path: Path) -> Iterator[bytes]:
                 yield line + b"\n"
         if not dobj.eof:
             raise BundleError(f"{path} is damaged: the file ends early (truncated)")
+        # One frame per bundle: anything after it (a second frame, appended bytes) is refused.
+        if dobj.unused_data:
+            raise BundleError(f"{path} is damaged: data after the end of the bundle")
         if pending:
             yield pending
     finally:

@@ -23,7 +23,7 @@ from pfx.errors import PfxError
 from pfx.ids import Index, portable
 from pfx.jsontypes import JSONObject
 from pfx.kinds import KINDS
-from pfx.kinds.base import Kind
+from pfx.kinds.base import Kind, Listing
 from pfx.model import Manifest, Record, SecretsMode, Skipped, Source
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
@@ -98,18 +98,27 @@ async def read_everything(
 ) -> dict[str, list[JSONObject]]:
     """Every item of every kind, read concurrently (one task per kind, pages in order)."""
     raw: dict[str, list[JSONObject]] = {}
-
-    async def read(kind: Kind) -> None:
+    # Kinds that share a listing (global and tag limits both live in the v2 list) read it once.
+    shared: dict[bytes, list[Kind]] = defaultdict(list)
+    listings: dict[bytes, Listing] = {}
+    for kind in KINDS:
         listing = kind.listing
         if include_secrets and listing.secret_body:
             listing = listing.with_body(listing.secret_body)
-        raw[kind.name] = await api.list_all(listing)
-        if progress:
-            progress(kind.name, len(raw[kind.name]))
+        ident = orjson.dumps([listing.path, listing.body], option=orjson.OPT_SORT_KEYS)
+        shared[ident].append(kind)
+        listings[ident] = listing
+
+    async def read(ident: bytes) -> None:
+        items = await api.list_all(listings[ident])
+        for kind in shared[ident]:
+            raw[kind.name] = items
+            if progress:
+                progress(kind.name, sum(1 for item in items if kind.own(item)))
 
     async with anyio.create_task_group() as tg:
-        for kind in KINDS:
-            tg.start_soon(read, kind)
+        for ident in shared:
+            tg.start_soon(read, ident)
     return raw
 
 
@@ -182,7 +191,11 @@ def _disambiguate(
     by_key: dict[tuple[str, ...], list[tuple[Kind, JSONObject]]] = defaultdict(list)
     for kind, key, item in group:
         by_key[key].append((kind, item))
-    tokens = index.tokens()
+    # Ids of this kind are not in the index yet (automations name each other): mask them,
+    # so the same content ranks the same on every server.
+    tokens = index.tokens() | {
+        str(item["id"]).lower(): f"<{kind.name}>" for kind, _, item in group if item.get("id")
+    }
     out: list[tuple[Kind, tuple[str, ...], JSONObject]] = []
     for key, members in sorted(by_key.items()):
         ranked = sorted(members, key=lambda m: _content_hash(m[0].kept(m[1]), tokens))

@@ -13,17 +13,17 @@ from pfx.kinds.base import Call, Kind, Listing
 from pfx.kinds.concurrency_limit import DEPLOYMENT_PREFIX
 from pfx.model import Record, Ref
 
+# Ids and timestamps; server state, not configuration (readiness, worker polling, who wrote
+# it last); and work_queue_id, derived from work_pool_name + work_queue_name (kept).
 SERVER_FIELDS = frozenset(
     {
         "id",
         "created",
         "updated",
-        # Server state, not configuration: readiness, worker polling, who last wrote it.
         "status",
         "last_polled",
         "created_by",
         "updated_by",
-        # Derived from work_pool_name + work_queue_name, which are kept.
         "work_queue_id",
     }
 )
@@ -34,26 +34,11 @@ OWN_LIMIT_FIELDS = ("name", "limit", "active", "slot_decay_per_second")
 
 # Fields DeploymentCreate and DeploymentUpdate accept as they are (both forbid extra fields).
 _CREATE_FIELDS = (
-    "name",
-    "flow_id",
-    "paused",
-    "description",
-    "version",
-    "path",
-    "entrypoint",
-    "tags",
-    "labels",
-    "parameters",
-    "parameter_openapi_schema",
-    "enforce_parameter_schema",
-    "job_variables",
-    "pull_steps",
-    "work_pool_name",
-    "work_queue_name",
-    "storage_document_id",
-    "infrastructure_document_id",
-    "concurrency_options",
-)
+    "name", "flow_id", "paused", "description", "version", "path", "entrypoint", "tags",
+    "labels", "parameters", "parameter_openapi_schema", "enforce_parameter_schema",
+    "job_variables", "pull_steps", "work_pool_name", "work_queue_name", "storage_document_id",
+    "infrastructure_document_id", "concurrency_options",
+)  # fmt: skip
 # DeploymentUpdate has no name, flow_id or labels (labels change only through the upsert).
 _UPDATE_FIELDS = tuple(f for f in _CREATE_FIELDS if f not in ("name", "flow_id", "labels"))
 # Fields that DeploymentScheduleCreate accepts.
