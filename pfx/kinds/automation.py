@@ -52,6 +52,9 @@ def _key(data: JSONObject, _index: Index) -> tuple[str, ...]:
 # --- kept data -----------------------------------------------------------------------------
 
 
+SET_FIELDS = ("expect", "after", "for_each")
+
+
 def _keep(data: JSONObject) -> JSONObject:
     kept = dict(data)
     trigger = kept.get("trigger")
@@ -64,6 +67,12 @@ def _without_trigger_ids(trigger: JSONObject) -> JSONObject:
     """The trigger without its ids (and its nested triggers' ids): the server makes new ones
     on every create and update, so they differ per server and are never referenced."""
     out: JSONObject = {k: v for k, v in trigger.items() if k != "id"}
+    # expect/after/for_each are sets on the server: it lists them in its process's hash
+    # order, which differs between servers and restarts. Sorted, they compare and hash stably.
+    for name in SET_FIELDS:
+        value = out.get(name)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out[name] = sorted(value)  # type: ignore[type-var]
     nested = out.get("triggers")
     if isinstance(nested, list):
         out["triggers"] = [_without_trigger_ids(t) if isinstance(t, dict) else t for t in nested]
