@@ -85,7 +85,13 @@ def _debug(ctx: click.Context) -> bool:
     type=click.Path(path_type=Path, dir_okay=False),
     help="File holding the passphrase for --secrets encrypt (else PFX_PASSPHRASE).",
 )
-@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Most requests in flight at once against the source API.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context

@@ -38,8 +38,14 @@ class Graph:
         return sorter
 
     def order(self) -> list[int]:
-        """One valid creation order (dependencies first)."""
-        return list(self.sorter().static_order())
+        """One valid creation order (dependencies first; ordinals ascending among equals)."""
+        sorter = self.sorter()
+        order: list[int] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            order += ready
+            sorter.done(*ready)
+        return order
 
 
 def build_graph(records: list[Record]) -> Graph:

@@ -25,7 +25,7 @@ class Ref(BaseModel):
     its block, it does not hold its id); a ref with an id is also rewritten at import.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     kind: str
     key: tuple[str, ...]
@@ -48,19 +48,19 @@ class SecretSlot(BaseModel):
     `plaintext`: the values sit in the record's data, in clear (an explicit user choice).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     mode: SecretsMode
     # Dotted paths into `data` (as the block schema's secret_fields name them, resolved).
     fields: list[str]
-    nonce: str | None = None
+    # base64 of the 12-byte nonce followed by the AES-GCM output (ciphertext and tag).
     ciphertext: str | None = None
 
 
 class Record(BaseModel):
     """One resource of the source: its kind, natural key, source id, server JSON and refs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     kind: str
     key: tuple[str, ...]
@@ -78,7 +78,7 @@ class Record(BaseModel):
 class Source(BaseModel):
     """Where the records came from, without credentials."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     url: str
     profile: str | None = None
@@ -89,7 +89,7 @@ class Source(BaseModel):
 class SecretsSummary(BaseModel):
     """How secret values travel in this bundle, and how many there are."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     mode: SecretsMode = "withheld"
     withheld: int = 0
@@ -104,7 +104,7 @@ class SecretsSummary(BaseModel):
 class Skipped(BaseModel):
     """A source resource that is not in the bundle, and why (nothing is dropped silently)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     kind: str
     key: tuple[str, ...]
@@ -114,7 +114,7 @@ class Skipped(BaseModel):
 class Manifest(BaseModel):
     """The bundle's first line: format, provenance, counts, edges and checksums."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     format: Literal["pfx-bundle"] = "pfx-bundle"
     version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)

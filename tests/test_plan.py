@@ -1,0 +1,241 @@
+"""Import plans: bundle records x destination inventory x conflict policy -> one action each."""
+
+from __future__ import annotations
+
+import pytest
+
+from pfx.graph import build_graph
+from pfx.ids import Index
+from pfx.jsontypes import JSON, JSONObject
+from pfx.kinds import BY_NAME
+from pfx.kinds.base import Call, Destination, Kind, Listing
+from pfx.model import Record, Ref
+from pfx.plan import Inventory, Plan, Policy, plan_import
+
+FLOW_SRC = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"
+FLOW_DST = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+STAMPS = {"created": "2026-01-01T00:00:00Z", "updated": "2026-01-02T00:00:00Z"}
+
+
+def flow(name: str, id_: str | None = None, tags: list[JSON] | None = None) -> Record:
+    return Record(
+        kind="flow", key=(name,), id=id_, data={"name": name, "tags": tags or [], "labels": {}}
+    )
+
+
+def variable(
+    name: str, value: JSON, id_: str | None = None, refs: list[Ref] | None = None
+) -> Record:
+    return Record(
+        kind="variable",
+        key=(name,),
+        id=id_,
+        data={"name": name, "value": value, "tags": []},
+        refs=refs or [],
+    )
+
+
+def inventory(*items: tuple[str, tuple[str, ...], JSONObject]) -> Inventory:
+    """A destination holding `items` (kind, key, server JSON), indexed by their ids."""
+    inv = Inventory()
+    for kind, key, item in items:
+        inv.items.setdefault(kind, {})[key] = item
+        inv.index.add(kind, key, str(item["id"]) if "id" in item else None)
+    return inv
+
+
+def on_server(record: Record, id_: str, **changes: JSON) -> tuple[str, tuple[str, ...], JSONObject]:
+    """`record` as the destination would answer for it: its own id, timestamps, and changes."""
+    item: JSONObject = {**record.data, **STAMPS, "id": id_, **changes}
+    return (record.kind, record.key, item)
+
+
+def plan(
+    records: list[Record],
+    inv: Inventory,
+    policy: Policy = "skip",
+    missing_secrets: dict[int, list[str]] | None = None,
+) -> Plan:
+    graph = build_graph(records)
+    return plan_import(records, graph, inv, policy=policy, missing_secrets=missing_secrets)
+
+
+def verbs(p: Plan) -> list[str]:
+    return [a.verb for a in p.actions]
+
+
+def test_absent_records_are_created() -> None:
+    """Records the destination does not have are planned as creates."""
+    p = plan([flow("etl"), variable("answer", 42)], inventory())
+    assert verbs(p) == ["create", "create"]
+    assert p.ids == {} and p.unresolved == {}
+    assert p.table() == {"flow": {"create": 1}, "variable": {"create": 1}}
+
+
+def test_equal_records_are_unchanged_and_their_ids_mapped() -> None:
+    """A record equal to the destination's (server fields aside) is unchanged; ids are mapped."""
+    records = [
+        flow("etl", FLOW_SRC),
+        variable("answer", 42, "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"),
+    ]
+    inv = inventory(
+        on_server(records[0], FLOW_DST),
+        on_server(records[1], "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a"),
+    )
+    p = plan(records, inv)
+    assert verbs(p) == ["unchanged", "unchanged"]
+    assert p.ids == {
+        FLOW_SRC: FLOW_DST,
+        "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a",
+    }
+    assert p.actions[0].dest_id == FLOW_DST
+
+
+def test_ids_inside_data_compare_by_what_they_name() -> None:
+    """A value holding the source id of a flow equals one holding the destination's id of it."""
+    records = [flow("etl", FLOW_SRC), variable("pointer", {"flow": FLOW_SRC})]
+    inv = inventory(
+        on_server(records[0], FLOW_DST),
+        on_server(records[1], "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", value={"flow": FLOW_DST}),
+    )
+    assert verbs(plan(records, inv)) == ["unchanged", "unchanged"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "verb", "reason"),
+    [
+        ("skip", "skip", "exists with different content (kept)"),
+        ("update", "update", ""),
+        ("fail", "conflict", "exists with different content"),
+    ],
+)
+def test_different_records_follow_the_policy(policy: Policy, verb: str, reason: str) -> None:
+    """A record that differs is skipped, updated or a conflict per policy, naming the fields."""
+    records = [flow("etl", FLOW_SRC, tags=["a"]), variable("answer", 42)]
+    inv = inventory(
+        on_server(records[0], FLOW_DST, tags=["b"]),
+        on_server(records[1], "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", value=41),
+    )
+    p = plan(records, inv, policy)
+    assert verbs(p) == [verb, verb]
+    assert [a.fields for a in p.actions] == [["tags"], ["value"]]
+    assert [a.reason for a in p.actions] == [reason, reason]
+    assert len(p.conflicts()) == (2 if policy == "fail" else 0)
+    assert p.ids[FLOW_SRC] == FLOW_DST  # a kept destination record still resolves dependents
+
+
+def test_missing_secrets_block_create_and_update() -> None:
+    """A record whose secret values are missing needs secrets instead of create or update."""
+    records = [variable("token", "********"), variable("other", "********")]
+    inv = inventory(on_server(records[1], "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", value="x"))
+    p = plan(records, inv, "update", missing_secrets={0: ["value"], 1: ["value"]})
+    assert verbs(p) == ["needs-secrets", "needs-secrets"]
+    assert [a.missing_secrets for a in p.actions] == [["value"], ["value"]]
+
+
+def test_ref_outside_bundle_and_destination_is_unresolved() -> None:
+    """A record whose hard ref is in neither the bundle nor the destination is unresolved."""
+    outside = Ref(kind="flow", key=("elsewhere",), id=FLOW_SRC, path="value.flow")
+    records = [variable("pointer", {"flow": FLOW_SRC}, refs=[outside])]
+    p = plan(records, inventory())
+    assert p.unresolved == {0: "flow elsewhere"}
+    assert verbs(p) == ["create"]
+
+
+def test_ref_outside_bundle_found_on_destination_maps_its_id() -> None:
+    """A hard ref outside the bundle that the destination has resolves to the destination's id."""
+    outside = Ref(kind="flow", key=("elsewhere",), id=FLOW_SRC, path="value.flow")
+    records = [variable("pointer", {"flow": FLOW_SRC}, refs=[outside])]
+    inv = inventory(("flow", ("elsewhere",), {"id": FLOW_DST, "name": "elsewhere"}))
+    p = plan(records, inv)
+    assert p.unresolved == {}
+    assert p.ids == {FLOW_SRC: FLOW_DST}
+
+
+def test_soft_ref_to_absent_record_is_not_unresolved() -> None:
+    """A soft ref to a record nowhere to be found does not hold the record back."""
+    soft = Ref(kind="variable", key=("gone",), soft=True)
+    p = plan([variable("template", "{{ prefect.variables.gone }}", refs=[soft])], inventory())
+    assert p.unresolved == {} and verbs(p) == ["create"]
+
+
+# --- kinds without unique names, with a fake kind ---------------------------------------------
+
+
+def _create(record: Record, data: JSONObject) -> Call:
+    return Call("POST", "/fake/", data)
+
+
+def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
+    return [Call("PUT", f"/fake/{dest['id']}", data)]
+
+
+def _unsupported(record: Record, dest: Destination) -> str | None:
+    return "needs Prefect Cloud" if record.data.get("cloud") else None
+
+
+FAKE = Kind(
+    name="fake-automation",
+    listing=Listing("/fake/filter"),
+    server_fields=frozenset({"id", "created", "updated"}),
+    key=lambda data, _index: (str(data["name"]),),
+    create=_create,
+    update=_update,
+    unique_key=False,
+    unsupported=_unsupported,
+)
+
+
+@pytest.fixture
+def fake_kind(monkeypatch: pytest.MonkeyPatch) -> Kind:
+    monkeypatch.setitem(BY_NAME, FAKE.name, FAKE)
+    return FAKE
+
+
+def auto(name: str, ordinal: int, trigger: str, **more: JSON) -> Record:
+    data: JSONObject = {"name": name, "trigger": trigger, **more}
+    return Record(kind=FAKE.name, key=(name, str(ordinal)), data=data)
+
+
+def dest_auto(
+    name: str, ordinal: int, trigger: str, id_: str
+) -> tuple[str, tuple[str, ...], JSONObject]:
+    return (FAKE.name, (name, str(ordinal)), {"name": name, "trigger": trigger, "id": id_})
+
+
+def test_non_unique_names_pair_by_content_first(fake_kind: Kind) -> None:
+    """Same-named records pair with the destination item of equal content, whatever ordinal."""
+    records = [auto("alert", 1, "A"), auto("alert", 2, "B")]
+    inv = inventory(dest_auto("alert", 1, "B", "id-b"), dest_auto("alert", 2, "A", "id-a"))
+    p = plan(records, inv)
+    assert verbs(p) == ["unchanged", "unchanged"]
+    assert [a.dest_id for a in p.actions] == ["id-a", "id-b"]
+
+
+def test_non_unique_leftovers_pair_in_order_then_create(fake_kind: Kind) -> None:
+    """Unmatched same-named records take the remaining destination items, then are created."""
+    records = [auto("alert", 1, "A"), auto("alert", 2, "C"), auto("alert", 3, "D")]
+    inv = inventory(dest_auto("alert", 1, "A", "id-a"), dest_auto("alert", 2, "B", "id-b"))
+    p = plan(records, inv)
+    assert verbs(p) == ["unchanged", "skip", "create"]
+    assert p.actions[1].fields == ["trigger"] and p.actions[1].dest_id == "id-b"
+
+
+def test_non_unique_names_do_not_pair_across_names(fake_kind: Kind) -> None:
+    """A record never pairs with a destination item of another name."""
+    p = plan([auto("alert", 1, "A")], inventory(dest_auto("other", 1, "A", "id-a")))
+    assert verbs(p) == ["create"]
+
+
+def test_unsupported_absent_record(fake_kind: Kind) -> None:
+    """An absent record the destination cannot hold is unsupported, with the kind's reason."""
+    p = plan([auto("alert", 1, "A", cloud=True)], inventory())
+    assert verbs(p) == ["unsupported"]
+    assert p.actions[0].reason == "needs Prefect Cloud"
+
+
+def test_index_of_hand_made_inventory() -> None:
+    """The inventory helper indexes destination ids the way import does."""
+    inv = inventory(("flow", ("etl",), {"id": FLOW_DST, "name": "etl"}))
+    assert inv.index.lookup(FLOW_DST) == ("flow", ("etl",))
+    assert isinstance(inv.index, Index)
