@@ -38,8 +38,13 @@ def block_ref(record: Record) -> str:
     return "/".join(record.key)
 
 
+def field_name(path: str) -> str:
+    """The user-facing name of a secret path: the block's own field, without `data.`."""
+    return path.removeprefix("data.")
+
+
 def env_name(record: Record, path: str) -> str:
-    parts = [*record.key, path]
+    parts = [*record.key, field_name(path)]
     return "PFX_SECRET__" + "__".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)
 
 
@@ -66,7 +71,7 @@ def template(bundle: Bundle) -> JSONObject:
     blocks: JSONObject = {}
     for record in bundle.records:
         if record.secrets and record.secrets.mode == "withheld":
-            blocks[block_ref(record)] = {path: None for path in record.secrets.fields}
+            blocks[block_ref(record)] = {field_name(p): None for p in record.secrets.fields}
     return {"format": FORMAT, "version": 1, "blocks": blocks}
 
 
@@ -105,9 +110,9 @@ def gather_secrets(
             env = environ.get(env_name(record, path))
             if env is not None:
                 values[path] = env
-            elif given.get(path) is not None:
-                values[path] = given[path]
-        missing = [p for p in slot.fields if values.get(p) is None]
+            elif given.get(field_name(path)) is not None:
+                values[path] = given[field_name(path)]
+        missing = [field_name(p) for p in slot.fields if values.get(p) is None]
         if missing:
             out.missing[i] = missing
         out.values[i] = values

@@ -12,6 +12,7 @@ import pytest
 
 from fixtures.inventory import KINDS, count_resources, read_all
 from fixtures.seed import SeedInfo
+from fixtures.seed_blocks import expected_secret_fields
 from fixtures.servers import Server, port_open
 
 pytestmark = pytest.mark.server
@@ -118,3 +119,14 @@ def test_profiles_env(profiles_env: Callable[..., dict[str, str]], tmp_path: Pat
     assert data["active"] == "src"
     assert data["profiles"]["dst"]["PREFECT_API_URL"] == "http://127.0.0.1:2/api"
     assert not any(k.startswith("PREFECT_API") for k in env)
+
+
+def test_server_secret_fields_match_block_classes(seeded_source: Seeded) -> None:
+    """The server's block schemas name the same secret fields as the seeded Block classes."""
+    server, _ = seeded_source
+    by_slug: dict[str, set[str]] = {}
+    for schema in read_all(server.url, "block-schema"):
+        slug = schema["block_type"]["slug"]
+        by_slug.setdefault(slug, set()).update(schema["fields"].get("secret_fields", []))
+    for slug, fields in expected_secret_fields().items():
+        assert by_slug[slug] == set(fields), slug

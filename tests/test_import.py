@@ -238,9 +238,13 @@ def test_partly_populated_destination(
     assert outcome[("variable", variables[0].key)]["fields"] == ["value"]
     assert outcome[("variable", variables[1].key)]["status"] == "unchanged"
     on_pool = [r for r in bundle.records if r.kind == "work-queue" and r.key[0] == pool.key[0]]
+    # The pool's default queue came with the user's pool, with its own settings: it differs.
     assert on_pool and all(
-        outcome[(r.kind, r.key)]["status"] in ("created", "unchanged") for r in on_pool
+        outcome[(r.kind, r.key)]["status"] in ("created", "unchanged")
+        or outcome[(r.kind, r.key)]["code"] == "differs"
+        for r in on_pool
     )
+    assert any(outcome[(r.kind, r.key)]["status"] == "created" for r in on_pool)
     deployments = [
         r
         for r in bundle.records
@@ -297,7 +301,26 @@ def test_withheld_secrets_block_dependents_until_supplied(
     }
     secrets_file = tmp_path / "secrets.json"
     secrets_file.write_bytes(orjson.dumps(filled))
-    ok(env, "import", source.withheld, "-p", "dst", "--secrets-file", secrets_file)
+    pfx(
+        env,
+        "import",
+        source.withheld,
+        "-p",
+        "dst",
+        "--secrets-file",
+        secrets_file,
+        "--report",
+        tmp_path / "r2.json",
+    )
+    second = read_report(tmp_path / "r2.json")
+    assert not [
+        o for o in second["outcomes"] if o["status"] == "failed" or o["code"] == "needs-secrets"
+    ]
+    assert not [
+        o
+        for o in second["outcomes"]
+        if o["status"] == "blocked" and not any(p in o["blocked_by"] for p in ("push", "managed"))
+    ]
     documents = {
         (d["block_type"]["slug"], d["name"]): d
         for d in read_all(server.url, "block-document", include_secrets=True)
