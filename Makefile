@@ -21,7 +21,7 @@ demo: install
 test: install
 	$(BIN)/ruff check pfx tests fixtures bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check pfx tests fixtures bench

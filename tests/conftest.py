@@ -21,7 +21,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.seed import SeedInfo, seed
-from fixtures.servers import Server, start_server, start_servers, write_profiles
+from fixtures.servers import (
+    TEMPLATE_DIR_ENV,
+    Server,
+    start_server,
+    start_servers,
+    write_profiles,
+)
 
 SERVER_FIXTURES = {"seeded_source", "new_server", "new_servers"}
 # Deployments in the shared seeded source: enough for every kind and reference, small enough
@@ -51,14 +57,23 @@ def servers_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("servers")
 
 
-@pytest.fixture(scope="session")
-def server_template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", autouse=True)
+def server_template_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Where the migrated template database lives: shared by all xdist workers of a run (the
-    parent of their base temps), so the ~10 s migration happens once per run."""
+    parent of their base temps), so the ~10 s migration happens once per run. Also exported
+    as $PFX_SERVER_TEMPLATE_DIR for tests that call `start_server` directly."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        return base.parent / "prefect-template"
-    return base / "prefect-template"
+        path = base.parent / "prefect-template"
+    else:
+        path = base / "prefect-template"
+    old = os.environ.get(TEMPLATE_DIR_ENV)
+    os.environ[TEMPLATE_DIR_ENV] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop(TEMPLATE_DIR_ENV, None)
+    else:
+        os.environ[TEMPLATE_DIR_ENV] = old
 
 
 @pytest.fixture(scope="session")
