@@ -25,7 +25,8 @@ from pfx.profiles import Target
 
 PAGE = 200
 RETRY_STATUS = frozenset({429, 502, 503, 504})
-ATTEMPTS = 8
+# With backoff capped at 8 s this waits out about a minute of a locked SQLite database.
+ATTEMPTS = 14
 API_VERSION = "0.8.4"
 
 
@@ -156,7 +157,9 @@ class Api:
         try:
             version = await self.request("GET", "/admin/version")
         except ApiError as e:
-            if e.status in (401, 403) and e.status is not None:
+            # Unreachable (no status) or refused credentials end the run here, before any
+            # concurrent reads; other answers only mean the endpoint is not offered (Cloud).
+            if e.status is None or e.status in (401, 403):
                 raise
             return None
         return version if isinstance(version, str) else None
@@ -166,7 +169,7 @@ class Api:
         try:
             version = await self.request("GET", "/version")
         except ApiError as e:
-            if e.status in (401, 403):
+            if e.status is None or e.status in (401, 403):
                 raise
             return None
         return version if isinstance(version, str) else None
@@ -214,4 +217,7 @@ def _validation_summary(raw: JSON) -> str:
                 where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
                 parts.append(f"{where}: {item.get('msg', '')}")
         return "; ".join(parts)
+    if isinstance(raw, dict):
+        text = next((v for v in raw.values() if isinstance(v, str)), "")
+        return text or "unexpected error body"
     return "unexpected error body"

@@ -10,10 +10,14 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pfx import __version__
+
+if TYPE_CHECKING:
+    from pfx.errors import PfxError as PfxErrorType
 
 SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
 
@@ -30,6 +34,13 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
             raise
         click.echo(f"pfx: error: {e}", err=True)
         sys.exit(e.exit_code)
+    except BaseExceptionGroup as group:
+        # Concurrent reads fail together; the first of our own errors says what went wrong.
+        first = _first_pfx_error(group)
+        if debug or first is None:
+            raise
+        click.echo(f"pfx: error: {first}", err=True)
+        sys.exit(first.exit_code)
     except KeyboardInterrupt:
         click.echo("pfx: interrupted", err=True)
         sys.exit(130)
@@ -41,6 +52,19 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
         name = type(e).__name__
         click.echo(f"pfx: internal error: {name}: {e} (run with --debug for a traceback)", err=True)
         sys.exit(1)
+
+
+def _first_pfx_error(group: BaseExceptionGroup[BaseException]) -> PfxErrorType | None:
+    from pfx.errors import PfxError
+
+    for error in group.exceptions:
+        if isinstance(error, PfxError):
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            found = _first_pfx_error(error)
+            if found is not None:
+                return found
+    return None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
