@@ -129,6 +129,25 @@ class Api:
                 self._changed.notify_all()
 
     async def list_all(self, listing: Listing) -> list[JSONObject]:
+        """Every item of a listing, paged explicitly; checked against the server's count.
+
+        Offset paging over a list that changes meanwhile can skip items: a read that
+        disagrees with the count endpoint is read again, then refused with the numbers.
+        """
+        for _ in range(2):
+            items = await self._pages(listing)
+            if listing.count_path is None:
+                return items
+            body = {k: v for k, v in listing.body.items() if k not in ("sort", "include_secrets")}
+            count = await self.request("POST", listing.count_path, body)
+            if not isinstance(count, int) or count == len(items):
+                return items
+        raise ApiError(
+            f"{self.target.public_url}: {listing.path} listed {len(items)} items but the server "
+            f"counts {count}; is something changing it? Run again when it is quiet"
+        )
+
+    async def _pages(self, listing: Listing) -> list[JSONObject]:
         """Every item of a listing, paged explicitly until a short page; deduplicated by id."""
         items: list[JSONObject] = []
         seen: set[str] = set()

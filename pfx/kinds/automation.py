@@ -214,7 +214,9 @@ def infer_owner(data: JSONObject, deployment_id: str) -> str | None:
 KIND = Kind(
     name=KIND_NAME,
     # Names repeat, so name order does not page stably; creation time does.
-    listing=Listing("/automations/filter", {"sort": "CREATED_DESC"}),
+    listing=Listing(
+        "/automations/filter", {"sort": "CREATED_DESC"}, count_path="/automations/count"
+    ),
     server_fields=frozenset({"id", "created", "updated"}),
     key=_key,
     create=_create,

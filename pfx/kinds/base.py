@@ -32,9 +32,12 @@ class Listing:
     paged: bool = True
     # Merged into `body` when secret values are to be read (block documents).
     secret_body: JSONObject = field(default_factory=dict)
+    # The endpoint that counts the same items (same filter body), where the server has one:
+    # a paged read that disagrees with it is read again, then refused (nothing lost silently).
+    count_path: str | None = None
 
     def with_body(self, extra: JSONObject) -> Listing:
-        return Listing(self.path, self.body | extra, self.paged, self.secret_body)
+        return Listing(self.path, self.body | extra, self.paged, self.secret_body, self.count_path)
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,7 @@ KIND = Kind(
         "/block_documents/filter",
         {"block_documents": {"is_anonymous": None}, "sort": "BLOCK_TYPE_AND_NAME_ASC"},
         secret_body={"include_secrets": True},
+        count_path="/block_documents/count",
     ),
     server_fields=frozenset({"id", "created", "updated"}),
     key=_key,

@@ -380,7 +380,9 @@ def _limit_calls(data: JSONObject, dest: JSONObject, dest_id: str) -> list[Call]
 KIND = Kind(
     name="deployment",
     # Names repeat across flows, so name order is not a stable paging order; creation time is.
-    listing=Listing("/deployments/filter", {"sort": "CREATED_DESC"}),
+    listing=Listing(
+        "/deployments/filter", {"sort": "CREATED_DESC"}, count_path="/deployments/count"
+    ),
     server_fields=SERVER_FIELDS,
     key=_key,
     create=_create,

@@ -23,7 +23,7 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
 
 KIND = Kind(
     name="flow",
-    listing=Listing("/flows/filter", {"sort": "NAME_ASC"}),
+    listing=Listing("/flows/filter", {"sort": "NAME_ASC"}, count_path="/flows/count"),
     server_fields=frozenset({"id", "created", "updated"}),
     key=_key,
     create=_create,

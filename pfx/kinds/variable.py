@@ -26,7 +26,7 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
 
 KIND = Kind(
     name="variable",
-    listing=Listing("/variables/filter", {"sort": "NAME_ASC"}),
+    listing=Listing("/variables/filter", {"sort": "NAME_ASC"}, count_path="/variables/count"),
     server_fields=frozenset({"id", "created", "updated"}),
     key=_key,
     create=_create,

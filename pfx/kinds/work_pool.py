@@ -94,7 +94,7 @@ def _unsupported(record: Record, destination: Destination) -> str | None:
 
 KIND = Kind(
     name="work-pool",
-    listing=Listing("/work_pools/filter"),
+    listing=Listing("/work_pools/filter", {}, count_path="/work_pools/count"),
     # status follows workers' heartbeats, active_slots running flows: both the server's.
     server_fields=frozenset({"id", "created", "updated", "status", "active_slots"}),
     key=_key,
