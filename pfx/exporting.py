@@ -109,10 +109,27 @@ async def read_everything(
         shared[ident].append(kind)
         listings[ident] = listing
 
+    read_kinds = {kind.name: anyio.Event() for kind in KINDS}
+
     async def read(ident: bytes) -> None:
-        items = await api.list_all(listings[ident])
+        listing = listings[ident]
+        if listing.per is None:
+            items = await api.list_all(listing)
+        else:
+            await read_kinds[listing.per].wait()
+            names = sorted({str(p["name"]) for p in raw.get(listing.per, []) if "name" in p})
+            pages: dict[str, list[JSONObject]] = {}
+
+            async def under(name: str) -> None:
+                pages[name] = await api.list_all(listing.under(name))
+
+            async with anyio.create_task_group() as fan:
+                for name in names:
+                    fan.start_soon(under, name)
+            items = [item for name in names for item in pages[name]]
         for kind in shared[ident]:
             raw[kind.name] = items
+            read_kinds[kind.name].set()
             if progress:
                 progress(kind.name, sum(1 for item in items if kind.own(item)))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from pfx.ids import Index, replace_ids
 from pfx.jsontypes import JSON, JSONObject
@@ -35,9 +36,19 @@ class Listing:
     # The endpoint that counts the same items (same filter body), where the server has one:
     # a paged read that disagrees with it is read again, then refused (nothing lost silently).
     count_path: str | None = None
+    # Read once per item of this kind, `{name}` in `path` filled with the item's name: for
+    # lists whose global endpoint sorts on a non-unique field (queue names repeat per pool).
+    per: str | None = None
 
     def with_body(self, extra: JSONObject) -> Listing:
-        return Listing(self.path, self.body | extra, self.paged, self.secret_body, self.count_path)
+        return Listing(
+            self.path, self.body | extra, self.paged, self.secret_body, self.count_path, self.per
+        )
+
+    def under(self, name: str) -> Listing:
+        """The listing for one parent item (see `per`)."""
+        path = self.path.replace("{name}", quote(name, safe=""))
+        return Listing(path, self.body, self.paged, self.secret_body, None, None)
 
 
 @dataclass(frozen=True)

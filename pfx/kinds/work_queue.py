@@ -92,8 +92,10 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
 
 KIND = Kind(
     name=KIND_NAME,
-    # Returns the queues of every pool, each pool's default queue included.
-    listing=Listing("/work_queues/filter"),
+    # Per pool: the global /work_queues/filter sorts by name alone, which repeats across pools,
+    # so its offset pages are not stable past 200 queues; a pool's queues sort by priority,
+    # which is unique within the pool. Each pool's default queue is included.
+    listing=Listing("/work_pools/{name}/queues/filter", per="work-pool"),
     # status follows polling, last_polled is a worker's heartbeat, active_slots running flows.
     server_fields=frozenset({"id", "created", "updated", "status", "last_polled", "active_slots"}),
     key=_key,
