@@ -45,7 +45,7 @@ class Api:
     def __init__(self, target: Target, *, concurrency: int = 8) -> None:
         self.target = target
         self.stats = Stats()
-        self.pace = Pace(ceiling=max(1, concurrency), limit=float(min(2, max(1, concurrency))))
+        self.pace = Pace(ceiling=max(1, concurrency))
         self._in_flight = 0
         self._changed = anyio.Condition()
         headers = {"X-PREFECT-API-VERSION": API_VERSION, "User-Agent": "pfx"}
