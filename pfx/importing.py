@@ -22,9 +22,9 @@ from pfx.errors import ApiError, ConflictError, PfxError
 from pfx.exporting import read_everything
 from pfx.graph import Graph, build_graph
 from pfx.ids import replace_ids
-from pfx.jsontypes import JSONObject
+from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import kind_named
-from pfx.kinds.base import Destination
+from pfx.kinds.base import Call, Destination
 from pfx.model import Record
 from pfx.plan import Action, Plan, Policy, build_inventory, plan_import
 from pfx.profiles import Target, resolve
@@ -265,8 +265,10 @@ class Replay:
             if action.verb == "create":
                 calls = kind.create(record, data)
                 dest_id = None
-                for call in calls if isinstance(calls, list) else [calls]:
-                    response = await self.api.call(call)
+                for n, call in enumerate(calls if isinstance(calls, list) else [calls]):
+                    response = (
+                        await self._first_write(call) if n == 0 else await self.api.call(call)
+                    )
                     if isinstance(response, dict):
                         dest_id = kind.created_id(response) or dest_id
                 if dest_id and record.id:
@@ -290,6 +292,22 @@ class Replay:
         finally:
             async with done:
                 await done.send(i)
+
+    async def _first_write(self, call: Call) -> JSON:
+        """A create, retried on 409s that a server race makes for objects that do not exist.
+
+        Prefect 3.8 on PostgreSQL answers the first concurrent block-document creates with
+        409 "Data integrity conflict" (its encryption key row is inserted by both); the same
+        create a moment later succeeds. A real duplicate keeps answering 409 and fails.
+        """
+        for attempt in range(3):
+            try:
+                return await self.api.call(call)
+            except ApiError as e:
+                if e.status != 409 or "integrity" not in str(e).lower() or attempt == 2:
+                    raise
+                await anyio.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _data(self, i: int) -> JSONObject:
         """The record's data with destination ids and secret values in place."""
