@@ -58,7 +58,9 @@ def import_bundle(
 ) -> ImportResult:
     """Import the bundle at `path` into `profile`'s server (see module doc)."""
     bundle = read_bundle(path)
-    secrets = gather_secrets(bundle, passphrase=passphrase, secrets_file=secrets_file)
+    secrets = gather_secrets(
+        bundle, passphrase=passphrase, secrets_file=secrets_file, decrypt=not dry_run
+    )
     graph = build_graph(bundle.records)
     graph.sorter()  # a cycle is an error before anything is written
     target = resolve(profile)

@@ -141,6 +141,10 @@ def test_dry_run_and_bad_bundles_write_nothing(
     before = state(server.url)
     plan = ok(env, "import", source.withheld, "-p", "dst", "--dry-run").stdout
     assert "create" in plan and "nothing written" in plan
+    # An encrypted bundle plans without its passphrase.
+    no_passphrase = {k: v for k, v in env.items() if k != "PFX_PASSPHRASE"}
+    plan = ok(no_passphrase, "import", source.encrypted, "-p", "dst", "--dry-run").stdout
+    assert "needs-secrets" not in plan and "create" in plan
     assert state(server.url) == before
 
     data = source.encrypted.read_bytes()
