@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,6 +19,7 @@ from pfx import __version__
 if TYPE_CHECKING:
     from pfx.errors import PfxError as PfxErrorType
 
+F = TypeVar("F", bound=Callable[..., Any])
 SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
 
 
@@ -52,6 +53,22 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
         name = type(e).__name__
         click.echo(f"pfx: internal error: {name}: {e} (run with --debug for a traceback)", err=True)
         sys.exit(1)
+
+
+def passphrase_option(purpose: str) -> Callable[[F], F]:
+    """--passphrase-file, shared by export and import."""
+    return click.option(
+        "--passphrase-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=f"File holding the passphrase {purpose} (else PFX_PASSPHRASE, else a prompt).",
+    )
+
+
+def concurrency_option(text: str) -> Callable[[F], F]:
+    """--concurrency, shared by export and import."""
+    return click.option(
+        "--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help=text
+    )
 
 
 def _first_pfx_error(group: BaseExceptionGroup[BaseException]) -> PfxErrorType | None:
@@ -104,18 +121,8 @@ def _debug(ctx: click.Context) -> bool:
     show_default=True,
     help="How secret block values travel.",
 )
-@click.option(
-    "--passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File holding the passphrase for --secrets encrypt (else PFX_PASSPHRASE).",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Most requests in flight at once against the source API.",
-)
+@passphrase_option("for --secrets encrypt")
+@concurrency_option("Most requests in flight at once against the source API.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
@@ -211,18 +218,8 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="JSON file supplying withheld secret values (see `pfx secrets template`).",
 )
-@click.option(
-    "--passphrase-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="File holding the passphrase of an encrypted bundle (else PFX_PASSPHRASE).",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Ceiling of concurrent writes; the actual number adapts to the server.",
-)
+@passphrase_option("of an encrypted bundle")
+@concurrency_option("Ceiling of concurrent writes; the actual number adapts to the server.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and the summary line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.pass_context
