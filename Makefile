@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 N ?= 200
 
-.PHONY: install demo test lint schemas bench clean
+.PHONY: install demo test lint schemas bench bench-deps clean
 
 $(BIN)/pfx: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -31,7 +31,12 @@ lint: install
 schemas: install
 	$(BIN)/python -m pfx.schemagen schemas
 
-bench: install
+# PostgreSQL (Debian's packages) for the benchmark's second destination backend.
+bench-deps:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ apt-get update -q && apt-get install -y -q postgresql; }
+
+bench: install bench-deps
 	$(BIN)/python -m bench.run --deployments $(N)
 
 clean:

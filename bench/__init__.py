@@ -1,0 +1,1 @@
+"""`make bench`: pfx against `prefect transfer` and the destination's write floor (README.md)."""
