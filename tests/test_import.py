@@ -3,6 +3,7 @@ interruption, dry runs, and bundles refused before any write."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ import zstandard
 from fixtures.inventory import KINDS, count_resources, read_all
 from fixtures.seed import SeedInfo, seed
 from fixtures.servers import Server, start_servers, write_profiles
+from pfx.bundle import encode
+from pfx.bundlefile import write_lines
 from tests.conftest import prefect_free_environ
 from tests.running import by_key, load, ok, pfx
 
@@ -160,6 +163,23 @@ def test_dry_run_and_bad_bundles_write_nothing(
         result = pfx(env, "import", bad, "-p", "dst")
         assert result.returncode == 2, (bad, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    # A ciphertext changed by someone who also recomputed every checksum: AES-GCM refuses it.
+    bundle = load(source.encrypted)
+    records = list(bundle.records)
+    i = next(n for n, r in enumerate(records) if r.secrets and r.secrets.ciphertext)
+    slot = records[i].secrets
+    assert slot is not None and slot.ciphertext is not None
+    blob = bytearray(base64.b64decode(slot.ciphertext))
+    blob[-1] ^= 1
+    records[i] = records[i].model_copy(
+        update={"secrets": slot.model_copy(update={"ciphertext": base64.b64encode(blob).decode()})}
+    )
+    tampered = tmp_path / "tampered.pfx"
+    m = bundle.manifest
+    write_lines(tampered, encode(records, source=m.source, created=m.created, secrets=m.secrets))
+    refused = pfx(env, "import", tampered, "-p", "dst")
+    assert refused.returncode == 2 and "tampered" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
     wrong = pfx(env | {"PFX_PASSPHRASE": "wrong"}, "import", source.encrypted, "-p", "dst")
     assert wrong.returncode == 2 and "passphrase" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
