@@ -159,7 +159,14 @@ def unseal(record: Record, key: bytes) -> dict[str, JSON]:
         blob = base64.b64decode(record.secrets.ciphertext, validate=True)
     except ValueError:
         raise SecretsError(f"{record.label}: encrypted secrets are damaged") from None
-    values = orjson.loads(_decrypt(key, blob, record_aad(record)))
+    try:
+        plain = _decrypt(key, blob, record_aad(record))
+    except SecretsError:
+        # open_key already proved the passphrase right: this ciphertext was altered or moved.
+        raise SecretsError(
+            f"{record.label}: encrypted secrets do not decrypt (tampered bundle)"
+        ) from None
+    values = orjson.loads(plain)
     if not isinstance(values, dict):
         raise SecretsError(f"{record.label}: encrypted secrets are damaged")
     return values
