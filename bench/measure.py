@@ -36,6 +36,9 @@ class Proc:
     timed_out: bool = False
     # The 1-minute load average when the run ended: other processes share these cores.
     load: float = 0.0
+    # CPU seconds (user + system) of the tool's process: unlike wall time, not inflated by
+    # other processes competing for the cores.
+    cpu: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +48,7 @@ class Proc:
             "peak_rss_mb": round(self.rss_mb, 1),
             "timed_out": self.timed_out,
             "load_1m": round(self.load, 2),
+            "cpu_s": round(self.cpu, 3),
         }
 
 
@@ -65,7 +69,8 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - started
 with open(out, "w") as f:
-    f.write("%d %r %d" % (os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss))
+    cpu = usage.ru_utime + usage.ru_stime
+    f.write("%d %r %d %r" % (os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss, cpu))
 """
 
 
@@ -101,23 +106,26 @@ def run(
     if timed_out or not measured.exists():
         code = -9 if timed_out else proc.returncode
         return Proc(argv, code, timeout, 0.0, stdout, stderr, timed_out=timed_out)
-    code, seconds, maxrss = measured.read_text().split()
+    code, seconds, maxrss, cpu = measured.read_text().split()
     return Proc(
         argv=argv,
         returncode=int(code),
         seconds=float(seconds),
         rss_mb=int(maxrss) / 1024.0,  # KiB on Linux
+        cpu=float(cpu),
         stdout=stdout,
         stderr=stderr,
         load=os.getloadavg()[0],
     )
 
 
-def median_seconds(argv: list[str], env: dict[str, str], cwd: Path, repeat: int = 5) -> float:
-    """Median wall time of `repeat` runs (after one untimed warm-up for the OS caches)."""
+def median_seconds(
+    argv: list[str], env: dict[str, str], cwd: Path, repeat: int = 5
+) -> tuple[float, float]:
+    """Median wall time and median CPU time of `repeat` runs (after one warm-up run)."""
     run(argv, env, cwd, tag="startup")
-    times = [run(argv, env, cwd, tag="startup").seconds for _ in range(repeat)]
-    return statistics.median(times)
+    runs = [run(argv, env, cwd, tag="startup") for _ in range(repeat)]
+    return statistics.median(p.seconds for p in runs), statistics.median(p.cpu for p in runs)
 
 
 def user_env(

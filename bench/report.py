@@ -146,6 +146,10 @@ def _delivered(run: dict[str, Any]) -> str:
     return f"{d['present']} / {d['deliverable']} ({share:.0f}%)"
 
 
+def _load(run: dict[str, Any]) -> str:
+    return f"; load {run['load_1m']:.1f}" if "load_1m" in run else ""
+
+
 def _runs(run: dict[str, Any]) -> str:
     """`; runs: a, b s` when a measurement was repeated (the fastest is shown)."""
     seconds = run.get("all_seconds") or []
@@ -174,7 +178,7 @@ def _backend_table(backend: str, entry: dict[str, Any], export: dict[str, Any]) 
         lines.append(
             f"| prefect transfer | {_fmt(transfer['seconds'])} | {req['total']} "
             f"(src {req['source']}, dst {req['destination']}) | {_fmt(transfer['peak_rss_mb'])} | "
-            f"{_delivered(transfer)} | {note} |"
+            f"{_delivered(transfer)} | {note}{_load(transfer)} |"
         )
     read = export.get("read_floor")
     if read:
@@ -186,13 +190,14 @@ def _backend_table(backend: str, entry: dict[str, Any], export: dict[str, Any]) 
     lines.append(
         f"| pfx export | {_fmt(export['seconds'])} | {export['requests']} | "
         f"{_fmt(export['peak_rss_mb'])} | — | {export['records']} records, "
-        f"{export['bundle_bytes'] / 1024:.0f} KiB (x{export['compression_ratio']} zstd) |"
+        f"{export['bundle_bytes'] / 1024:.0f} KiB (x{export['compression_ratio']} zstd)"
+        f"{_load(export)} |"
     )
     pfx = entry["pfx_import"]
     statuses = ", ".join(f"{v} {k}" for k, v in sorted(pfx["statuses"].items()))
     lines.append(
         f"| pfx import | {_fmt(pfx['seconds'])} | {pfx['requests']} | {_fmt(pfx['peak_rss_mb'])} "
-        f"| {_delivered(pfx)} | exit {pfx['returncode']}; {statuses}{_runs(pfx)} |"
+        f"| {_delivered(pfx)} | exit {pfx['returncode']}; {statuses}{_runs(pfx)}{_load(pfx)} |"
     )
     total_req = (export["requests"] or 0) + (pfx["requests"] or 0)
     lines.append(
@@ -202,10 +207,18 @@ def _backend_table(backend: str, entry: dict[str, Any], export: dict[str, Any]) 
     best = entry["floor"]["best"]
     for run in entry["floor"]["runs"]:
         mark = " (best)" if run is best else ""
+        wall = _fmt(run["seconds"])
+        note = f"{run['retries']} retried (503/429), {run['failed']} failed{_runs(run)}"
+        if run.get("aborted"):
+            wall = "cut short"
+            note = (
+                f"fell 15% behind the best after {run['created']} creates "
+                f"({run['seconds']:.1f} s); {note}"
+            )
         lines.append(
-            f"| floor, {run['concurrency']} in flight{mark} | {_fmt(run['seconds'])} | "
+            f"| floor, {run['concurrency']} in flight{mark} | {wall} | "
             f"{run['requests']} | — | {_delivered(entry['floor']) if mark else '—'} | "
-            f"{run['retries']} retried (503/429), {run['failed']} failed{_runs(run)} |"
+            f"{note}{_load(run)} |"
         )
     r = entry["ratios"]
     lines += [
@@ -259,8 +272,12 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _backend_table(backend, entry, export)
     lines += _census_table(results)
     lines += ["", "### Startup and memory", ""]
+    cpu = results.get("startup_cpu", {})
     for command, seconds in results.get("startup", {}).items():
-        lines.append(f"- `{command}` start: {seconds:.2f} s (median of 5, 10-record bundle)")
+        used = f", CPU {cpu[command]:.2f} s" if command in cpu else ""
+        lines.append(
+            f"- `{command}` start: {seconds:.2f} s wall{used} (median of 5, 10-record bundle)"
+        )
     for command, run in results.get("whole_bundle", {}).items():
         lines.append(
             f"- `{command}` of the whole N={results['n']} bundle: {run['seconds']:.2f} s, "

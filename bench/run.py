@@ -166,10 +166,11 @@ class Bench:
             "pfx inspect": [self.pfx, "inspect", str(small)],
             "pfx verify": [self.pfx, "verify", str(small)],
         }
-        self.results["startup"] = {
-            name: round(measure.median_seconds(argv, env, where), 3)
-            for name, argv in commands.items()
+        medians = {
+            name: measure.median_seconds(argv, env, where) for name, argv in commands.items()
         }
+        self.results["startup"] = {name: round(wall, 3) for name, (wall, _) in medians.items()}
+        self.results["startup_cpu"] = {name: round(cpu, 3) for name, (_, cpu) in medians.items()}
         whole = {
             "pfx inspect": [self.pfx, "inspect", str(bundle)],
             "pfx verify": [self.pfx, "verify", str(bundle)],
@@ -321,8 +322,9 @@ class Bench:
                 self.stack.callback(self.cluster.stop)
                 self.cluster.prepare_template(self.work / "postgres")
                 pg_version = self.cluster.version
-            except PostgresUnavailable as e:
-                self.notes.append(f"postgres backend skipped: {e}")
+            except (PostgresUnavailable, RuntimeError, OSError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                self.notes.append(f"postgres backend skipped: {first}")
                 log(f"postgres skipped: {e}")
                 backends.remove("postgres")
         self.results["machine"] = measure.machine()
