@@ -212,7 +212,7 @@ def _backend_table(backend: str, entry: dict[str, Any], export: dict[str, Any]) 
         if run.get("aborted"):
             wall = "cut short"
             note = (
-                f"fell 15% behind the best after {run['created']} creates "
+                f"cut short as slower than the best after {run['created']} creates "
                 f"({run['seconds']:.1f} s); {note}"
             )
         lines.append(

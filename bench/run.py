@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--floor-all",
         action="store_true",
         help="run every floor level in full (default: stop at the first level no faster than "
-        "the best so far, cutting short a level that falls 15%% behind it)",
+        "the best so far, cutting short a level that clearly falls behind it)",
     )
     ap.add_argument(
         "--repeat",
@@ -252,7 +252,7 @@ class Bench:
             if result.aborted:
                 assert best is not None
                 self.notes.append(
-                    f"{backend} floor: concurrency {level} fell 15% behind concurrency "
+                    f"{backend} floor: concurrency {level} fell behind concurrency "
                     f"{best.concurrency} after {len(result.done_at)} creates; stopped there"
                 )
                 break
