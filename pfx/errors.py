@@ -6,6 +6,8 @@
     ├── GraphError           a dependency cycle or a reference to a record that is not there
     ├── SecretsError         wrong passphrase, tampered ciphertext, unusable secrets file
     ├── ApiError             the Prefect API failed: unreachable, refused credentials, odd answer
+    │   ├── Unreachable      no connection to the server, even after retries: the run stops
+    │   └── WriteUnknown     a write was sent but its answer was lost: read back, never resend
     └── ConflictError        --on-conflict fail found records that differ on the destination
 
 Per-record results of an import are not errors: they are Outcomes in a Report (report.py).
@@ -50,3 +52,18 @@ class ConflictError(PfxError):
     """`--on-conflict fail` found records that already exist with different content."""
 
     exit_code = 1
+
+
+class Unreachable(ApiError):
+    """The server cannot be reached (refused, reset, silent) even after retries.
+
+    An import stops at the first one: every other record would fail the same way.
+    """
+
+
+class WriteUnknown(ApiError):
+    """A write was sent, but its answer was lost (timeout, dropped connection, gateway error).
+
+    The server may or may not have applied it: the caller reads back by natural key and
+    continues from what the server holds; the write is never blindly repeated.
+    """
