@@ -4,13 +4,11 @@ pfx's CLI and profiles, judged by the census comparison of both servers
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from fixtures import compare
 from fixtures.compat import PairResult, run_pair
-from fixtures.releases import release
+from fixtures.releases import is_own, release
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +102,11 @@ def test_census_names_a_dropped_field_and_ignores_release_noise() -> None:
 
 
 def test_releases_are_pinned_as_compat_md_says() -> None:
-    """Every supported release resolves by short name or exact version to its pins."""
+    """Releases resolve by short name or exact version to COMPAT.md's pins, unknown ones are
+    refused, and the project's own Prefect is the 3.8 of the matrix (its fast path)."""
     assert release("3.4").pins == ("prefect==3.4.25", "fastapi==0.118.0", "importlib_metadata")
     assert release("2.20.27").name == "2.20"
-    assert Path(release("3.8").version.replace(".", "")).name == "388"
+    with pytest.raises(KeyError):
+        release("3.9")
+    assert is_own(release("3.8"))
+    assert not is_own(release("3.7"))
