@@ -81,11 +81,12 @@ async def _import(run: _Run) -> ImportResult:
     started = time.monotonic()
     async with Api(run.target, concurrency=run.concurrency) as api:
         run.api = api
-        await api.server_version()
+        server_version = await api.server_version()
         raw = await read_everything(api, include_secrets=False)
         inventory = build_inventory(raw)
         destination = Destination(
             cloud=run.target.cloud,
+            server_version=server_version,
             block_types=frozenset(k[0] for k in inventory.items.get("block-type", {})),
         )
         plan = plan_import(
