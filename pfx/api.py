@@ -9,6 +9,7 @@ outcomes. Nothing outside this module opens a connection to Prefect.
 from __future__ import annotations
 
 import base64
+import re
 import ssl
 import time
 from collections import deque
@@ -45,6 +46,7 @@ PREFECT_503 = {"exception_message": "Service Unavailable"}
 PROTECTED = frozenset({"user-agent", "prefect-csrf-token", "prefect-csrf-client"})
 # Below uvicorn's 5 s keep-alive: a request never goes out on a connection being closed.
 KEEPALIVE_S = 4.0
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Connection failures that happen before anything is sent: always safe to try again.
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -170,7 +172,7 @@ class Api:
                     continue
             if status < 400:
                 if not read:
-                    self.pace.on_success(time.monotonic() - started)
+                    self.pace.on_success(time.monotonic() - started, _shape(method, path))
                 if not response.content:
                     return None
                 try:
@@ -313,6 +315,13 @@ def is_read(method: str, path: str) -> bool:
     if method == "GET":
         return True
     return method == "POST" and path.rstrip("/").endswith(("/filter", "/count"))
+
+
+def _shape(method: str, path: str) -> str:
+    """A write's kind for pacing: its method, the path's first part and, for nested paths
+    (`/deployments/ID/schedules`), its last; ids and names between are left out."""
+    parts = _ID.sub("", path.split("?", 1)[0]).strip("/").split("/")
+    return " ".join([method, parts[0], *parts[2:][-1:]])
 
 
 def _headers(target: Target) -> dict[str, str]:

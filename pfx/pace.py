@@ -1,9 +1,9 @@
 """Adaptive write concurrency, pure: grow while more in flight means more done, back off on
 pushback.
 
-The allowance moves once per window (as many answers as writes allowed): answers close to the
-fastest seen mean nothing queues at the server (a far-away destination is latency-bound:
-grow); answers that slow down in step with the allowance mean the server serialises them
+The allowance moves once per window (as many answers as writes allowed): answers close to
+their kind's unqueued time (see RECENT) mean nothing queues at the server (a far-away
+destination is latency-bound: grow); answers that slow down in step with the allowance mean the server serialises them
 (SQLite: two writes in flight take twice as long as one, so shrink back). 429/503 halve the
 allowance once per window; growth then resumes to just below where it broke, and probes past
 that point only after a wait that doubles with every failed probe, so a SQLite destination
@@ -13,7 +13,8 @@ The user's `--concurrency` is the ceiling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 # Writes waiting at the server (Little's law: allowance x (1 - fastest / recent)) below which
 # one more in flight is free throughput, and above which the last one bought little; a share
@@ -22,6 +23,11 @@ GROW_BELOW = (0.5, 0.06)
 SHRINK_ABOVE = (0.75, 0.15)
 # Answers averaged before the allowance may move (at least; or one per write allowed).
 MIN_WINDOW = 4
+# Recent answers kept per kind of write. The median of those answered at the lowest allowance
+# among them is "unqueued" for that kind: a median, as jitter would make most answers look
+# queued next to the minimum; the lowest allowance, as answers at a queued allowance would
+# soon make queueing look normal.
+RECENT = 64
 # Windows to wait before probing past a point that broke, doubled per failed probe, capped.
 MAX_WAIT = 64
 
@@ -32,9 +38,10 @@ class Pace:
 
     ceiling: int = 8
     limit: int = 1
-    # Fastest window average seen (seconds); None until the first window closes.
-    fastest: float | None = None
-    # Answers and their total time in the window under way.
+    # Recent answer times (seconds) per kind of write: writes of different kinds differ in
+    # cost (a variable vs a deployment), so each is compared with its own kind.
+    recent: dict[str, deque[tuple[int, float]]] = field(default_factory=dict)
+    # Answers in the window under way, and the sum of each one's time over its kind's fast.
     answers: int = 0
     total: float = 0.0
     # Answers since the last cut: pushbacks of writes already in flight then are not new news.
@@ -48,19 +55,21 @@ class Pace:
     def allowed(self) -> int:
         return max(1, min(self.ceiling, self.limit))
 
-    def on_success(self, seconds: float) -> None:
-        """One write answered in `seconds`; may move the allowance at the end of a window."""
+    def on_success(self, seconds: float, kind: str = "") -> None:
+        """One write of `kind` answered in `seconds`; may move the allowance at the end of a
+        window."""
         self.since_cut += 1
+        seconds = max(seconds, 1e-6)
+        times = self.recent.setdefault(kind, deque(maxlen=RECENT))
+        times.append((self.allowed(), seconds))
         self.answers += 1
-        self.total += max(seconds, 1e-6)
+        self.total += seconds / _unqueued(times)
         if self.answers < max(MIN_WINDOW, self.allowed()):
             return
-        recent = self.total / self.answers
+        slower = max(1.0, self.total / self.answers)
         self.answers, self.total = 0, 0.0
-        if self.fastest is None or recent < self.fastest:
-            self.fastest = recent
         allowed = self.allowed()
-        queued = allowed * (1.0 - self.fastest / recent)
+        queued = allowed * (1.0 - 1.0 / slower)
         if queued > max(SHRINK_ABOVE[0], SHRINK_ABOVE[1] * allowed) and allowed > 1:
             self._broke(allowed)
             self.limit = allowed - 1
@@ -104,3 +113,10 @@ class Pace:
         if retry_after is not None:
             return min(60.0, max(0.0, retry_after))
         return float(min(8.0, 0.05 * 2.0 ** (attempt - 1)))
+
+
+def _unqueued(times: deque[tuple[int, float]]) -> float:
+    """The median time of the answers taken at the lowest allowance among `times`."""
+    lowest = min(allowed for allowed, _ in times)
+    at_lowest = sorted(seconds for allowed, seconds in times if allowed == lowest)
+    return max(at_lowest[len(at_lowest) // 2], 1e-6)
