@@ -3,12 +3,12 @@ pushback.
 
 The allowance moves once per window (as many answers as writes allowed): answers close to
 their kind's unqueued time (see RECENT) mean nothing queues at the server (a far-away
-destination is latency-bound: grow); answers that slow down in step with the allowance mean the server serialises them
-(SQLite: two writes in flight take twice as long as one, so shrink back). 429/503 halve the
-allowance once per window; growth then resumes to just below where it broke, and probes past
-that point only after a wait that doubles with every failed probe, so a SQLite destination
-settles at one write in flight while a rate-limited one keeps what it gained.
-The user's `--concurrency` is the ceiling.
+destination is latency-bound: grow); answers that slow down in step with the allowance mean
+the server serialises them (SQLite: two writes in flight take twice as long as one, so
+shrink back). 429/503 halve the allowance once per window; growth then resumes to just below
+where it broke, and probes past that point only after a wait that doubles with every failed
+probe, so a SQLite destination settles at one write in flight while a rate-limited one keeps
+what it gained. The user's `--concurrency` is the ceiling.
 """
 
 from __future__ import annotations
