@@ -21,7 +21,7 @@ import httpx
 import orjson
 
 from pfx.csrf import CsrfToken
-from pfx.errors import ApiError, Unreachable, WriteUnknown
+from pfx.errors import ApiError, Unreachable, UsageError, WriteUnknown
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Call, Listing
 from pfx.pace import Pace
@@ -46,6 +46,7 @@ PREFECT_503 = {"exception_message": "Service Unavailable"}
 PROTECTED = frozenset({"user-agent", "prefect-csrf-token", "prefect-csrf-client"})
 # Below uvicorn's 5 s keep-alive: a request never goes out on a connection being closed.
 KEEPALIVE_S = 4.0
+# A Prefect id inside a path: left out of a write's kind for pacing (see _shape).
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Connection failures that happen before anything is sent: always safe to try again.
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -339,9 +340,13 @@ def _headers(target: Target) -> dict[str, str]:
 
 
 def _verify(verify: bool | str) -> bool | ssl.SSLContext:
-    if isinstance(verify, str):
+    """What httpx checks server certificates with, as Prefect's client builds it."""
+    if not isinstance(verify, str):
+        return verify
+    try:
         return ssl.create_default_context(cafile=verify)
-    return verify
+    except (OSError, ssl.SSLError) as e:
+        raise UsageError(f"PREFECT_API_SSL_CERT_FILE {verify}: {_reason(e)}") from None
 
 
 def _hopeless(error: Exception) -> bool:

@@ -121,3 +121,35 @@ def test_export_through_a_flaky_proxy_equals_a_direct_export(
         assert faults[0].hits > 0 and faults[1].hits > 0
     ok(env, "export", "-p", "direct", "-o", tmp_path / "direct.pfx", "-q")
     assert by_key(load(tmp_path / "flaky.pfx")) == by_key(load(tmp_path / "direct.pfx"))
+
+
+def test_write_slots_are_handed_over_first_in_first_out() -> None:
+    """With one write allowed, waiting writes get the slot one at a time in arrival order,
+    and a waiter that gives up in the queue takes no slot."""
+    order: list[int] = []
+
+    async def go() -> tuple[int, int]:
+        api = Api(Target(url="http://127.0.0.1:9/api", profile=None), concurrency=1)
+
+        async def write(i: int) -> None:
+            await api._acquire()
+            order.append(i)
+            assert api._in_flight == 1
+            await anyio.sleep(0.005)
+            api._in_flight -= 1
+            api._hand_off()
+
+        await api._acquire()
+        async with anyio.create_task_group() as tg:
+            for i in range(5):
+                tg.start_soon(write, i)
+                await anyio.sleep(0.001)
+            with anyio.move_on_after(0.001):
+                await api._acquire()
+            api._in_flight -= 1
+            api._hand_off()
+        await api._http.aclose()
+        return api._in_flight, len(api._waiters)
+
+    assert anyio.run(go) == (0, 0)
+    assert order == [0, 1, 2, 3, 4]
