@@ -3,10 +3,12 @@ are never resent, reads ride out resets and 503s, a dead server is one line."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import orjson
 import pytest
 
 from fixtures.inventory import read_all
@@ -18,7 +20,7 @@ from pfx.errors import Unreachable, WriteUnknown
 from pfx.jsontypes import JSON
 from pfx.profiles import Target
 from tests.conftest import prefect_free_environ
-from tests.running import by_key, load, ok
+from tests.running import by_key, load, ok, pfx
 
 
 def run(url: str, *steps: tuple[str, str, JSON]) -> list[JSON]:
@@ -153,3 +155,45 @@ def test_write_slots_are_handed_over_first_in_first_out() -> None:
 
     assert anyio.run(go) == (0, 0)
     assert order == [0, 1, 2, 3, 4]
+
+
+def test_import_through_lost_answers_lands_each_record_once(
+    seeded_source: tuple[Server, SeedInfo],
+    new_server: Callable[[str], Server],
+    tmp_path: Path,
+) -> None:
+    """`pfx import` through a proxy that drops the answers of automation and deployment
+    creates after the server wrote, and answers some variable creates 503, ends with every
+    record once: no create whose answer was lost is sent again."""
+    source, _ = seeded_source
+    dst = new_server("dst")
+    faults = [
+        Fault("drop", "POST", r"/automations/$", times=2),
+        Fault("drop", "POST", r"/deployments/$", times=2),
+        Fault("503", "POST", r"/variables/$", times=3),
+        Fault("reset", "POST", r"/filter$", probability=0.03),
+    ]
+    with Proxy(dst.url, faults=faults, seed=3) as proxy:
+        write_profiles(
+            tmp_path / "profiles.toml",
+            {"src": {"PREFECT_API_URL": source.url}, "dst": {"PREFECT_API_URL": proxy.url}},
+        )
+        env = prefect_free_environ() | {
+            "PREFECT_PROFILES_PATH": str(tmp_path / "profiles.toml"),
+            "PREFECT_HOME": str(tmp_path),
+            "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
+            "PFX_PASSPHRASE": "lost-answers-passphrase",
+        }
+        bundle = tmp_path / "snap.pfx"
+        ok(env, "export", "-p", "src", "-o", bundle, "--secrets", "encrypt", "-q")
+        imported = pfx(env, "import", bundle, "-p", "dst", "-q", "--report", tmp_path / "r.json")
+        assert imported.returncode in (0, 4), imported.stdout + imported.stderr
+        assert [f.hits for f in faults[:3]] == [2, 2, 3]
+        sent = {k: proxy.count("POST", rf"/{k}/$") for k in ("automations", "deployments")}
+    outcomes = orjson.loads((tmp_path / "r.json").read_bytes())["outcomes"]
+    created = Counter(o["kind"] for o in outcomes if o["status"] == "created")
+    assert sum("answer to the create was lost" in str(o.get("reason")) for o in outcomes) == 4
+    for kind, path in (("automation", "automations"), ("deployment", "deployments")):
+        # Every create reached the server once (none resent), and each left one resource.
+        assert len(read_all(dst.url, kind)) == created[kind] == sent[path] > 2
+    assert variables(dst) == sorted(str(v["name"]) for v in read_all(source.url, "variable"))
