@@ -8,7 +8,7 @@ blocks only what depends on it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,7 +186,7 @@ class Replay:
     def __init__(
         self,
         api: Api,
-        records: list[Record],
+        records: Sequence[Record],
         graph: Graph,
         plan: Plan,
         secrets: SecretValues,
