@@ -57,4 +57,5 @@ KIND = Kind(
     shape=Shape(key=1, fields={"name": "str", "slug": "str"}),
     unsupported=_unsupported,
     compare=_compare,
+    immutable=frozenset({"name"}),
 )

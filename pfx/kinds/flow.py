@@ -30,4 +30,5 @@ KIND = Kind(
     update=_update,
     # create sends the name.
     shape=Shape(key=1, fields={"name": "str"}),
+    immutable=frozenset({"labels"}),
 )
