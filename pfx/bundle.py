@@ -75,7 +75,7 @@ def edges_of(records: Sequence[Record | Head]) -> list[tuple[int, int]]:
     position = {(r.kind, r.key): i for i, r in enumerate(records)}
     edges: set[tuple[int, int]] = set()
     for i, record in enumerate(records):
-        for ref in record.refs:
+        for ref in record.links if isinstance(record, Head) else record.refs:
             j = position.get((ref.kind, ref.key))
             if j is not None and j != i:
                 edges.add((i, j))
@@ -208,6 +208,7 @@ def decode(lines: Iterable[bytes]) -> Bundle:
     digest = hashlib.sha256()
     kept: list[bytes] = []
     heads: list[Head] = []
+    shared: dict[object, object] = {}
     slots = {"withheld": 0, "encrypted": 0, "plaintext": 0}
     n = len(manifest.hashes)
     for i, line in enumerate(it):
@@ -226,7 +227,7 @@ def decode(lines: Iterable[bytes]) -> Bundle:
         if record.secrets:
             slots[record.secrets.mode] += len(record.secrets.fields)
         kept.append(line)
-        heads.append(head_of(record))
+        heads.append(head_of(record, shared))
     if len(kept) != n:
         raise BundleError(f"damaged bundle: {len(kept)} of {n} records present (truncated file)")
     if digest.hexdigest() != manifest.digest:

@@ -58,15 +58,15 @@ def build_graph(records: Sequence[Record]) -> Graph:
     position = {(h.kind, h.key): i for i, h in enumerate(heads)}
     graph = Graph(records)
     for i, head in enumerate(heads):
-        for ref in head.refs:
-            j = position.get((ref.kind, ref.key))
-            if ref.late:
-                graph.late.setdefault(i, []).append(ref)
+        for link in head.links:
+            j = position.get((link.kind, link.key))
+            if link.late:
+                graph.late.setdefault(i, []).append(link.as_ref())
             elif j is not None:
                 if j != i:
                     graph.deps.setdefault(i, set()).add(j)
-            elif not ref.soft:
-                graph.outside.setdefault(i, []).append(ref)
+            elif not link.soft:
+                graph.outside.setdefault(i, []).append(link.as_ref())
     return graph
 
 

@@ -136,7 +136,7 @@ def check_heads(heads: Sequence[Head]) -> None:
                 )
             by_id[head.id.lower()] = head
     for head in heads:
-        for ref in head.refs:
+        for ref in head.links:
             if ref.id is None:
                 continue
             target = by_key.get((ref.kind, ref.key))

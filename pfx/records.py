@@ -1,19 +1,42 @@
 """A bundle's records kept as their JSON lines and decoded on demand, pure.
 
 A decoded record costs about 9 KB of Python objects, its line a fifth of that: a bundle of
-20k records stays resident as bytes plus a small head per record (kind, key, id, refs), and
-each `records[i]` decodes its line again. Only bundle.py builds one, after checking each line.
+20k records stays resident as bytes plus a small head per record (kind, key, id and refs as
+tuples), and each `records[i]` decodes its line again. Only bundle.py builds one, after
+checking each line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import NamedTuple, overload
 
 import orjson
 
 from pfx.model import Record, Ref
+
+
+class Link(NamedTuple):
+    """A ref as a head keeps it: a plain tuple whose strings and keys are shared between
+    records (a pydantic Ref costs about 1 KB; 20k records hold 50k refs)."""
+
+    kind: str
+    key: tuple[str, ...]
+    id: str | None
+    path: str
+    soft: bool
+    late: bool
+
+    def as_ref(self) -> Ref:
+        return Ref(
+            kind=self.kind,
+            key=self.key,
+            id=self.id,
+            path=self.path,
+            soft=self.soft,
+            late=self.late,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +46,7 @@ class Head:
     kind: str
     key: tuple[str, ...]
     id: str | None
-    refs: tuple[Ref, ...]
+    links: tuple[Link, ...]
 
     @property
     def label(self) -> str:
@@ -31,14 +54,38 @@ class Head:
         return f"{self.kind} {'/'.join(self.key)}"
 
 
-def head_of(record: Record) -> Head:
-    """The head of a decoded record."""
-    return Head(record.kind, record.key, record.id, tuple(record.refs))
+def head_of(record: Record, shared: dict[object, object] | None = None) -> Head:
+    """The head of a decoded record; `shared` (kept across records) makes equal strings and
+    keys one object, so heads cost little more than their references."""
+    pool: dict[object, object] = {} if shared is None else shared
+
+    def one(value: object) -> object:
+        return pool.setdefault(value, value)
+
+    def key_of(key: tuple[str, ...]) -> tuple[str, ...]:
+        found = pool.get(key)
+        if found is None:
+            found = pool.setdefault(key, tuple(str(one(part)) for part in key))
+        return found  # type: ignore[return-value]
+
+    links = tuple(
+        Link(
+            str(one(r.kind)),
+            key_of(r.key),
+            None if r.id is None else str(one(r.id)),
+            str(one(r.path)),
+            r.soft,
+            r.late,
+        )
+        for r in record.refs
+    )
+    ident = None if record.id is None else str(one(record.id))
+    return Head(str(one(record.kind)), key_of(record.key), ident, links)
 
 
 class RecordLines(Sequence[Record]):
     """Records as checked JSON lines: `len`, index and iteration decode on demand; `heads`
-    and `head(i)` answer kind, key, id and refs without decoding."""
+    and `head(i)` answer kind, key, id and refs (`links`) without decoding."""
 
     __slots__ = ("_heads", "_lines")
 
