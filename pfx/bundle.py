@@ -154,6 +154,15 @@ def encode(
 
 def decode_manifest(line: bytes) -> Manifest:
     """The manifest from a bundle's first line; refuses what is not a bundle or too new."""
+    # The usual case in one pass, without a dict of the whole manifest beside the model (a
+    # large bundle's manifest holds a hash per record); anything else takes the slow path,
+    # which says what is wrong.
+    try:
+        manifest = Manifest.model_validate_json(line)
+        if manifest.version[0] == FORMAT_MAJOR:
+            return manifest
+    except ValueError:
+        pass
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError:
