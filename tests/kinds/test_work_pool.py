@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pfx.exporting import build_records, key_items
+from pfx.exporting import build_records
 from pfx.ids import Index, portable, replace_ids
+from pfx.keying import key_items
 from pfx.kinds import work_pool
 from pfx.kinds.base import Destination
 from pfx.model import Record
@@ -115,7 +116,7 @@ def test_push_and_managed_pools_need_cloud() -> None:
     managed = Record(kind="work-pool", key=("m",), data={"name": "m", "type": "prefect:managed"})
     assert KIND.unsupported(managed, Destination()) is not None
     k8s = records()[("k8s-pool",)]
-    assert KIND.unsupported(k8s, Destination(worker_types=frozenset({"process"}))) is None
+    assert KIND.unsupported(k8s, Destination()) is None
 
 
 def test_two_servers_compare_equal() -> None:
