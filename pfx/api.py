@@ -194,6 +194,20 @@ class Api:
         return version if isinstance(version, str) else None
 
 
+    async def openapi(self) -> JSON:
+        """The server's OpenAPI document (`/openapi.json`), or None where it is not offered.
+
+        Read once per import: the destination's request schemas decide each payload. The
+        server builds it on first request, which takes seconds on a busy machine.
+        """
+        try:
+            return await self.request("GET", "/openapi.json")
+        except ApiError as e:
+            if e.status is None or e.status in (401, 403):
+                raise
+            return None
+
+
 def _reason(error: Exception) -> str:
     text = str(error) or type(error).__name__
     if "refused" in text.lower():

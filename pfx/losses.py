@@ -1,0 +1,83 @@
+"""Named losses, pure: what of a record a destination cannot hold, known before any write.
+
+A kind's calls are fitted to the destination's request schemas (pfx.openapi); every dropped
+field that held a value becomes a `Loss` in the plan and in the report.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from pfx.jsontypes import JSONObject
+from pfx.kinds import kind_named
+from pfx.kinds.base import Call
+from pfx.model import Record
+from pfx.openapi import Accepts
+
+
+class Loss(BaseModel):
+    """One field of a record that did not arrive: where, what type of value, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Dotted path inside the request body, which for most kinds is the record's data.
+    field: str
+    # The JSON type of the value (never the value: it may be secret).
+    value_kind: str
+    why: str
+
+
+def fit_call(call: Call, accepts: Accepts | None) -> tuple[Call, list[Loss]]:
+    """`call` with its body trimmed to what the destination accepts, and the losses."""
+    if accepts is None or call.body is None:
+        return call, []
+    body, drops = accepts.trim(call.method, call.path, call.body)
+    losses = [
+        Loss(
+            field=d.path,
+            value_kind=d.value_kind,
+            why=f"{accepts.server} does not accept it ({call.method} {_route(call.path)})",
+        )
+        for d in drops
+        if d.lossy
+    ]
+    return Call(call.method, call.path, body), losses
+
+
+def fit_calls(calls: Call | list[Call], accepts: Accepts | None) -> tuple[list[Call], list[Loss]]:
+    """Every call fitted (see fit_call), losses in call order without repeats."""
+    fitted: list[Call] = []
+    losses: list[Loss] = []
+    for call in calls if isinstance(calls, list) else [calls]:
+        one, lost = fit_call(call, accepts)
+        fitted.append(one)
+        losses.extend(loss for loss in lost if loss not in losses)
+    return fitted, losses
+
+
+def record_losses(
+    record: Record, verb: str, dest: JSONObject | None, accepts: Accepts | None
+) -> list[Loss]:
+    """The losses the writes for `record` would have (plan time, before any id is known)."""
+    if accepts is None or verb not in ("create", "update", "finish"):
+        return []
+    kind = kind_named(record.kind)
+    calls: list[Call] = []
+    if verb == "create":
+        made = kind.create(record, record.data)
+        calls = made if isinstance(made, list) else [made]
+    elif verb == "update" and dest is not None:
+        calls = kind.update(record, record.data, dest)
+    if kind.late is not None and verb in ("create", "finish"):
+        calls += kind.late(record, record.data, "<id>")
+    return fit_calls(calls, accepts)[1]
+
+
+def _route(path: str) -> str:
+    """The endpoint without ids, so that one reason reads the same for every record."""
+    parts = path.strip("/").split("/")
+    return "/" + "/".join("{id}" if _looks_like_id(p) else p for p in parts)
+
+
+def _looks_like_id(part: str) -> bool:
+    return len(part) == 36 and part.count("-") == 4 or part == "<id>"
