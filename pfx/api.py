@@ -193,7 +193,6 @@ class Api:
             return None
         return version if isinstance(version, str) else None
 
-
     async def openapi(self) -> JSON:
         """The server's OpenAPI document (`/openapi.json`), or None where it is not offered.
 

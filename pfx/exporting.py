@@ -22,8 +22,9 @@ from pfx.errors import PfxError
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.keying import item_id, key_items
-from pfx.kinds import KINDS
+from pfx.kinds import KINDS, tag_limit
 from pfx.kinds.base import Kind, Listing
+from pfx.kinds.concurrency_limit import TAG_PREFIX
 from pfx.model import Manifest, Record, SecretsMode, Skipped, Source
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
@@ -69,7 +70,12 @@ async def _export(
     async with Api(target, concurrency=concurrency) as api:
         server_version = await api.server_version()
         api_version = await api.api_version()
-        raw = await read_everything(api, include_secrets=mode != "withheld", progress=progress)
+        raw = await read_everything(
+            api,
+            include_secrets=mode != "withheld",
+            progress=progress,
+            v1_tags=tag_limit.reads_v1(server_version),
+        )
         stats = api.stats
     records, skipped = build_records(raw, sealer)
     source = Source(
@@ -94,9 +100,13 @@ async def _export(
 
 
 async def read_everything(
-    api: Api, *, include_secrets: bool, progress: Progress | None = None
+    api: Api, *, include_secrets: bool, progress: Progress | None = None, v1_tags: bool = False
 ) -> dict[str, list[JSONObject]]:
-    """Every item of every kind, read concurrently (one task per kind, pages in order)."""
+    """Every item of every kind, read concurrently (one task per kind, pages in order).
+
+    `v1_tags`: also read tag limits from the v1 table (servers before 3.4.19 keep them there
+    only; see kinds/tag_limit.py).
+    """
     raw: dict[str, list[JSONObject]] = {}
     # Kinds that share a listing (global and tag limits both live in the v2 list) read it once.
     shared: dict[bytes, list[Kind]] = defaultdict(list)
@@ -133,10 +143,27 @@ async def read_everything(
             if progress:
                 progress(kind.name, sum(1 for item in items if kind.own(item)))
 
+    v1: list[JSONObject] = []
+
+    async def read_v1() -> None:
+        v1.extend(await api.list_all(tag_limit.V1_LISTING))
+
     async with anyio.create_task_group() as tg:
         for ident in shared:
             tg.start_soon(read, ident)
+        if v1_tags:
+            tg.start_soon(read_v1)
+    if v1:
+        raw[tag_limit.KIND.name] = _with_v1_tags(raw.get(tag_limit.KIND.name, []), v1)
     return raw
+
+
+def _with_v1_tags(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:
+    """The v2 list plus each v1 tag limit whose tag has no `tag:<tag>` v2 limit."""
+    present = {
+        str(i.get("name", "")).removeprefix(TAG_PREFIX) for i in items if tag_limit.KIND.own(i)
+    }
+    return items + [i for i in v1 if isinstance(i.get("tag"), str) and i["tag"] not in present]
 
 
 def build_records(

@@ -80,4 +80,4 @@ def _route(path: str) -> str:
 
 
 def _looks_like_id(part: str) -> bool:
-    return len(part) == 36 and part.count("-") == 4 or part == "<id>"
+    return (len(part) == 36 and part.count("-") == 4) or part == "<id>"

@@ -20,6 +20,11 @@ def _key(data: JSONObject, _index: Index) -> tuple[str, ...]:
 def _create(record: Record, data: JSONObject) -> Call:
     body: JSONObject = {"name": data["name"], "slug": data["slug"]}
     body |= {k: data.get(k) for k in METADATA}
+    if data.get("is_protected"):
+        # A type protected on the source that the destination does not register (2.x's
+        # `json`, `date-time`, `process` on 3.x): the API creates only unprotected types,
+        # so the flag goes along for the destination's schema to name as a loss.
+        body["is_protected"] = True
     return Call("POST", "/block_types/", body)
 
 
@@ -29,6 +34,13 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     if dest.get("is_protected") or data.get("is_protected"):
         return []
     return [Call("PATCH", f"/block_types/{dest['id']}", {k: data.get(k) for k in METADATA})]
+
+
+def _note(record: Record, dest: JSONObject) -> str | None:
+    """Why an existing type counts as unchanged whatever its metadata: it is the server's."""
+    if dest.get("is_protected"):
+        return "destination's system type"
+    return None
 
 
 def _compare(bundle: JSONObject, dest: JSONObject) -> list[str]:
@@ -55,4 +67,5 @@ KIND = Kind(
     update=_update,
     unsupported=_unsupported,
     compare=_compare,
+    note=_note,
 )
