@@ -109,7 +109,7 @@ def _keep(data: JSONObject) -> JSONObject:
     elif linked is not None:
         # The linked limit's settings belong to its own record; only the reference is kept.
         kept["global_concurrency_limit"] = {"id": linked.get("id"), "name": linked.get("name")}
-    schedules = data.get("schedules")
+    schedules = kept.get("schedules")
     if isinstance(schedules, list):
         kept["schedules"] = _canonical_schedules(schedules)
     return kept
