@@ -83,6 +83,7 @@ async def _export(
         profile=target.profile,
         server_version=server_version,
         api_version=api_version,
+        cloud=target.cloud,
     )
     summary = sealer.summary(records)
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

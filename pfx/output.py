@@ -68,6 +68,12 @@ def _secrets_line(m: Manifest) -> str:
     return f"{s.mode} ({s.withheld} withheld, {s.encrypted} encrypted, {s.plaintext} in clear)"
 
 
+def _where(cloud: bool | None) -> str:
+    if cloud is None:
+        return " (Cloud or self-hosted: not recorded)"
+    return ", Prefect Cloud" if cloud else ", self-hosted"
+
+
 def inspect_text(path: Path, m: Manifest) -> str:
     lines = [
         f"bundle:   {path}",
@@ -75,7 +81,8 @@ def inspect_text(path: Path, m: Manifest) -> str:
         f"created:  {m.created}",
         f"source:   {m.source.url}"
         + (f" (profile {m.source.profile})" if m.source.profile else ""),
-        f"server:   Prefect {m.source.server_version or '?'}, API {m.source.api_version or '?'}",
+        f"server:   Prefect {m.source.server_version or '?'}, API {m.source.api_version or '?'}"
+        + _where(m.source.cloud),
         f"secrets:  {_secrets_line(m)}",
         f"records:  {sum(m.counts.values())}",
         *_counts_table(m.counts),
