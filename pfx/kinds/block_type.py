@@ -68,4 +68,5 @@ KIND = Kind(
     unsupported=_unsupported,
     compare=_compare,
     note=_note,
+    immutable=frozenset({"name"}),
 )
