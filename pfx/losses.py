@@ -6,25 +6,14 @@ field that held a value becomes a `Loss` in the plan and in the report.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import copy
 
-from pfx.jsontypes import JSONObject
+from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import kind_named
 from pfx.kinds.base import Call
 from pfx.model import Record
 from pfx.openapi import Accepts
-
-
-class Loss(BaseModel):
-    """One field of a record that did not arrive: where, what type of value, and why."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # Dotted path inside the request body, which for most kinds is the record's data.
-    field: str
-    # The JSON type of the value (never the value: it may be secret).
-    value_kind: str
-    why: str
+from pfx.report import Loss
 
 
 def fit_call(call: Call, accepts: Accepts | None) -> tuple[Call, list[Loss]]:
@@ -71,6 +60,29 @@ def record_losses(
     if kind.late is not None and verb in ("create", "finish"):
         calls += kind.late(record, record.data, "<id>")
     return fit_calls(calls, accepts)[1]
+
+
+def fitted(calls: Call | list[Call], accepts: Accepts | None) -> list[Call]:
+    """The calls as the destination takes them (what replay sends)."""
+    return fit_calls(calls, accepts)[0]
+
+
+def without(data: JSONObject, losses: list[Loss]) -> JSONObject:
+    """A copy of `data` without the lost fields, to compare with what the destination holds."""
+    out = copy.deepcopy(data)
+    for loss in losses:
+        *parents, last = loss.field.split(".")
+        node: JSON = out
+        for part in parents:
+            if isinstance(node, dict):
+                node = node.get(part)
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
 
 
 def _route(path: str) -> str:
