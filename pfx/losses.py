@@ -67,6 +67,30 @@ def fitted(calls: Call | list[Call], accepts: Accepts | None) -> list[Call]:
     return fit_calls(calls, accepts)[0]
 
 
+def held(losses: list[Loss], ours: JSONObject, theirs: JSONObject) -> list[Loss]:
+    """The losses whose field the destination item does not hold with our value (a record
+    found unchanged: a system type is protected there, whatever the create could carry)."""
+    missing = object()
+    return [
+        loss
+        for loss in losses
+        if _at(theirs, loss.field, missing) is missing
+        or _at(theirs, loss.field, missing) != _at(ours, loss.field, missing)
+    ]
+
+
+def _at(data: JSON, path: str, default: object) -> object:
+    node: JSON = data
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return default
+    return node
+
+
 def without(data: JSONObject, losses: list[Loss]) -> JSONObject:
     """A copy of `data` without the lost fields, to compare with what the destination holds."""
     out = copy.deepcopy(data)

@@ -18,7 +18,7 @@ from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
-from pfx.losses import record_losses, without
+from pfx.losses import held, record_losses, without
 from pfx.model import Record
 from pfx.openapi import Accepts
 from pfx.report import Loss
@@ -175,9 +175,14 @@ def _name_losses(records: list[Record], actions: list[Action], destination: Dest
     for record, action in zip(records, actions, strict=True):
         if action.verb not in ("create", "update", "finish", "unchanged"):
             continue
-        verb = "create" if action.verb == "unchanged" else action.verb
-        action.losses = record_losses(record, verb, action.dest, destination.accepts)
-        action.caveat = kind_named(record.kind).caveat(record, destination) or ""
+        kind = kind_named(record.kind)
+        if action.verb == "unchanged" and action.dest is not None:
+            # What the destination lacks of it: the same losses a create would have.
+            lost = record_losses(record, "create", None, destination.accepts)
+            action.losses = held(lost, record.data, kind.kept(action.dest))
+        else:
+            action.losses = record_losses(record, action.verb, action.dest, destination.accepts)
+        action.caveat = kind.caveat(record, destination) or ""
 
 
 def _differs(

@@ -66,3 +66,20 @@ def test_exit_5_for_losses_unless_accepted_and_4_wins() -> None:
     assert Report(bundle="b", destination="d", outcomes=[ok, kept]).exit_code == 5
     accepted = Report(bundle="b", destination="d", outcomes=[ok, kept], accept_losses=True)
     assert accepted.exit_code == 3
+
+
+def test_the_destinations_own_system_type_is_unchanged_without_loss() -> None:
+    """A protected type the destination has is unchanged (its own), whatever its metadata."""
+    data: JSONObject = {"name": "Secret", "slug": "secret", "is_protected": True, "logo_url": "a"}
+    ours = Record(kind="block-type", key=("secret",), data=data)
+    theirs = on_server(ours, DEST_ID, logo_url="b")
+    graph = build_graph([ours])
+    plan = plan_import(
+        [ours], graph, inventory(theirs), destination=Destination(accepts=accepts("3.8.8"))
+    )
+    [action] = plan.actions
+    assert (action.verb, action.reason, action.losses) == (
+        "unchanged",
+        "destination's system type",
+        [],
+    )
