@@ -18,9 +18,9 @@ import orjson
 
 from pfx import bundle, bundlefile
 from pfx.api import Api, Stats
-from pfx.errors import PfxError
+from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
-from pfx.jsontypes import JSONObject
+from pfx.jsontypes import JSON, JSONObject
 from pfx.keying import item_id, key_items
 from pfx.kinds import KINDS, tag_limit
 from pfx.kinds.base import Kind, Listing
@@ -28,6 +28,7 @@ from pfx.kinds.concurrency_limit import TAG_PREFIX
 from pfx.model import Manifest, Record, SecretsMode, Skipped, Source
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
+from pfx.uncarried import UNCARRIED, name_items
 
 Progress = Callable[[str, int], None]
 
@@ -76,8 +77,10 @@ async def _export(
             progress=progress,
             v1_tags=tag_limit.reads_v1(server_version),
         )
+        named = await name_uncarried(api)
         stats = api.stats
     records, skipped = build_records(raw, sealer)
+    skipped += named
     source = Source(
         url=target.public_url,
         profile=target.profile,
@@ -157,6 +160,24 @@ async def read_everything(
     if v1:
         raw[tag_limit.KIND.name] = _with_v1_tags(raw.get(tag_limit.KIND.name, []), v1)
     return raw
+
+
+async def name_uncarried(api: Api) -> list[Skipped]:
+    """Skipped entries for what the source has of the kinds pfx does not carry (uncarried.py);
+    a server without the endpoint has none of them."""
+    named: list[Skipped] = []
+    for what in UNCARRIED:
+        try:
+            if what.single:
+                answer: JSON = await api.request("GET", what.path)
+            else:
+                answer = list(await api.list_all(Listing(what.path)))
+        except ApiError as e:
+            if e.status is None or e.status in (401, 403):
+                raise
+            continue  # 404/405/422: this release does not have the kind
+        named += name_items(what, answer)
+    return named
 
 
 def _with_v1_tags(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:
