@@ -22,7 +22,7 @@ from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
 from pfx.keying import item_id, key_items
-from pfx.kinds import KINDS, tag_limit
+from pfx.kinds import KINDS, automation, deployment, tag_limit
 from pfx.kinds.base import Kind, Listing
 from pfx.kinds.concurrency_limit import TAG_PREFIX
 from pfx.model import Manifest, Record, SecretsMode, Skipped, Source
@@ -159,7 +159,52 @@ async def read_everything(
             tg.start_soon(read_v1)
     if v1:
         raw[tag_limit.KIND.name] = _with_v1_tags(raw.get(tag_limit.KIND.name, []), v1)
+    await recover_owners(api, raw)
     return raw
+
+
+async def recover_owners(api: Api, raw: dict[str, list[JSONObject]]) -> None:
+    """Set `owner_resource` on automations a deployment owns (3.x servers never return it).
+
+    One GET /automations/related-to/prefect.deployment.<id> per deployment; a relation that
+    no run-deployment action explains is ownership (automation.infer_owner). An automation
+    related to several deployments that way, or a server without the endpoint, gets none.
+    """
+    automations = {str(a.get("id")): a for a in raw.get(automation.KIND.name, [])}
+    deployments = [str(d.get("id")) for d in raw.get(deployment.KIND.name, [])]
+    if not automations or not deployments:
+        return
+    owners: dict[str, set[str]] = defaultdict(set)
+    limiter = anyio.CapacityLimiter(8)
+    missing = False
+
+    async def related(dep_id: str) -> None:
+        nonlocal missing
+        async with limiter:
+            try:
+                found = await api.request(
+                    "GET", f"/automations/related-to/prefect.deployment.{dep_id}"
+                )
+            except ApiError as e:
+                if e.status is None or e.status in (401, 403):
+                    raise
+                missing = True
+                return
+        for item in found if isinstance(found, list) else []:
+            ident = str(item.get("id")) if isinstance(item, dict) else ""
+            ours = automations.get(ident)
+            owner = automation.infer_owner(ours, dep_id) if ours is not None else None
+            if owner is not None:
+                owners[ident].add(owner)
+
+    async with anyio.create_task_group() as tg:
+        for dep_id in deployments:
+            tg.start_soon(related, dep_id)
+    if missing:
+        return
+    for ident, found in owners.items():
+        if len(found) == 1 and not automations[ident].get("owner_resource"):
+            automations[ident]["owner_resource"] = found.pop()
 
 
 async def name_uncarried(api: Api) -> list[Skipped]:
