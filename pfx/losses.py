@@ -15,6 +15,10 @@ from pfx.model import Record
 from pfx.openapi import Accepts
 from pfx.report import Loss
 
+# Fields servers set on their own resources: a system type's protection follows from the
+# release that registers it, so a destination that does not register the type cannot hold it.
+SERVER_SET = frozenset({"is_protected"})
+
 
 def fit_call(call: Call, accepts: Accepts | None) -> tuple[Call, list[Loss]]:
     """`call` with its body trimmed to what the destination accepts, and the losses."""
@@ -26,6 +30,7 @@ def fit_call(call: Call, accepts: Accepts | None) -> tuple[Call, list[Loss]]:
             field=d.path,
             value_kind=d.value_kind,
             why=f"{accepts.server} does not accept it ({call.method} {_route(call.path)})",
+            server_set=d.path in SERVER_SET,
         )
         for d in drops
         if d.lossy

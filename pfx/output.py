@@ -152,8 +152,9 @@ def _loss_lines(report: Report) -> list[str]:
     lines: list[str] = []
     for o in report.outcomes:
         for loss in o.losses:
-            lines.append(f"  {'lost':<9} {o.label}: {loss.field} ({loss.value_kind}): {loss.why}")
-    if lines and not report.accept_losses:
+            what = "not kept" if loss.server_set else "lost"
+            lines.append(f"  {what:<9} {o.label}: {loss.field} ({loss.value_kind}): {loss.why}")
+    if report.counts()["with-losses"] and not report.accept_losses:
         lines.append("  (--accept-losses counts these records as complete: exit 0 instead of 5)")
     return lines
 

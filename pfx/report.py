@@ -47,6 +47,9 @@ class Loss(BaseModel):
     # The JSON type of the value (never the value: it may be secret).
     value_kind: str
     why: str
+    # A flag the server sets on its own resources (a block type's `is_protected`), not data
+    # the user made: named like any loss, but it does not make the import incomplete (exit).
+    server_set: bool = False
 
 
 class Outcome(BaseModel):
@@ -73,6 +76,11 @@ class Outcome(BaseModel):
     def label(self) -> str:
         return f"{self.kind} {'/'.join(self.key)}"
 
+    @property
+    def lossy(self) -> bool:
+        """Whether it arrived without some of the user's data (server-set flags aside)."""
+        return any(not loss.server_set for loss in self.losses)
+
 
 class Report(BaseModel):
     """Every record's outcome; the totals equal the bundle's counts."""
@@ -97,7 +105,7 @@ class Report(BaseModel):
         for o in self.outcomes:
             row = table.setdefault(o.kind, Counter())
             row[o.status] += 1
-            row[WITH_LOSSES] += 1 if o.losses else 0
+            row[WITH_LOSSES] += 1 if o.lossy else 0
         columns = (*STATUSES, WITH_LOSSES)
         return {k: {s: c.get(s, 0) for s in columns} for k, c in table.items()}
 
@@ -105,7 +113,7 @@ class Report(BaseModel):
         """Records per status, and (apart: they also have a status) those with losses."""
         c = Counter(o.status for o in self.outcomes)
         return {s: c.get(s, 0) for s in STATUSES} | {
-            WITH_LOSSES: sum(1 for o in self.outcomes if o.losses)
+            WITH_LOSSES: sum(1 for o in self.outcomes if o.lossy)
         }
 
     @property
@@ -123,7 +131,7 @@ class Report(BaseModel):
         bad = [o for o in self.outcomes if o.status not in GOOD]
         if any(o.status != "skipped" or o.code not in BY_POLICY for o in bad):
             return EXIT_INCOMPLETE
-        if not self.accept_losses and any(o.losses for o in self.outcomes):
+        if not self.accept_losses and any(o.lossy for o in self.outcomes):
             return EXIT_LOSSES
         if bad:
             return EXIT_KEPT

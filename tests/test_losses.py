@@ -55,7 +55,8 @@ def test_a_lost_field_is_not_a_difference_but_stays_named() -> None:
 
 
 def test_exit_5_for_losses_unless_accepted_and_4_wins() -> None:
-    """Losses exit 5; --accept-losses makes them complete (0); failures still exit 4."""
+    """Losses exit 5; --accept-losses makes them complete (0); failures still exit 4; a
+    server-set flag (protection) is named but leaves the exit code alone."""
     lost = [Loss(field="x", value_kind="integer", why="w")]
     ok = Outcome(kind="flow", key=("a",), status="created", losses=lost)
     failed = Outcome(kind="flow", key=("b",), status="failed")
@@ -66,6 +67,13 @@ def test_exit_5_for_losses_unless_accepted_and_4_wins() -> None:
     assert Report(bundle="b", destination="d", outcomes=[ok, kept]).exit_code == 5
     accepted = Report(bundle="b", destination="d", outcomes=[ok, kept], accept_losses=True)
     assert accepted.exit_code == 3
+    flag = [Loss(field="is_protected", value_kind="boolean", why="w", server_set=True)]
+    named = Report(
+        bundle="b",
+        destination="d",
+        outcomes=[Outcome(kind="block-type", key=("json",), status="created", losses=flag)],
+    )
+    assert named.exit_code == 0 and named.counts()["with-losses"] == 0
 
 
 def test_the_destinations_own_system_type_is_unchanged_without_loss() -> None:

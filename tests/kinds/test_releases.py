@@ -103,7 +103,9 @@ def test_protected_type_absent_on_destination_names_its_flag() -> None:
     data: JSONObject = {"name": "JSON", "slug": "json", "is_protected": True, "logo_url": None}
     record = Record(kind="block-type", key=("json",), data=data)
     lost = record_losses(record, "create", None, accepts("3.8.8"))
-    assert [(x.field, x.value_kind) for x in lost] == [("is_protected", "boolean")]
+    assert [(x.field, x.value_kind, x.server_set) for x in lost] == [
+        ("is_protected", "boolean", True)
+    ]
     assert block_type.KIND.note(record, {"is_protected": True}) == "destination's system type"
 
 
