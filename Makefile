@@ -29,7 +29,7 @@ releases: install
 test: install test-releases
 	$(BIN)/ruff check pfx tests fixtures bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not compat"
 
 lint: install
 	$(BIN)/ruff check pfx tests fixtures bench
@@ -49,6 +49,7 @@ bench: install bench-deps
 
 # Every supported cross-release pair end to end; table and findings in compat-results/.
 compat: releases
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m compat
 	$(BIN)/python -m fixtures.compat --out compat-results
 
 clean:
