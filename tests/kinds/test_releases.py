@@ -128,3 +128,18 @@ def test_kinds_pfx_does_not_carry_are_named() -> None:
     storage = by_kind["server-default-result-storage"]
     assert name_items(storage, {"default_result_storage_block_id": None}) == []
     assert len(name_items(storage, {"default_result_storage_block_id": "b"})) == 1
+
+
+def test_unprotected_types_prefect_registers_are_the_destinations_own() -> None:
+    """A collection type the server registers unprotected (Prefect's published metadata) is
+    the destination's own: other metadata from another release is not a difference."""
+    dest: JSONObject = {
+        "slug": "s3-bucket",
+        "is_protected": False,
+        "logo_url": "https://cdn.sanity.io/images/3ugk85nk/production/new.png",
+    }
+    ours: JSONObject = dict(dest, logo_url="https://cdn.sanity.io/images/3ugk85nk/old.png")
+    assert block_type.KIND.compare is not None
+    assert block_type.KIND.compare(ours, dest) == []
+    mine: JSONObject = {"slug": "mine", "is_protected": False, "logo_url": "https://x/a.png"}
+    assert block_type.KIND.compare(dict(mine, logo_url="https://x/b.png"), mine) == ["logo_url"]
