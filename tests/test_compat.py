@@ -29,22 +29,12 @@ def test_pair_runs_end_to_end(pair_34_to_38: PairResult) -> None:
 
 
 @pytest.mark.server
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8, not yet in pfx (main): block types json/date-time arrive unprotected "
-    "and pfx does not name it (see COMPAT-FINDINGS.md)",
-)
 def test_every_source_resource_arrives_equal_or_named(pair_34_to_38: PairResult) -> None:
     """Every 3.4 resource is on 3.8 equal by the census, or pfx's report names it."""
     assert pair_34_to_38.findings == []
 
 
 @pytest.mark.server
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8, not yet in pfx (main): system types reported 'skipped: differs' and "
-    "push/managed pools refused on a self-hosted destination make the import exit 1",
-)
 def test_complete_import_exits_zero(pair_34_to_38: PairResult) -> None:
     """A 3.4 -> 3.8 import where nothing was lost exits 0 (issue 8's "Done when")."""
     assert pair_34_to_38.exit_code == 0
