@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import compare
-from fixtures.compat import PairResult, run_pair
+from fixtures.compat import PairResult, is_named, run_pair
 from fixtures.releases import is_own, release
 
 
@@ -100,3 +100,12 @@ def test_releases_are_pinned_as_compat_md_says() -> None:
         release("3.9")
     assert is_own(release("3.8"))
     assert not is_own(release("3.7"))
+
+
+def test_a_loss_pfx_names_covers_the_census_path() -> None:
+    """A loss named at a dotted path (list items as `.0`) covers the census's differing path
+    below it (list items as `[0]`), and nothing beside it."""
+    v = compare.Verdict("automation", ("a", "1"), "differs", ["actions[0].force (dropped)"])
+    named = {("automation", ("a",)): {"actions.0.force"}}
+    assert is_named(v, named)
+    assert not is_named(v, {("automation", ("a",)): {"actions.1.force"}})
