@@ -15,6 +15,7 @@ from typing import Literal
 from pfx.graph import Graph
 from pfx.ids import Index, portable
 from pfx.jsontypes import JSONObject
+from pfx.keying import key_items
 from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
 from pfx.model import Record
@@ -38,8 +39,6 @@ class Inventory:
 
 def build_inventory(raw: dict[str, list[JSONObject]]) -> Inventory:
     """Key every own destination item the way export keys source items."""
-    from pfx.exporting import key_items
-
     inventory = Inventory()
     for kind, key, item in key_items(raw, inventory.index, skipped=[]):
         inventory.items.setdefault(kind.name, {})[key] = item

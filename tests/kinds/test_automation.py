@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pfx.exporting import key_items
 from pfx.ids import Index, find_ids, portable, replace_ids
 from pfx.jsontypes import JSONObject
+from pfx.keying import key_items
 from pfx.kinds import automation
 from pfx.model import Record, Ref
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pfx.exporting import key_items
 from pfx.ids import Index, portable, replace_ids
 from pfx.jsontypes import JSONObject
+from pfx.keying import key_items
 from pfx.kinds import concurrency_limit, deployment, flow
 from pfx.kinds.base import Call
 from pfx.model import Record, Ref

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pfx.exporting import build_records, key_items
+from pfx.exporting import build_records
 from pfx.ids import Index, portable, replace_ids
+from pfx.keying import key_items
 from pfx.kinds import work_queue
 from pfx.model import Record
 from pfx.secrets import Sealer
