@@ -273,6 +273,47 @@ def import_(
         sys.exit(result.report.exit_code if not dry_run else 0)
 
 
+@cli.command()
+@click.argument("left", type=click.Path(path_type=Path))
+@click.argument("right", type=click.Path(path_type=Path), required=False)
+@click.option("-p", "--profile", help="Compare LEFT with this profile's live server instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@concurrency_option("Most requests in flight at once against the server (-p).")
+@click.pass_context
+def diff(
+    ctx: click.Context,
+    left: Path,
+    right: Path | None,
+    profile: str | None,
+    as_json: bool,
+    concurrency: int,
+) -> None:
+    """What changes from bundle LEFT to bundle RIGHT, or to the live server of -p PROFILE.
+
+    \b
+      pfx diff yesterday.pfx today.pfx    two bundles
+      pfx diff snap.pfx -p prod           what changed on prod since snap.pfx
+
+    Records are matched by natural key (ids never compare); per record: added, removed, or
+    changed with each field's old and new value (secret values are never shown).
+
+    \b
+    Exit codes: 0 equal; 1 they differ; 2 usage error or a bad bundle.
+    """
+    with fail_cleanly(_debug(ctx)):
+        import orjson
+
+        from pfx import output as out
+        from pfx.diffing import diff_sources
+
+        result = diff_sources(left, right, profile, concurrency=concurrency)
+        if as_json:
+            click.echo(orjson.dumps(result.as_json()).decode())
+        else:
+            click.echo(out.diff_text(result))
+        sys.exit(0 if result.same else 1)
+
+
 @cli.group()
 def secrets() -> None:
     """Work with the secret values of a bundle."""

@@ -56,6 +56,32 @@ def export_bundle(
     return anyio.run(_export, target, Path(path), secrets, passphrase, progress, concurrency)
 
 
+def read_records(
+    profile: str | None = None, *, concurrency: int = 8
+) -> tuple[list[Record], list[Skipped], Source]:
+    """Every record of `profile`'s server in memory, as an export would write them (secret
+    values withheld): the live side of `pfx diff`."""
+    target = resolve(profile)
+    return anyio.run(_read_records, target, concurrency)
+
+
+async def _read_records(
+    target: Target, concurrency: int
+) -> tuple[list[Record], list[Skipped], Source]:
+    async with Api(target, concurrency=concurrency) as api:
+        server_version = await api.server_version()
+        api_version = await api.api_version()
+        raw = await read_everything(api, include_secrets=False)
+    records, skipped = build_records(raw, Sealer.create("withheld", None))
+    source = Source(
+        url=target.public_url,
+        profile=target.profile,
+        server_version=server_version,
+        api_version=api_version,
+    )
+    return bundle.sort_records(records), skipped, source
+
+
 async def _export(
     target: Target,
     path: Path,

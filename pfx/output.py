@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ import click
 import orjson
 
 if TYPE_CHECKING:
+    from pfx.diff import Change, Diff
     from pfx.exporting import ExportResult
     from pfx.model import Manifest
     from pfx.plan import Plan
@@ -189,3 +190,37 @@ def write_report(path: Path, report: Report) -> None:
     with os.fdopen(fd, "wb") as fh:
         fh.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
     os.replace(tmp, path)
+
+
+def _short(value: object, width: int = 60) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def change_lines(changes: Iterable[Change], indent: str) -> list[str]:
+    """One line per changed field: `path: old -> new` (secrets: `path: secret changed`)."""
+    lines = []
+    for c in changes:
+        if c.secret:
+            lines.append(f"{indent}{c.path}: secret changed (value not shown)")
+        else:
+            lines.append(f"{indent}{c.path}: {_short(c.old)} -> {_short(c.new)}")
+    return lines
+
+
+def diff_text(diff: Diff) -> str:
+    """The differences as a table: one line per record, one more per changed field."""
+    lines = [f"--- {diff.left}", f"+++ {diff.right}"]
+    for r in diff.records:
+        lines.append(f"  {r.status:<8} {r.label}")
+        lines += change_lines(r.changes, " " * 13)
+    c = diff.counts()
+    if diff.same:
+        lines.append(f"equal: {c['equal']} records, no differences")
+    else:
+        n = len(diff.records)
+        lines.append(
+            f"{n} record{'s' if n != 1 else ''} differ ({c['added']} added, {c['removed']} "
+            f"removed, {c['changed']} changed), {c['equal']} equal"
+        )
+    return "\n".join(lines)
