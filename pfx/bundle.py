@@ -24,6 +24,7 @@ from pfx.model import (
     FORMAT_MINOR,
     FORMAT_NAME,
     Manifest,
+    Partial,
     Record,
     SecretsSummary,
     Skipped,
@@ -79,6 +80,7 @@ def build_manifest(
     created: str,
     secrets: SecretsSummary | None = None,
     skipped: list[Skipped] | None = None,
+    selection: Partial | None = None,
 ) -> Manifest:
     """The manifest for `records` (already in bundle order) and their encoded `lines`."""
     hashes = [hashlib.sha256(line).hexdigest() for line in lines]
@@ -102,6 +104,7 @@ def build_manifest(
         hashes=hashes,
         digest=digest,
         skipped=skipped or [],
+        selection=selection,
     )
 
 
@@ -112,12 +115,19 @@ def encode(
     created: str,
     secrets: SecretsSummary | None = None,
     skipped: list[Skipped] | None = None,
+    selection: Partial | None = None,
 ) -> Iterator[bytes]:
     """Every line of a bundle (manifest first), records sorted into bundle order."""
     ordered = sort_records(records)
     lines = [encode_record(r) for r in ordered]
     manifest = build_manifest(
-        ordered, lines, source=source, created=created, secrets=secrets, skipped=skipped
+        ordered,
+        lines,
+        source=source,
+        created=created,
+        secrets=secrets,
+        skipped=skipped,
+        selection=selection,
     )
     yield encode_manifest(manifest)
     yield from lines
@@ -240,7 +250,23 @@ def _check_invariants(manifest: Manifest, records: list[Record]) -> None:
             )
     if sorted(map(tuple, manifest.edges)) != edges_of(records):
         raise BundleError("damaged bundle: manifest dependency edges do not match record refs")
+    if manifest.selection is not None:
+        _check_external(manifest.selection, records)
     _check_secrets(manifest, records)
+
+
+def _check_external(selection: Partial, records: list[Record]) -> None:
+    """A partial bundle declares every record it refers to but does not hold."""
+    present = {(r.kind, r.key) for r in records}
+    declared = {(e.kind, e.key) for e in selection.external}
+    for record in records:
+        for ref in record.refs:
+            target = (ref.kind, ref.key)
+            if not ref.soft and target not in present and target not in declared:
+                raise BundleError(
+                    f"damaged bundle: {record.label} refers to {ref.kind} {'/'.join(ref.key)}, "
+                    "which is neither in the partial bundle nor declared external"
+                )
 
 
 def _check_secrets(manifest: Manifest, records: list[Record]) -> None:

@@ -71,6 +71,38 @@ def concurrency_option(text: str) -> Callable[[F], F]:
     )
 
 
+SELECTORS_HELP = """
+\b
+Selectors (--include picks, --exclude removes; both repeatable; what a picked record
+references comes along, listed as "included as a dependency"):
+  KIND:GLOB   GLOB over the natural key joined with '/': deployment:etl/prod,
+              deployment:etl-*/*, variable:etl_*, work-pool:k8s-*, block-document:s3/*
+  kind:KIND   every record of a kind: kind:automation
+  tag:TAG     records carrying that tag (deployments, flows, variables, automations)
+\b
+Kinds: flow, block-type, block-schema, block-document, variable, global-concurrency-limit,
+tag-concurrency-limit, work-pool, work-queue, deployment, automation.
+An exclusion that leaves a picked record without something it needs is an error naming
+both (on import: unless the destination already has it).
+"""
+
+
+def selector_options(f: F) -> F:
+    """--include/--exclude, shared by export and import (grammar in SELECTORS_HELP)."""
+    f = click.option(
+        "--exclude",
+        multiple=True,
+        metavar="SELECTOR",
+        help="Leave out records matching SELECTOR (repeatable; see below).",
+    )(f)
+    return click.option(
+        "--include",
+        multiple=True,
+        metavar="SELECTOR",
+        help="Only records matching SELECTOR, with their dependencies (repeatable).",
+    )(f)
+
+
 def _first_pfx_error(group: BaseExceptionGroup[BaseException]) -> PfxErrorType | None:
     from pfx.errors import PfxError
 
@@ -104,7 +136,7 @@ def _debug(ctx: click.Context) -> bool:
     return bool(ctx.obj and ctx.obj.get("debug"))
 
 
-@cli.command()
+@cli.command(epilog=SELECTORS_HELP)
 @click.option("-p", "--profile", help="Prefect profile to read (default: the active one).")
 @click.option(
     "-o",
@@ -123,6 +155,7 @@ def _debug(ctx: click.Context) -> bool:
 )
 @passphrase_option("for --secrets encrypt")
 @concurrency_option("Most requests in flight at once against the source API.")
+@selector_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
@@ -133,10 +166,16 @@ def export(
     secrets: str,
     passphrase_file: Path | None,
     concurrency: int,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Read every resource of a profile into one bundle file (needs only the source API)."""
+    """Read every resource of a profile into one bundle file (needs only the source API).
+
+    With --include/--exclude, a partial bundle: the selected records and what they need;
+    its manifest records the selectors (`pfx inspect` shows them).
+    """
     with fail_cleanly(_debug(ctx)):
         from pfx import output as out
         from pfx.exporting import export_bundle
@@ -156,6 +195,8 @@ def export(
             passphrase=passphrase,
             progress=progress,
             concurrency=concurrency,
+            include=include,
+            exclude=exclude,
         )
         if as_json:
             click.echo(out.export_json(result))

@@ -1,6 +1,7 @@
 """The diff pipeline: read both sides (bundle files, or a bundle and a live server) and diff.
 
-The live side is read as an export would read it, in memory (secret values withheld).
+The live side is read as an export would read it, in memory (secret values withheld). A
+partial bundle is compared with what its own selectors pick on the other side.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from pathlib import Path
 from pfx.bundlefile import read_bundle
 from pfx.diff import Diff, diff_records
 from pfx.errors import UsageError
+from pfx.model import Manifest, Record
+from pfx.select import select
 
 
 def diff_sources(
@@ -21,9 +24,27 @@ def diff_sources(
     old = read_bundle(left)
     if right is not None:
         new = read_bundle(right)
-        return diff_records(old.records, new.records, names=(str(left), str(right)))
+        return diff_records(
+            narrow(old.records, new.manifest, new.records),
+            narrow(new.records, old.manifest, old.records),
+            names=(str(left), str(right)),
+        )
     from pfx.exporting import read_records
 
     records, _, source = read_records(profile, concurrency=concurrency)
     name = f"{source.profile or 'server'} (live, {source.url})"
-    return diff_records(old.records, records, names=(str(left), name))
+    narrowed = narrow(records, old.manifest, old.records)
+    return diff_records(old.records, narrowed, names=(str(left), name))
+
+
+def narrow(records: list[Record], manifest: Manifest, partial: list[Record]) -> list[Record]:
+    """`records` as the selectors of a partial bundle (`manifest`, `partial`) pick them, plus
+    the counterparts of its records; all of them when that bundle is whole."""
+    sel = manifest.selection
+    if sel is None:
+        return records
+    picked = select(
+        records, sel.include, sel.exclude, available=lambda *_: True, require_match=False
+    )
+    keep = {(r.kind, r.key) for r in picked.records} | {(r.kind, r.key) for r in partial}
+    return [r for r in records if (r.kind, r.key) in keep]

@@ -44,7 +44,25 @@ def export_text(result: ExportResult) -> str:
         f"  secrets: {_secrets_line(m)}",
     ]
     lines += [f"  not exported: {s.kind} {'/'.join(s.key)}: {s.reason}" for s in m.skipped]
+    if m.selection is not None:
+        lines += _partial_lines(m)
+        lines += [f"  {note}" for note in result.dependencies]
     return "\n".join(lines)
+
+
+def _partial_lines(m: Manifest) -> list[str]:
+    """What a partial bundle was selected with, and what it needs from a destination."""
+    sel = m.selection
+    if sel is None:
+        return []
+    picks = [f"--include {s}" for s in sel.include] + [f"--exclude {s}" for s in sel.exclude]
+    lines = [
+        f"partial:  {' '.join(picks)} ({sel.dependencies} included as dependencies)",
+    ]
+    if sel.external:
+        lines.append(f"  needs on the destination: {len(sel.external)}")
+        lines += [f"    {e.kind} {'/'.join(e.key)}" for e in sel.external]
+    return lines
 
 
 def export_json(result: ExportResult) -> str:
@@ -60,6 +78,8 @@ def export_json(result: ExportResult) -> str:
             "secrets": m.secrets.model_dump(include={"mode", "withheld", "encrypted", "plaintext"}),
             "skipped": [s.model_dump(mode="json") for s in m.skipped],
             "digest": m.digest,
+            "selection": m.selection.model_dump(mode="json") if m.selection else None,
+            "dependencies": result.dependencies,
         }
     ).decode()
 
@@ -81,6 +101,7 @@ def inspect_text(path: Path, m: Manifest) -> str:
         f"records:  {sum(m.counts.values())}",
         *_counts_table(m.counts),
     ]
+    lines += _partial_lines(m)
     if m.skipped:
         lines.append(f"not exported: {len(m.skipped)}")
         lines += [f"  {s.kind} {'/'.join(s.key)}: {s.reason}" for s in m.skipped]

@@ -15,15 +15,6 @@ from pfx.errors import UsageError
 from pfx.kinds import BY_NAME
 from pfx.model import Record, Ref
 
-GRAMMAR = """\
-Selectors (repeatable; --include picks, --exclude removes; what a picked record
-references comes along as a dependency):
-  KIND:GLOB   natural key joined with '/', shell glob: deployment:etl/prod,
-              deployment:etl-*/*, variable:etl_*, work-pool:k8s-*, block-document:s3/*
-  kind:KIND   every record of a kind: kind:automation
-  tag:TAG     records carrying that tag (deployments, flows, variables, automations)
-Kinds: """ + ", ".join(BY_NAME)
-
 Ident = tuple[str, tuple[str, ...]]
 # Whether the destination already holds (kind, key): an excluded dependency it has is used.
 Available = Callable[[str, tuple[str, ...]], bool]
@@ -105,15 +96,17 @@ def select(
     exclude: Iterable[str] = (),
     *,
     available: Available | None = None,
+    require_match: bool = True,
 ) -> Selection:
     """The records `include`/`exclude` pick, closed over their references (see module doc).
 
-    Raises UsageError when an --include matches nothing, or when an excluded record is needed
-    by a kept one and `available` does not say the destination has it.
+    Raises UsageError when an --include matches nothing (unless not `require_match`), or
+    when an excluded record is needed by a kept one and `available` does not say the
+    destination has it.
     """
     includes = [parse_selector(s) for s in include]
     excludes = [parse_selector(s) for s in exclude]
-    for selector in includes:
+    for selector in includes if require_match else ():
         if not any(selector.matches(r) for r in records):
             raise UsageError(f"--include {selector.text!r} matches no record")
     by_ident = {(r.kind, r.key): r for r in records}

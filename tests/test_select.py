@@ -155,3 +155,22 @@ def test_selection_is_closed_and_minimal(data: st.DataObject) -> None:
     needed = {ref.key for r in sel.records for ref in r.refs}
     assert kept <= {(f"v{i}",) for i in picked} | needed
     assert {(f"v{i}",) for i in picked} <= kept
+
+
+def test_partial_bundle_declares_what_it_refers_to_outside() -> None:
+    """verify refuses a partial bundle with an undeclared outside ref, and accepts it declared."""
+    from pfx.bundle import decode, encode
+    from pfx.errors import BundleError
+    from pfx.model import External, Partial, Source
+
+    source = Source(url="http://x/api")
+    records = [DEP]
+    partial = Partial(include=["deployment:etl/prod"])
+    lines = list(encode(records, source=source, created="t", selection=partial))
+    with pytest.raises(BundleError, match="neither in the partial bundle nor declared external"):
+        decode(lines)
+    external = [External(kind=r.kind, key=r.key) for r in external_refs(records)]
+    partial = Partial(include=["deployment:etl/prod"], external=external)
+    bundle = decode(list(encode(records, source=source, created="t", selection=partial)))
+    assert bundle.manifest.selection is not None
+    assert len(bundle.manifest.selection.external) == 3
