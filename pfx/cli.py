@@ -128,6 +128,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       pfx inspect snap.pfx                what a bundle holds (no server)
       pfx verify snap.pfx                 integrity and invariants (no server)
       pfx import snap.pfx -p cloud        plan and replay into profile `cloud`
+      pfx diff snap.pfx -p cloud          what differs, field by field
+      pfx cutover report.json -p cloud    turn on what `import --standby` held back
     """
     ctx.obj = {"debug": debug}
 
@@ -353,6 +355,37 @@ def diff(
         else:
             click.echo(out.diff_text(result))
         sys.exit(0 if result.same else 1)
+
+
+@cli.command("cutover")
+@click.argument("report", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-p", "--profile", help="Prefect profile of the destination the report names.")
+@click.option("--rollback", is_flag=True, help="Hold the records back again (standby states).")
+@click.option("--dry-run", is_flag=True, help="Print the steps; write nothing.")
+@click.pass_context
+def cutover_(
+    ctx: click.Context, report: Path, profile: str | None, rollback: bool, dry_run: bool
+) -> None:
+    """Turn on what `pfx import --standby --report REPORT` held back: set exactly those
+    deployments and automations to the bundle's states (idempotent).
+
+    \b
+      pfx import snap.pfx -p cloud --standby --report cutover.json
+      pfx cutover cutover.json -p cloud --dry-run    # the steps, nothing written
+      pfx cutover cutover.json -p cloud              # unpause / enable as the bundle had
+      pfx cutover cutover.json -p cloud --rollback   # pause / disable again
+
+    \b
+    Exit codes: 0 done (or nothing to do); 4 a record is missing on the destination or did
+    not take its state; 6 dry run with steps to take; 1 API error; 2 usage error.
+    """
+    with fail_cleanly(_debug(ctx)):
+        from pfx import output as out
+        from pfx.cutover import cutover
+
+        result = cutover(report, profile, rollback=rollback, dry_run=dry_run)
+        click.echo(out.cutover_text(result))
+        sys.exit(result.exit_code)
 
 
 @cli.group()

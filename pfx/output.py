@@ -11,6 +11,7 @@ import click
 import orjson
 
 if TYPE_CHECKING:
+    from pfx.cutover import CutoverResult
     from pfx.diff import Change, Diff
     from pfx.exporting import ExportResult
     from pfx.model import Manifest
@@ -244,4 +245,36 @@ def diff_text(diff: Diff) -> str:
             f"{n} record{'s' if n != 1 else ''} differ ({c['added']} added, {c['removed']} "
             f"removed, {c['changed']} changed), {c['equal']} equal"
         )
+    return "\n".join(lines)
+
+
+def cutover_text(result: CutoverResult) -> str:
+    """One line per held record: what cutover (or rollback) did, or would do."""
+    what = "rollback" if result.rollback else "cutover"
+    lines = [
+        f"{what} of {result.destination}"
+        + (" (dry run, nothing written):" if result.dry_run else ":")
+    ]
+    verbs = {
+        "set": "would set" if result.dry_run else "set",
+        "unchanged": "unchanged",
+        "missing": "missing",
+    }
+    for n, step in enumerate(result.steps):
+        h = step.held
+        verb = "failed" if n in result.failed else verbs[step.verdict]
+        if step.verdict == "set":
+            detail = f"{h.field}: {_short(step.current)} -> {_short(step.target)}"
+        elif step.verdict == "unchanged":
+            detail = f"{h.field} already {_short(step.target)}"
+        else:
+            detail = "not on the destination"
+        if n in result.failed:
+            detail += f" ({result.failed[n]})"
+        lines.append(f"  {verb:<10} {h.label}: {detail}")
+    counts = {v: sum(1 for s in result.steps if s.verdict == v) for v in verbs}
+    lines.append(
+        f"{what}: {counts['set']} {'to set' if result.dry_run else 'set'}, "
+        f"{counts['unchanged']} unchanged, {counts['missing']} missing, {len(result.failed)} failed"
+    )
     return "\n".join(lines)
