@@ -18,6 +18,7 @@ from pfx import __version__
 
 if TYPE_CHECKING:
     from pfx.errors import PfxError as PfxErrorType
+    from pfx.mapping import EnvMap
 
 F = TypeVar("F", bound=Callable[..., Any])
 SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
@@ -238,7 +239,7 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
             )
 
 
-@cli.command("import")
+@cli.command("import", epilog=SELECTORS_HELP)
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("-p", "--profile", help="Prefect profile to write to (default: the active one).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
@@ -263,6 +264,19 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
 )
 @passphrase_option("of an encrypted bundle")
 @concurrency_option("Ceiling of concurrent writes; the actual number adapts to the server.")
+@selector_options
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML map applied before planning: renames, variable values, patches (README).",
+)
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="Arrive held back: deployments paused, automations disabled; the --report records "
+    "what to turn on with `pfx cutover`.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and the summary line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.pass_context
@@ -276,6 +290,10 @@ def import_(
     secrets_file: Path | None,
     passphrase_file: Path | None,
     concurrency: int,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    map_path: Path | None,
+    standby: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -297,9 +315,15 @@ def import_(
         from pfx import output as out
         from pfx.importing import ImportStopped, import_bundle
         from pfx.passphrase import read_passphrase
+        from pfx.promotion import Promotion
 
         if report_path is not None:
             out.check_writable(report_path)
+        if standby and report_path is None:
+            from pfx.errors import UsageError
+
+            raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
+        promotion = Promotion(include, exclude, _read_map(map_path), standby)
 
         def passphrase() -> str:
             return read_passphrase(passphrase_file)
@@ -315,6 +339,7 @@ def import_(
                 secrets_file=secrets_file,
                 concurrency=concurrency,
                 progress=progress,
+                promotion=promotion,
             )
         except ImportStopped as stop:
             if report_path is not None:
@@ -322,6 +347,10 @@ def import_(
             raise
         if report_path is not None:
             out.write_report(report_path, result.report)
+        if not (quiet or as_json) and result.prepared is not None:
+            notes = out.promotion_text(result.prepared)
+            if notes:
+                click.echo(notes)
         if as_json:
             click.echo(result.report.model_dump_json())
         elif dry_run:
@@ -401,6 +430,20 @@ def cutover_(
         result = cutover(report, profile, rollback=rollback, dry_run=dry_run)
         click.echo(out.cutover_text(result))
         sys.exit(result.exit_code)
+
+
+def _read_map(path: Path | None) -> EnvMap | None:
+    """The parsed --map file, or None."""
+    if path is None:
+        return None
+    from pfx.errors import UsageError
+    from pfx.mapping import parse_mapping
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read map {path}: {e.strerror or e}") from None
+    return parse_mapping(text, str(path))
 
 
 @cli.group()

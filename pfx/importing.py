@@ -25,6 +25,7 @@ from pfx.kinds.base import Destination
 from pfx.outcomes import Ledger, predict
 from pfx.plan import Plan, Policy, build_inventory, plan_import
 from pfx.profiles import Target, resolve
+from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
 from pfx.replay import Progress, Replay
 from pfx.report import Outcome, Report
 from pfx.secretsfile import SecretValues, gather_secrets
@@ -38,6 +39,8 @@ class ImportResult:
 
     plan: Plan
     report: Report
+    # What selection, map and standby did to the bundle's records before planning.
+    prepared: Prepared | None = None
 
 
 def import_bundle(
@@ -50,18 +53,24 @@ def import_bundle(
     secrets_file: Path | None = None,
     concurrency: int = 8,
     progress: Progress | None = None,
+    promotion: Promotion | None = None,
 ) -> ImportResult:
-    """Import the bundle at `path` into `profile`'s server (see module doc)."""
-    bundle = read_bundle(path)
+    """Import the bundle at `path` into `profile`'s server (see module doc); `promotion`
+    selects, maps and holds back records first (pfx.promotion)."""
+    promotion = promotion or Promotion()
+    bundle, picked = pick(read_bundle(path), promotion)
     secrets = gather_secrets(
         bundle, passphrase=passphrase, secrets_file=secrets_file, decrypt=not dry_run
     )
+    prepared = prepare(bundle.records, promotion, picked)
+    bundle = Bundle(bundle.manifest, prepared.records, bundle.problems)
     graph = build_graph(bundle.records)
     graph.sorter()  # a cycle is an error before anything is written
     target = resolve(profile)
     run = _Run(
         bundle, str(path), graph, secrets, target, on_conflict, dry_run, concurrency, progress
     )
+    run.prepared = prepared
     try:
         return anyio.run(_import, run)
     except (Exception, KeyboardInterrupt) as e:
@@ -84,6 +93,8 @@ async def _import(run: _Run) -> ImportResult:
         await api.server_version()
         raw = await read_everything(api, include_secrets=False)
         inventory = build_inventory(raw)
+        has = {(kind, key) for kind, items in inventory.items.items() for key in items}
+        check_available(run.prepared.picked, has)
         destination = Destination(
             cloud=run.target.cloud,
             block_types=frozenset(k[0] for k in inventory.items.get("block-type", {})),
@@ -112,7 +123,7 @@ async def _import(run: _Run) -> ImportResult:
             stopped = replay.stopped
             outcomes = run.ledger.close(f"not attempted: the run stopped ({stopped})")
         report = run.report(outcomes, time.monotonic() - started, stopped)
-    return ImportResult(plan, report)
+    return ImportResult(plan, report, run.prepared)
 
 
 @dataclass
@@ -131,6 +142,7 @@ class _Run:
     api: Api | None = None
     ledger: Ledger | None = None
     started: float = field(default_factory=time.monotonic)
+    prepared: Prepared = field(default_factory=lambda: Prepared([]))
 
     def report(self, outcomes: list[Outcome], seconds: float, stopped: str | None) -> Report:
         return Report(
@@ -142,6 +154,7 @@ class _Run:
             requests=self.api.stats.requests if self.api else 0,
             seconds=round(seconds, 3),
             stopped=stopped,
+            standby=held_states(self.prepared.held, outcomes),
         )
 
     def partial(self, why: str) -> Report:

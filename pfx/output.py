@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pfx.exporting import ExportResult
     from pfx.model import Manifest
     from pfx.plan import Plan
+    from pfx.promotion import Prepared
     from pfx.report import Report
 
 
@@ -293,4 +294,33 @@ def cutover_text(result: CutoverResult) -> str:
         f"{what}: {counts['set']} {'to set' if result.dry_run else 'set'}, "
         f"{counts['unchanged']} unchanged, {counts['missing']} missing, {len(result.failed)} failed"
     )
+    return "\n".join(lines)
+
+
+def promotion_text(prepared: Prepared) -> str:
+    """What selection, map and standby did to the bundle's records (empty when nothing)."""
+    lines: list[str] = []
+    picked = prepared.picked
+    if picked is not None:
+        lines.append(
+            f"selected {len(picked.records)} records ({len(picked.chosen)} chosen, "
+            f"{len(picked.dependencies)} included as dependencies, {picked.left_out} left out)"
+        )
+        lines += [f"  {r.label}: {why}" for r in picked.records if (why := picked.because(r))]
+        for (kind, key), needer in picked.on_destination.items():
+            name = f"{kind} {'/'.join(key)}"
+            lines.append(f"  {name}: excluded; {needer.label} uses the destination's")
+    mapped = prepared.mapped
+    if mapped is not None:
+        lines.append(f"map changed {len(mapped.changed)} records")
+        for (kind, key), (old, changes) in mapped.changed.items():
+            renamed = f" (renamed from {'/'.join(old)})" if old else ""
+            lines.append(f"  {kind} {'/'.join(key)}{renamed}")
+            lines += change_lines(changes, "      ")
+        lines += [f"  {note}" for note in mapped.notes]
+    if prepared.held:
+        lines.append(
+            f"standby: {len(prepared.held)} records held back "
+            "(deployments paused, automations disabled; `pfx cutover REPORT` turns them on)"
+        )
     return "\n".join(lines)

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pfx.standby import Held
+
 Status = Literal["created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"]
 STATUSES: tuple[Status, ...] = (
     "created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"
@@ -70,6 +72,8 @@ class Report(BaseModel):
     seconds: float = 0.0
     # Why the run ended before every record was settled (one line), or None.
     stopped: str | None = None
+    # With --standby: each state standby held back, with the bundle's value (pfx cutover).
+    standby: list[Held] = Field(default_factory=list)
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Per kind, the number of records in each status (every status listed)."""

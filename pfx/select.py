@@ -79,7 +79,8 @@ class Selection:
     chosen: list[Record] = field(default_factory=list)
     # Records kept only because a kept record references them: ident -> the first such record.
     dependencies: dict[Ident, Record] = field(default_factory=dict)
-    # Excluded dependencies that the destination already has (used there, not imported).
+    # Excluded dependencies that the destination must have (used there, not imported):
+    # ident -> the first kept record that needs it.
     on_destination: dict[Ident, Record] = field(default_factory=dict)
     # Records left out (neither chosen nor needed).
     left_out: int = 0
@@ -133,7 +134,7 @@ def select(
                 if ref.soft or ident in selection.on_destination:
                     continue
                 if available is not None and available(*ident):
-                    selection.on_destination[ident] = target
+                    selection.on_destination[ident] = record
                     continue
                 raise UsageError(
                     f"{record.label} needs {target.label} ({ref.path or 'reference'}), "
