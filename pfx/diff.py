@@ -118,6 +118,21 @@ def record_changes(
     return changes
 
 
+def destination_changes(
+    record: Record, dest: JSONObject, ours: dict[str, str], theirs: dict[str, str]
+) -> list[Change]:
+    """Field-level changes from a destination item (server JSON) to the bundle's record: what
+    an update would write. `ours`/`theirs` are the two sides' id tokens."""
+    kind = kind_named(record.kind)
+    old = portable(kind.kept(dest), theirs)
+    assert isinstance(old, dict)
+    new = _shape(record, ours)
+    changes: list[Change] = []
+    for name in differing(kind, old, new):
+        changes += leaf_changes(old.get(name), new.get(name), name, _secret_paths(record))
+    return changes
+
+
 def leaf_changes(old: JSON, new: JSON, path: str, secret: Set[str] = frozenset()) -> list[Change]:
     """The innermost differing values under `path` (objects recurse; lists compare whole)."""
     # A masked value (withheld, or read without secrets) cannot be compared: it counts as equal.

@@ -150,7 +150,11 @@ def plan_text(plan: Plan, report: Report) -> str:
     columns = [s for s, n in counts.items() if n] or ["unchanged"]
     lines = [f"plan ({plan.policy} on conflict), nothing written:"]
     lines += _table(report.totals(), columns)
-    for o, action in zip(report.outcomes, plan.actions, strict=True):
+    from pfx.diff import destination_changes
+    from pfx.plan import bundle_index
+
+    ours = bundle_index(plan.records).tokens()
+    for record, o, action in zip(plan.records, report.outcomes, plan.actions, strict=True):
         if o.status == "created" or (o.status == "unchanged" and not o.reason):
             continue
         if o.status == "updated":
@@ -158,6 +162,10 @@ def plan_text(plan: Plan, report: Report) -> str:
         else:
             detail = o.reason
         lines.append(f"  {_would(o.status):<13} {o.label}: {detail}")
+        if action.dest is not None and action.fields:
+            # The same field-level rendering as `pfx diff`: destination -> bundle.
+            changes = destination_changes(record, action.dest, ours, plan.tokens)
+            lines += change_lines(changes, " " * 16)
     lines.append(_summary(report, "dry run"))
     return "\n".join(lines)
 

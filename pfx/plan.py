@@ -79,6 +79,8 @@ class Plan:
     policy: Policy
     # Ordinal -> a dependency that is neither in the bundle nor on the destination.
     unresolved: dict[int, str] = field(default_factory=dict)
+    # The destination's id -> natural-key tokens, to show differing values portably.
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def conflicts(self) -> list[tuple[Record, Action]]:
         return [
@@ -154,7 +156,7 @@ def plan_import(
                 unresolved.setdefault(i, f"{ref.kind} {'/'.join(ref.key)}")
             elif ref.id and isinstance(found.get("id"), str):
                 ids.setdefault(ref.id, str(found["id"]))
-    return Plan(records, actions, ids, policy, unresolved)
+    return Plan(records, actions, ids, policy, unresolved, theirs_tokens)
 
 
 def _differs(
