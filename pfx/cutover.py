@@ -91,13 +91,16 @@ async def _cutover(
                 await api.call(step.call)
         # "Set" means the server now holds the value: read back, never assume.
         after = await _read(api)
+    by_id = {str(item.get("id")): item for item in after.values()}
     for n, step in enumerate(steps):
         if step.verdict != "set":
             continue
-        item = after.get((step.held.kind, step.held.key))
-        now = item.get(step.held.field) if item else None
+        entry = step.held
+        # By id where known: an automation's ordinal can change with the state just set.
+        item = by_id.get(entry.id) if entry.id else after.get((entry.kind, entry.key))
+        now = item.get(entry.field) if item else None
         if now != step.target:
-            result.failed[n] = f"server holds {step.held.field}={now!r} after the write"
+            result.failed[n] = f"server holds {entry.field}={now!r} after the write"
     return result
 
 
