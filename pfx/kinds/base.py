@@ -57,8 +57,6 @@ class Destination:
 
     cloud: bool = False
     server_version: str | None = None
-    # Work pool types the destination's workers can run (None: unknown, accept all).
-    worker_types: frozenset[str] | None = None
     block_types: frozenset[str] = frozenset()
 
 
