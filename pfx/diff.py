@@ -8,7 +8,7 @@ a secret that both sides hold in clear and that differs is only said to have cha
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -87,8 +87,11 @@ class Diff:
         }
 
 
-def diff_records(left: list[Record], right: list[Record], *, names: tuple[str, str]) -> Diff:
+def diff_records(
+    left: Sequence[Record], right: Sequence[Record], *, names: tuple[str, str]
+) -> Diff:
     """What changes from `left` to `right` (see module doc); `names` label the two sides."""
+    left, right = list(left), list(right)  # bundle records decode on each access
     tokens_l, tokens_r = bundle_index(left).tokens(), bundle_index(right).tokens()
     pairs, only_l, only_r = _pair(left, right, tokens_l, tokens_r)
     result = Diff(*names)

@@ -6,6 +6,7 @@ partial bundle is compared with what its own selectors pick on the other side.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pfx.bundlefile import read_bundle
@@ -37,12 +38,14 @@ def diff_sources(
     return diff_records(old.records, narrowed, names=(str(left), name))
 
 
-def narrow(records: list[Record], manifest: Manifest, partial: list[Record]) -> list[Record]:
+def narrow(
+    records: Sequence[Record], manifest: Manifest, partial: Sequence[Record]
+) -> list[Record]:
     """`records` as the selectors of a partial bundle (`manifest`, `partial`) pick them, plus
     the counterparts of its records; all of them when that bundle is whole."""
     sel = manifest.selection
     if sel is None:
-        return records
+        return list(records)
     picked = select(
         records, sel.include, sel.exclude, available=lambda *_: True, require_match=False
     )

@@ -13,7 +13,7 @@ from pfx.jsontypes import JSONObject
 
 FORMAT_NAME = "pfx-bundle"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1
+FORMAT_MINOR = 2
 
 SecretsMode = Literal["withheld", "encrypted", "plaintext"]
 
@@ -84,6 +84,8 @@ class Source(BaseModel):
     profile: str | None = None
     server_version: str | None = None
     api_version: str | None = None
+    # Whether the source is a Prefect Cloud workspace; None in bundles written before 1.1.
+    cloud: bool | None = None
 
 
 class SecretsSummary(BaseModel):
@@ -121,7 +123,7 @@ class External(BaseModel):
 
 
 class Partial(BaseModel):
-    """How a partial bundle was selected (format 1.1), and what it refers to outside itself."""
+    """How a partial bundle was selected (format 1.2), and what it refers to outside itself."""
 
     model_config = ConfigDict(extra="ignore")
 

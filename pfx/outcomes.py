@@ -5,7 +5,7 @@ record that is not on the destination blocks. The run (importing.Replay) and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +108,7 @@ class Ledger:
     present: set[int] = field(default_factory=set)
 
     @property
-    def records(self) -> list[Record]:
+    def records(self) -> Sequence[Record]:
         return self.plan.records
 
     def blocker(self, i: int) -> str | None:
@@ -139,8 +139,12 @@ class Ledger:
 
     def settle(self, i: int, result: Outcome) -> None:
         """Record `i`'s outcome; whether dependents may proceed follows from it."""
-        self.outcomes[i] = result
         action = self.plan.actions[i]
+        if result.status in ("created", "updated", "unchanged"):
+            # What the plan named: losses it arrives with, a caveat on using it there.
+            reason = "; ".join(r for r in (result.reason, action.caveat) if r)
+            result = result.model_copy(update={"losses": action.losses, "reason": reason})
+        self.outcomes[i] = result
         exists = action.verb in PRESENT and action.verb != "create"
         if result.status in ("created", "updated", "unchanged") or exists:
             # An update that failed leaves the old object: dependents can still use it.

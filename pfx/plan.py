@@ -9,6 +9,7 @@ Kinds without unique names (automations) are paired by content first, then by na
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,7 +19,10 @@ from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
+from pfx.losses import held, record_losses, without
 from pfx.model import Record
+from pfx.openapi import Accepts
+from pfx.report import Loss
 
 Policy = Literal["skip", "update", "fail"]
 Verb = Literal[
@@ -62,6 +66,10 @@ class Action:
     reason: str = ""
     dest: JSONObject | None = None
     missing_secrets: list[str] = field(default_factory=list)
+    # Fields the destination cannot hold (pfx.losses), known before any write.
+    losses: list[Loss] = field(default_factory=list)
+    # A warning for a record the destination holds but cannot use (Kind.caveat).
+    caveat: str = ""
 
     @property
     def dest_id(self) -> str | None:
@@ -73,12 +81,14 @@ class Action:
 class Plan:
     """One action per record (same order), and the id map of records that already exist."""
 
-    records: list[Record]
+    records: Sequence[Record]
     actions: list[Action]
     ids: dict[str, str]
     policy: Policy
     # Ordinal -> a dependency that is neither in the bundle nor on the destination.
     unresolved: dict[int, str] = field(default_factory=dict)
+    # What the destination accepts: replay fits every call to it (pfx.losses.fitted).
+    accepts: Accepts | None = None
     # The destination's id -> natural-key tokens, to show differing values portably.
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -95,7 +105,7 @@ class Plan:
         return table
 
 
-def bundle_index(records: list[Record]) -> Index:
+def bundle_index(records: Sequence[Record]) -> Index:
     index = Index()
     for record in records:
         index.add(record.kind, record.key, record.id)
@@ -112,7 +122,7 @@ def differing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> list[str]:
 
 
 def plan_import(
-    records: list[Record],
+    records: Sequence[Record],
     graph: Graph,
     inventory: Inventory,
     *,
@@ -136,11 +146,13 @@ def plan_import(
             continue
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
-        ours = portable_shape(record.data, ours_tokens)
+        # What the destination cannot hold is named as a loss, not a difference.
+        lost = record_losses(record, "create", None, destination.accepts)
+        ours = portable_shape(without(record.data, lost), ours_tokens)
         theirs = portable_shape(kind.kept(dest), theirs_tokens)
         fields = differing(kind, ours, theirs)
         if not fields:
-            actions.append(Action("unchanged", dest=dest))
+            actions.append(Action("unchanged", reason=kind.note(record, dest) or "", dest=dest))
         elif _only_late_missing(kind, ours, theirs) and _made_here(i, graph, actions):
             # An interrupted import created it but did not finish it: finish, whatever the
             # policy (nobody else made it this way).
@@ -156,7 +168,26 @@ def plan_import(
                 unresolved.setdefault(i, f"{ref.kind} {'/'.join(ref.key)}")
             elif ref.id and isinstance(found.get("id"), str):
                 ids.setdefault(ref.id, str(found["id"]))
-    return Plan(records, actions, ids, policy, unresolved, theirs_tokens)
+    _name_losses(records, actions, destination)
+    return Plan(records, actions, ids, policy, unresolved, destination.accepts, theirs_tokens)
+
+
+def _name_losses(
+    records: Sequence[Record], actions: list[Action], destination: Destination
+) -> None:
+    """Each record the destination will hold: what of it the destination cannot hold, and
+    whether it can use it (Kind.caveat)."""
+    for record, action in zip(records, actions, strict=True):
+        if action.verb not in ("create", "update", "finish", "unchanged"):
+            continue
+        kind = kind_named(record.kind)
+        if action.verb == "unchanged" and action.dest is not None:
+            # What the destination lacks of it: the same losses a create would have.
+            lost = record_losses(record, "create", None, destination.accepts)
+            action.losses = held(lost, record.data, kind.kept(action.dest))
+        else:
+            action.losses = record_losses(record, action.verb, action.dest, destination.accepts)
+        action.caveat = kind.caveat(record, destination) or ""
 
 
 def _differs(
@@ -219,8 +250,17 @@ def _only_late_missing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> bool
     return not differing(kind, early, theirs)
 
 
+def _loosely(kind: Kind, record: Record, inventory: Inventory) -> JSONObject | None:
+    """The destination item under the kind's coarser key (Kind.match_key), if any."""
+    if kind.match_key is None:
+        return None
+    want = kind.match_key(record.key)
+    found = sorted(k for k in inventory.items.get(kind.name, {}) if kind.match_key(k) == want)
+    return inventory.get(kind.name, found[-1]) if found else None
+
+
 def _match(
-    records: list[Record],
+    records: Sequence[Record],
     inventory: Inventory,
     ours_tokens: dict[str, str],
     theirs_tokens: dict[str, str],
@@ -235,7 +275,7 @@ def _match(
     for i, record in enumerate(records):
         kind = kind_named(record.kind)
         if kind.unique_key:
-            dest = inventory.get(record.kind, record.key)
+            dest = inventory.get(record.kind, record.key) or _loosely(kind, record, inventory)
             if dest is not None:
                 matches[i] = dest
         else:

@@ -52,9 +52,9 @@ def pick(bundle: Bundle, promotion: Promotion) -> tuple[Bundle, Selection | None
     return Bundle(bundle.manifest, picked.records, bundle.problems), picked
 
 
-def prepare(records: list[Record], promotion: Promotion, picked: Selection | None) -> Prepared:
+def prepare(records: Sequence[Record], promotion: Promotion, picked: Selection | None) -> Prepared:
     """Map and hold back the (selected) records."""
-    prepared = Prepared(records, picked)
+    prepared = Prepared(list(records), picked)
     if promotion.envmap is not None:
         prepared.mapped = apply_mapping(prepared.records, promotion.envmap)
         prepared.records = prepared.mapped.records

@@ -7,7 +7,7 @@ an error naming both, unless the destination already has the dependency (import)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
@@ -92,7 +92,7 @@ class Selection:
 
 
 def select(
-    records: list[Record],
+    records: Sequence[Record],
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     *,
@@ -105,6 +105,7 @@ def select(
     when an excluded record is needed by a kept one and `available` does not say the
     destination has it.
     """
+    records = list(records)  # a bundle's records decode on each access: once here
     includes = [parse_selector(s) for s in include]
     excludes = [parse_selector(s) for s in exclude]
     for selector in includes if require_match else ():

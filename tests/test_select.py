@@ -164,13 +164,13 @@ def test_partial_bundle_declares_what_it_refers_to_outside() -> None:
     from pfx.model import External, Partial, Source
 
     source = Source(url="http://x/api")
-    records = [DEP]
-    partial = Partial(include=["deployment:etl/prod"])
+    records = [QUEUE]
+    partial = Partial(include=["work-queue:k8s-dev/default"])
     lines = list(encode(records, source=source, created="t", selection=partial))
     with pytest.raises(BundleError, match="neither in the partial bundle nor declared external"):
         decode(lines)
     external = [External(kind=r.kind, key=r.key) for r in external_refs(records)]
-    partial = Partial(include=["deployment:etl/prod"], external=external)
+    partial = Partial(include=["work-queue:k8s-dev/default"], external=external)
     bundle = decode(list(encode(records, source=source, created="t", selection=partial)))
     assert bundle.manifest.selection is not None
-    assert len(bundle.manifest.selection.external) == 3
+    assert [e.key for e in bundle.manifest.selection.external] == [("k8s-dev",)]

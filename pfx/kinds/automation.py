@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from pfx.ids import UUID, Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.model import Record, Ref
 
 KIND_NAME = "automation"
@@ -198,7 +198,9 @@ def infer_owner(data: JSONObject, deployment_id: str) -> str | None:
     deployment owns it, or when a `run-deployment` action selects it; a relation not explained
     by such an action is ownership. (Owned *and* running its owner cannot be told apart: None.)
     """
-    for field in ACTION_LISTS:
+    # The server relates only `actions` (not actions_on_trigger/resolve) to the deployments
+    # they run (prefect.server.events.models.automations._sync_automation_related_resources).
+    for field in ("actions",):
         actions = data.get(field)
         for action in actions if isinstance(actions, list) else []:
             if (
@@ -221,6 +223,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # key: (name, ordinal); create sends name and trigger.
+    shape=Shape(key=2, fields={"name": "str", "trigger": "object"}),
     refs=_refs,
     unique_key=False,
     keep=_keep,

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from pfx.ids import Index, replace_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, Ref
+from pfx.openapi import Accepts
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,28 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """What a kind's import code reads from a record, checked by `pfx verify` before import.
+
+    `key`: the number of natural-key parts. `fields`: top-level `data` fields the kind's
+    create/update/late code reads, each with its JSON type: `str`, `int`, `number`, `bool`,
+    `object`, `array` or `any`; a trailing `?` allows the field to be absent or null.
+    """
+
+    key: int
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Destination:
     """What import knows about the destination server when it decides what is supported."""
 
     cloud: bool = False
     server_version: str | None = None
     block_types: frozenset[str] = frozenset()
+    # The request schemas the destination accepts (its /openapi.json); None: not known, and
+    # payloads go as the kinds build them.
+    accepts: Accepts | None = None
 
 
 Remap = Callable[[str], str | None]
@@ -97,13 +114,25 @@ class Kind:
     create: Callable[[Record, JSONObject], Call | list[Call]]
     # The requests that make an existing destination object equal to the record.
     update: Callable[[Record, JSONObject, JSONObject], list[Call]]
+    # What import reads from a record of this kind (verify checks it; see Shape).
+    shape: Shape
     # What the record depends on; `index` resolves source ids and names to natural keys.
     refs: Callable[[JSONObject, Index], list[Ref]] = no_refs
     # Whether the source item is a resource of its own (False: it belongs to another record,
     # like the server-made `deployment:<id>` concurrency limits).
     own: Callable[[JSONObject], bool] = lambda _data: True
-    # Why the destination cannot hold the record (managed pools, push pools off Cloud), or None.
+    # Why the destination cannot hold the record (reserved names, tag limits on a server
+    # without v2 tag limits), or None. Anything else the destination decides (see openapi.py).
     unsupported: Callable[[Record, Destination], str | None] = no_reason
+    # A warning for a record the destination holds but cannot put to use (a push pool on a
+    # server without push infrastructure), shown on its outcome; None: nothing to say.
+    caveat: Callable[[Record, Destination], str | None] = no_reason
+    # A coarser key under which a destination item is this same record when none has its
+    # exact key (block schemas: the checksum, whatever the version string). None: exact only.
+    match_key: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
+    # Why a record that exists on the destination counts as unchanged whatever it holds
+    # (a system block type is the destination's own), shown on its outcome; None: no note.
+    note: Callable[[Record, JSONObject], str | None] = lambda _record, _dest: None
     # Names are not unique (automations): keys get an ordinal, matching pairs by content.
     unique_key: bool = True
     # Fields that exist on both sides but that the destination sets itself and import does not
