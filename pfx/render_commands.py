@@ -1,0 +1,384 @@
+"""The companion shell file, pure: `prefect` CLI commands that create what prefect.yaml cannot
+express (block types and documents, variables, concurrency limits, work pools and queues).
+
+Where Prefect's API wants ids (block documents, a pool's result storage), the script's
+`pfx_api` resolves names to the target server's ids first. Secret values are never written:
+the script reads each from an environment variable it names.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+from urllib.parse import quote
+
+from pfx.ids import find_ids
+from pfx.jsontypes import JSON, JSONObject
+from pfx.model import Record, Ref
+from pfx.render import Names, Omission, Rendering
+from pfx.secretsfile import env_name
+
+SETUP_SH = "prefect-setup.sh"
+SECTIONS = ("blocks", "variables", "limits", "pools")
+MASK = "********"
+
+# Resolves {"$block_type": SLUG}, {"$block_schema": CHECKSUM}, {"$block_document": [SLUG,
+# NAME]} and {"$secret": ENV} inside a JSON body, then sends it with `prefect api`.
+_PFX_API = r"""
+pfx_api() {  # pfx_api [--unless GET-PATH] METHOD PATH JSON
+  python3 - "$@" <<'PY'
+import json, os, subprocess, sys
+
+args = sys.argv[1:]
+unless = args.pop(1) if args[0] == "--unless" else None
+if unless:
+    args.pop(0)
+method, path, body = args
+
+def api(*argv, check=True):
+    run = subprocess.run(["prefect", "api", *argv], capture_output=True, text=True)
+    if check and run.returncode:
+        sys.exit(f"prefect api {' '.join(argv[:2])}: {run.stdout}{run.stderr}")
+    return run
+
+def ident(path):
+    return json.loads(api("GET", path).stdout)["id"]
+
+def resolve(value):
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, arg),) = value.items()
+        if key == "$block_type":
+            return ident(f"/block_types/slug/{arg}")
+        if key == "$block_schema":
+            return ident(f"/block_schemas/checksum/{arg}")
+        if key == "$block_document":
+            return ident(f"/block_types/slug/{arg[0]}/block_documents/name/{arg[1]}")
+        if key == "$secret":
+            if arg not in os.environ:
+                sys.exit(f"set {arg} to the secret value (it is never written to this file)")
+            return os.environ[arg]
+    if isinstance(value, dict):
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    return value
+
+if unless and api("GET", unless, check=False).returncode == 0:
+    sys.exit(0)
+api(method, path, "--data", json.dumps(resolve(json.loads(body))))
+PY
+}
+"""
+
+
+def render_commands(records: list[Record], names: Names, source: str) -> Rendering:
+    """prefect-setup.sh (and the base job template files its pool commands read)."""
+    out = Rendering()
+    by_key = {(r.kind, r.key): r for r in records}
+    sections = {
+        "blocks": _blocks(records, by_key, out),
+        "variables": [_variable(r) for r in records if r.kind == "variable"],
+        "limits": [c for r in records for c in _limit(r, out.omissions)],
+        "pools": _pools(records, names, by_key, out),
+    }
+    for record in records:
+        if record.kind == "flow":
+            _flow(record, out.omissions)
+    lines = [
+        "#!/usr/bin/env bash",
+        f"# Rendered by pfx from {source}: creates what prefect.yaml cannot express.",
+        "# Run it against the target server (`prefect profile use NAME` or PREFECT_API_URL)",
+        "# before `prefect deploy --all`. Sections: ./prefect-setup.sh ["
+        + "] [".join(SECTIONS)
+        + "]",
+        "# (every one when none is named). Secret values are never written here: export the",
+        "# PFX_SECRET__* variables named below before the blocks section runs.",
+        "set -euo pipefail",
+        'cd "$(dirname "$0")"',
+        _PFX_API.strip("\n"),
+    ]
+    for name in SECTIONS:
+        body = sections[name] or [":  # nothing to create"]
+        lines += ["", f"{name}() {{", *(f"  {c}" for c in body), "}"]
+    lines += [
+        "",
+        f'for section in "${{@:-{" ".join(SECTIONS)}}}"; do "$section"; done',
+    ]
+    out.files[SETUP_SH] = "\n".join(lines) + "\n"
+    out.counts = {
+        "commands": sum(1 for c in (x for s in sections.values() for x in s) if c[:1] not in "#:")
+    }
+    return out
+
+
+def _q(value: JSON) -> str:
+    if isinstance(value, str):
+        return shlex.quote(value)
+    return shlex.quote(_json(value))
+
+
+def _url(*parts: str) -> str:
+    return "/" + "/".join(quote(p, safe="") for p in parts)
+
+
+def _json(value: JSON) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+
+def _blocks(
+    records: list[Record], by_key: dict[tuple[str, tuple[str, ...]], Record], out: Rendering
+) -> list[str]:
+    commands: list[str] = []
+    done: set[tuple[str, tuple[str, ...]]] = set()
+
+    def visit(record: Record) -> None:
+        ident = (record.kind, record.key)
+        if ident in done:
+            return
+        done.add(ident)
+        for ref in record.refs:
+            target = by_key.get((ref.kind, ref.key))
+            if target is not None and not ref.late and target.kind.startswith("block-"):
+                visit(target)
+        commands.extend(_block_command(record, by_key, out.omissions))
+
+    for record in records:
+        if record.kind == "block-document":
+            visit(record)
+    return commands
+
+
+def _block_command(
+    record: Record, by_key: dict[tuple[str, tuple[str, ...]], Record], omissions: list[Omission]
+) -> list[str]:
+    data = record.data
+    if record.kind == "block-type":
+        if data.get("is_protected"):
+            return []  # a server's own type: every server has it
+        body = {k: v for k, v in data.items() if k != "is_protected"}
+        path = _url("block_types", "slug", record.key[0])
+        return [f"pfx_api --unless {_q(path)} POST /block_types/ {_q(body)}"]
+    if record.kind == "block-schema":
+        slug = _type_slug(record, by_key)
+        body = {k: v for k, v in data.items() if k != "block_type_id"}
+        body["block_type_id"] = {"$block_type": slug}
+        path = _url("block_schemas", "checksum", str(data.get("checksum")))
+        return [f"pfx_api --unless {_q(path)} POST /block_schemas/ {_q(body)}"]
+    if data.get("is_anonymous"):
+        omissions.append(
+            Omission(record.kind, record.key, "*", "anonymous: made with what references it")
+        )
+        return []
+    return _document(record, by_key, omissions)
+
+
+def _type_slug(record: Record, by_key: dict[tuple[str, tuple[str, ...]], Record]) -> str:
+    for ref in record.refs:
+        if ref.kind == "block-type":
+            return ref.key[0]
+    return str(record.data.get("block_type_slug"))
+
+
+def _document(
+    record: Record, by_key: dict[tuple[str, tuple[str, ...]], Record], omissions: list[Omission]
+) -> list[str]:
+    data = copy.deepcopy(record.data)
+    inner = data.get("data")
+    comments: list[str] = []
+    for path in record.secrets.fields if record.secrets else []:
+        env = env_name(record, path)
+        _put(data, path, {"$secret": env})
+        comments.append(f"# {record.label}: secret {path.removeprefix('data.')} from ${env}")
+        omissions.append(
+            Omission(record.kind, record.key, path, f"secret: never written; read from ${env}")
+        )
+    # Nested blocks are references by id; name them so the target server's id is used.
+    refs = {ref.id: ref for ref in record.refs if ref.id and ref.kind == "block-document"}
+    data["data"] = _name_refs(inner if isinstance(inner, dict) else {}, refs)
+    schema = next((r.key[0] for r in record.refs if r.kind == "block-schema"), None)
+    body: JSONObject = {
+        "name": data.get("name"),
+        "block_type_id": {"$block_type": record.key[0]},
+        "block_schema_id": {"$block_schema": schema},
+        "data": data["data"],
+    }
+    return [*comments, f"pfx_api POST /block_documents/ {_q(body)}"]
+
+
+def _name_refs(value: JSON, refs: dict[str, Ref]) -> JSON:
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, dict) and str(ref.get("block_document_id")) in refs:
+            key: list[JSON] = list(refs[str(ref["block_document_id"])].key)
+            return {"$ref": {"block_document_id": {"$block_document": key}}}
+        return {k: _name_refs(v, refs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_name_refs(v, refs) for v in value]
+    return value
+
+
+def _put(data: JSONObject, path: str, value: JSON) -> None:
+    parts = path.split(".")
+    node: JSON = data
+    for part in parts[:-1]:
+        if not isinstance(node, dict) or not isinstance(node.get(part), dict):
+            return
+        node = node[part]
+    if isinstance(node, dict) and parts[-1] in node:
+        node[parts[-1]] = value
+
+
+# --- variables, limits, flows ----------------------------------------------------------------
+
+
+def _variable(record: Record) -> str:
+    data = record.data
+    tags = data.get("tags")
+    flags = (
+        "".join(f" --tag {_q(t)}" for t in tags if isinstance(t, str))
+        if isinstance(tags, list)
+        else ""
+    )
+    # `prefect variable set` parses VALUE as JSON, so JSON text keeps strings strings.
+    value = shlex.quote(_json(data.get("value")))
+    return f"prefect variable set {_q(str(data.get('name')))} {value}{flags}"
+
+
+def _limit(record: Record, omissions: list[Omission]) -> list[str]:
+    data = record.data
+    if record.kind == "global-concurrency-limit":
+        command = f"prefect gcl create {_q(str(data.get('name')))} --limit {data.get('limit')}"
+        if data.get("slot_decay_per_second"):
+            command += f" --slot-decay-per-second {data['slot_decay_per_second']}"
+        if data.get("active") is False:
+            command += " --disable"
+        return [command]
+    if record.kind == "tag-concurrency-limit":
+        for name in ("active", "slot_decay_per_second"):
+            if name in data and data[name] not in (True, 0, 0.0, None):
+                omissions.append(
+                    Omission(
+                        record.kind,
+                        record.key,
+                        name,
+                        "`prefect concurrency-limit create` sets a tag's limit only",
+                    )
+                )
+        return [
+            f"prefect concurrency-limit create {_q(record.key[0])} {data.get('concurrency_limit')}"
+        ]
+    return []
+
+
+def _flow(record: Record, omissions: list[Omission]) -> None:
+    for name in ("tags", "labels"):
+        if record.data.get(name):
+            omissions.append(
+                Omission(record.kind, record.key, name, "`prefect deploy` makes flows by name only")
+            )
+
+
+# --- pools and queues -------------------------------------------------------------------------
+
+
+def _pools(
+    records: list[Record],
+    names: Names,
+    by_key: dict[tuple[str, tuple[str, ...]], Record],
+    out: Rendering,
+) -> list[str]:
+    commands: list[str] = []
+    queues: dict[str, list[Record]] = {}
+    for record in records:
+        if record.kind == "work-queue":
+            queues.setdefault(record.key[0], []).append(record)
+    for record in records:
+        if record.kind != "work-pool":
+            continue
+        commands += _pool(record, names, out)
+        for queue in sorted(queues.get(record.key[0], []), key=_queue_order):
+            commands += _queue(queue)
+    return commands
+
+
+def _pool(record: Record, names: Names, out: Rendering) -> list[str]:
+    data = record.data
+    name = record.key[0]
+    template = data.get("base_job_template") or {}
+    path = f"work-pools/{name}.json"
+    out.files[path] = json.dumps(template, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    command = f"prefect work-pool create {_q(name)} --type {_q(str(data.get('type')))}"
+    command += f" --base-job-template {_q(path)}"
+    if data.get("is_paused"):
+        command += " --paused"
+    commands = [command]
+    update = ""
+    if data.get("description") is not None:
+        update += f" --description {_q(str(data['description']))}"
+    if data.get("concurrency_limit") is not None:
+        update += f" --concurrency-limit {data['concurrency_limit']}"
+    if update:
+        commands.append(f"prefect work-pool update {_q(name)}{update}")
+    # The API takes block documents by id: resolve them by name on the target server.
+    refs = {ref.id: ref for ref in record.refs if ref.id and ref.kind == "block-document"}
+    patch: JSONObject = {}
+    if find_ids(template):
+        patch["base_job_template"] = _name_refs(template, refs)
+    storage = data.get("storage_configuration")
+    if isinstance(storage, dict) and any(v is not None for v in storage.values()):
+        block = storage.get("default_result_storage_block_id")
+        storage = dict(storage)
+        if isinstance(block, str) and block in refs:
+            storage["default_result_storage_block_id"] = {"$block_document": list(refs[block].key)}
+        patch["storage_configuration"] = storage
+    if patch:
+        commands.append(f"pfx_api PATCH {_q(_url('work_pools', name))} {_q(patch)}")
+    left = [i for i in find_ids(patch) if i not in refs]
+    if left:
+        what = ", ".join(names.labels.get(i, i) for i in left)
+        out.omissions.append(
+            Omission(
+                record.kind, record.key, "base_job_template", f"ids of no rendered block: {what}"
+            )
+        )
+    return commands
+
+
+def _queue_order(record: Record) -> tuple[int, int]:
+    default = any(ref.path == "default_queue_id" for ref in record.refs)
+    priority = record.data.get("priority")
+    return (0 if default else 1, priority if isinstance(priority, int) else 0)
+
+
+def _queue(record: Record) -> list[str]:
+    data = record.data
+    pool, name = record.key
+    default = any(ref.path == "default_queue_id" for ref in record.refs)
+    settings: JSONObject = {
+        k: data[k]
+        for k in ("description", "is_paused", "concurrency_limit", "priority")
+        if k in data
+    }
+    if default:
+        # Every pool comes with its default queue (named `default`): set it, never add one.
+        if name != "default":
+            settings["name"] = name
+        path = _url("work_pools", pool, "queues", "default")
+        return [f"prefect api PATCH {_q(path)} --data {_q(settings)}"]
+    command = f"prefect work-queue create {_q(name)} --pool {_q(pool)}"
+    if data.get("priority") is not None:
+        command += f" --priority {data['priority']}"
+    if data.get("concurrency_limit") is not None:
+        command += f" --limit {data['concurrency_limit']}"
+    commands = [command]
+    rest: JSONObject = {
+        k: v for k, v in settings.items() if k in ("description", "is_paused") and v
+    }
+    if rest:
+        path = _url("work_pools", pool, "queues", name)
+        commands.append(f"prefect api PATCH {_q(path)} --data {_q(rest)}")
+    return commands
