@@ -20,7 +20,9 @@ from pfx.render import Names, Omission, Rendering
 from pfx.secretsfile import env_name
 
 SETUP_SH = "prefect-setup.sh"
+# Run before `prefect deploy` (the default), and the one to run after it.
 SECTIONS = ("blocks", "variables", "limits", "pools")
+AFTER = "deployments"
 MASK = "********"
 
 # Resolves {"$block_type": SLUG}, {"$block_schema": CHECKSUM}, {"$block_document": [SLUG,
@@ -28,7 +30,7 @@ MASK = "********"
 _PFX_API = r"""
 pfx_api() {  # pfx_api [--unless GET-PATH] METHOD PATH JSON
   python3 - "$@" <<'PY'
-import json, os, subprocess, sys
+import json, os, subprocess, sys, urllib.parse
 
 args = sys.argv[1:]
 unless = args.pop(1) if args[0] == "--unless" else None
@@ -45,15 +47,21 @@ def api(*argv, check=True):
 def ident(path):
     return json.loads(api("GET", path).stdout)["id"]
 
+def quoted(*parts):
+    return "/".join(urllib.parse.quote(p, safe="") for p in parts)
+
 def resolve(value):
     if isinstance(value, dict) and len(value) == 1:
         ((key, arg),) = value.items()
         if key == "$block_type":
-            return ident(f"/block_types/slug/{arg}")
+            return ident(f"/block_types/slug/{quoted(arg)}")
         if key == "$block_schema":
-            return ident(f"/block_schemas/checksum/{arg}")
+            return ident(f"/block_schemas/checksum/{quoted(arg)}")
         if key == "$block_document":
-            return ident(f"/block_types/slug/{arg[0]}/block_documents/name/{arg[1]}")
+            slug, name = quoted(arg[0]), quoted(arg[1])
+            return ident(f"/block_types/slug/{slug}/block_documents/name/{name}")
+        if key == "$deployment":
+            return ident(f"/deployments/name/{quoted(*arg)}")
         if key == "$secret":
             if arg not in os.environ:
                 sys.exit(f"set {arg} to the secret value (it is never written to this file)")
@@ -66,6 +74,8 @@ def resolve(value):
 
 if unless and api("GET", unless, check=False).returncode == 0:
     sys.exit(0)
+if path.startswith("["):  # a path with names in it: ["/deployments/", {"$deployment": [...]}]
+    path = "".join(resolve(json.loads(path)))
 api(method, path, "--data", json.dumps(resolve(json.loads(body))))
 PY
 }
@@ -81,6 +91,7 @@ def render_commands(records: list[Record], names: Names, source: str) -> Renderi
         "variables": [_variable(r) for r in records if r.kind == "variable"],
         "limits": [c for r in records for c in _limit(r, out.omissions)],
         "pools": _pools(records, names, by_key, out),
+        AFTER: [c for r in records if r.kind == "deployment" for c in _late(r)],
     }
     for record in records:
         if record.kind == "flow":
@@ -98,12 +109,13 @@ def render_commands(records: list[Record], names: Names, source: str) -> Renderi
         'cd "$(dirname "$0")"',
         _PFX_API.strip("\n"),
     ]
-    for name in SECTIONS:
+    for name in (*SECTIONS, AFTER):
         body = sections[name] or [":  # nothing to create"]
         lines += ["", f"{name}() {{", *(f"  {c}" for c in body), "}"]
     lines += [
         "",
-        f'for section in "${{@:-{" ".join(SECTIONS)}}}"; do "$section"; done',
+        f'sections=("$@"); [ $# -gt 0 ] || sections=({" ".join(SECTIONS)})',
+        'for section in "${sections[@]}"; do "$section"; done',
     ]
     out.files[SETUP_SH] = "\n".join(lines) + "\n"
     out.counts = {
@@ -232,6 +244,19 @@ def _put(data: JSONObject, path: str, value: JSON) -> None:
         node[parts[-1]] = value
 
 
+def _late(record: Record) -> list[str]:
+    from pfx.render_deployments import late_fields
+
+    fields = late_fields(record.data)
+    if not fields:
+        return []
+    path: list[JSON] = ["/deployments/", {"$deployment": list(record.key)}]
+    return [
+        f"# {record.label}: run-time templates, which `prefect deploy` would resolve",
+        f"pfx_api PATCH {_q(path)} {_q(fields)}",
+    ]
+
+
 # --- variables, limits, flows ----------------------------------------------------------------
 
 
@@ -308,36 +333,23 @@ def _pools(
 def _pool(record: Record, names: Names, out: Rendering) -> list[str]:
     data = record.data
     name = record.key[0]
-    template = data.get("base_job_template") or {}
-    path = f"work-pools/{name}.json"
-    out.files[path] = json.dumps(template, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    command = f"prefect work-pool create {_q(name)} --type {_q(str(data.get('type')))}"
-    command += f" --base-job-template {_q(path)}"
-    if data.get("is_paused"):
-        command += " --paused"
-    commands = [command]
-    update = ""
-    if data.get("description") is not None:
-        update += f" --description {_q(str(data['description']))}"
-    if data.get("concurrency_limit") is not None:
-        update += f" --concurrency-limit {data['concurrency_limit']}"
-    if update:
-        commands.append(f"prefect work-pool update {_q(name)}{update}")
-    # The API takes block documents by id: resolve them by name on the target server.
+    # `prefect work-pool create` takes only the worker types it knows (no push or managed
+    # pools, no custom types); the API takes any, with every setting in one call.
+    body: JSONObject = {"name": name}
+    for field in ("type", "description", "is_paused", "concurrency_limit"):
+        if data.get(field) is not None:
+            body[field] = data[field]
+    # The API takes block documents by id: pfx_api resolves them by name on the target.
     refs = {ref.id: ref for ref in record.refs if ref.id and ref.kind == "block-document"}
-    patch: JSONObject = {}
-    if find_ids(template):
-        patch["base_job_template"] = _name_refs(template, refs)
+    body["base_job_template"] = _name_refs(data.get("base_job_template") or {}, refs)
     storage = data.get("storage_configuration")
     if isinstance(storage, dict) and any(v is not None for v in storage.values()):
         block = storage.get("default_result_storage_block_id")
         storage = dict(storage)
         if isinstance(block, str) and block in refs:
             storage["default_result_storage_block_id"] = {"$block_document": list(refs[block].key)}
-        patch["storage_configuration"] = storage
-    if patch:
-        commands.append(f"pfx_api PATCH {_q(_url('work_pools', name))} {_q(patch)}")
-    left = [i for i in find_ids(patch) if i not in refs]
+        body["storage_configuration"] = storage
+    left = find_ids(body)
     if left:
         what = ", ".join(names.labels.get(i, i) for i in left)
         out.omissions.append(
@@ -345,7 +357,9 @@ def _pool(record: Record, names: Names, out: Rendering) -> list[str]:
                 record.kind, record.key, "base_job_template", f"ids of no rendered block: {what}"
             )
         )
-    return commands
+    tool = "pfx_api" if refs else "prefect api"
+    data_flag = "" if refs else "--data "
+    return [f"{tool} POST /work_pools/ {data_flag}{_q(body)}"]
 
 
 def _queue_order(record: Record) -> tuple[int, int]:
@@ -369,16 +383,5 @@ def _queue(record: Record) -> list[str]:
             settings["name"] = name
         path = _url("work_pools", pool, "queues", "default")
         return [f"prefect api PATCH {_q(path)} --data {_q(settings)}"]
-    command = f"prefect work-queue create {_q(name)} --pool {_q(pool)}"
-    if data.get("priority") is not None:
-        command += f" --priority {data['priority']}"
-    if data.get("concurrency_limit") is not None:
-        command += f" --limit {data['concurrency_limit']}"
-    commands = [command]
-    rest: JSONObject = {
-        k: v for k, v in settings.items() if k in ("description", "is_paused") and v
-    }
-    if rest:
-        path = _url("work_pools", pool, "queues", name)
-        commands.append(f"prefect api PATCH {_q(path)} --data {_q(rest)}")
-    return commands
+    path = _url("work_pools", pool, "queues") + "/"
+    return [f"prefect api POST {_q(path)} --data {_q({'name': name, **settings})}"]

@@ -36,6 +36,11 @@ RESOLVED = (
     "`prefect deploy` resolves {{ ... }} templates here when it deploys, so the server holds "
     "the values (a secret block's value in clear), not the template"
 )
+# Fields whose {{ prefect.* }} templates Prefect resolves at run time (workers, flow runs), but
+# `prefect deploy` at deploy time: a secret block's value would land in the deployment, in
+# clear, and a variable's value must then fit the pool's schema. prefect.yaml leaves the
+# templated keys out; `prefect-setup.sh deployments` sets the fields whole after deploying.
+LATE = ("job_variables", "parameters")
 
 
 def render_deployments(
@@ -99,15 +104,13 @@ def deployment_entry(record: Record, omissions: list[Omission]) -> JSONObject | 
         omit("version", "null: `prefect deploy` uses the flow's version (its source file hash)")
     entry["tags"] = _copy(data.get("tags") or [])
     entry["entrypoint"] = data.get("entrypoint")
-    entry["parameters"] = _copy(sorted_json(data.get("parameters") or {}))
+    # Run-time templates are left out here and set after deploying (see LATE).
+    entry["parameters"] = untemplated(sorted_json(data.get("parameters") or {}))
     work_pool: JSONObject = {"name": pool}
     if data.get("work_queue_name") is not None:
         work_pool["work_queue_name"] = data["work_queue_name"]
-    work_pool["job_variables"] = _copy(sorted_json(data.get("job_variables") or {}))
+    work_pool["job_variables"] = untemplated(sorted_json(data.get("job_variables") or {}))
     entry["work_pool"] = work_pool
-    for name in ("job_variables", "parameters"):
-        if _templated(data.get(name)):
-            omit(name, RESOLVED)
     entry["schedules"] = [_schedule(s, omit) for s in _list(data.get("schedules"))]
     limit = _concurrency(data, omit)
     if limit is not None:
@@ -250,6 +253,20 @@ def _definitions(anchors: list[tuple[str, JSON]]) -> JSONObject:
 
 def _fingerprint(value: JSON) -> str:
     return repr(sorted_json(value))
+
+
+def late_fields(data: JSONObject) -> JSONObject:
+    """The LATE fields of a deployment that hold templates, as the server holds them."""
+    return {name: data[name] for name in LATE if _templated(data.get(name))}
+
+
+def untemplated(value: JSON) -> JSON:
+    """A fresh copy of `value` without the object keys and list items holding templates."""
+    if isinstance(value, dict):
+        return {k: untemplated(v) for k, v in value.items() if not _templated(v)}
+    if isinstance(value, list):
+        return [untemplated(v) for v in value if not _templated(v)]
+    return value
 
 
 def _templated(value: JSON) -> bool:
