@@ -25,27 +25,47 @@ SECTIONS = ("blocks", "variables", "limits", "pools")
 AFTER = "deployments"
 MASK = "********"
 
-# Resolves {"$block_type": SLUG}, {"$block_schema": CHECKSUM}, {"$block_document": [SLUG,
-# NAME]} and {"$secret": ENV} inside a JSON body, then sends it with `prefect api`.
+# Sends one request to the server `prefect config view` names (read once per run: each
+# `prefect` start costs seconds), after resolving {"$block_type": SLUG}, {"$block_schema":
+# CHECKSUM}, {"$block_document": [SLUG, NAME]}, {"$deployment": [FLOW, NAME]} to that server's
+# ids and {"$secret": ENV} to the environment variable's value.
 _PFX_API = r"""
 pfx_api() {  # pfx_api [--unless GET-PATH] METHOD PATH JSON
+  if [ -z "${PFX_PREFECT_CONFIG:-}" ]; then
+    PFX_PREFECT_CONFIG=$(prefect config view --show-secrets)
+    export PFX_PREFECT_CONFIG
+  fi
   python3 - "$@" <<'PY'
-import json, os, subprocess, sys, urllib.parse
+import base64, json, os, re, sys, urllib.error, urllib.parse, urllib.request
 
 args = sys.argv[1:]
-unless = args.pop(1) if args[0] == "--unless" else None
-if unless:
-    args.pop(0)
+unless = None
+if args[0] == "--unless":
+    unless = args[1]
+    args = args[2:]
 method, path, body = args
+config = dict(re.findall(r"^(PREFECT_API_\w+)='(.*)'", os.environ["PFX_PREFECT_CONFIG"], re.M))
+headers = {"Content-Type": "application/json"}
+if config.get("PREFECT_API_KEY"):
+    headers["Authorization"] = f"Bearer {config['PREFECT_API_KEY']}"
+elif config.get("PREFECT_API_AUTH_STRING"):
+    token = base64.b64encode(config["PREFECT_API_AUTH_STRING"].encode()).decode()
+    headers["Authorization"] = f"Basic {token}"
 
-def api(*argv, check=True):
-    run = subprocess.run(["prefect", "api", *argv], capture_output=True, text=True)
-    if check and run.returncode:
-        sys.exit(f"prefect api {' '.join(argv[:2])}: {run.stdout}{run.stderr}")
-    return run
+def api(method, path, data=None, check=True):
+    url = config["PREFECT_API_URL"].rstrip("/") + path
+    sent = None if data is None else json.dumps(data).encode()
+    request = urllib.request.Request(url, data=sent, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as e:
+        if not check:
+            return None
+        sys.exit(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}")
 
 def ident(path):
-    return json.loads(api("GET", path).stdout)["id"]
+    return api("GET", path)["id"]
 
 def quoted(*parts):
     return "/".join(urllib.parse.quote(p, safe="") for p in parts)
@@ -72,11 +92,11 @@ def resolve(value):
         return [resolve(v) for v in value]
     return value
 
-if unless and api("GET", unless, check=False).returncode == 0:
+if unless and api("GET", unless, check=False) is not None:
     sys.exit(0)
 if path.startswith("["):  # a path with names in it: ["/deployments/", {"$deployment": [...]}]
     path = "".join(resolve(json.loads(path)))
-api(method, path, "--data", json.dumps(resolve(json.loads(body))))
+api(method, path, resolve(json.loads(body)))
 PY
 }
 """
@@ -91,7 +111,7 @@ def render_commands(records: list[Record], names: Names, source: str) -> Renderi
         "variables": [_variable(r) for r in records if r.kind == "variable"],
         "limits": [c for r in records for c in _limit(r, out.omissions)],
         "pools": _pools(records, names, by_key, out),
-        AFTER: [c for r in records if r.kind == "deployment" for c in _late(r)],
+        AFTER: [c for r in records if _deployable(r) for c in _late(r)],
     }
     for record in records:
         if record.kind == "flow":
@@ -244,6 +264,10 @@ def _put(data: JSONObject, path: str, value: JSON) -> None:
         node[parts[-1]] = value
 
 
+def _deployable(record: Record) -> bool:
+    return record.kind == "deployment" and isinstance(record.data.get("work_pool_name"), str)
+
+
 def _late(record: Record) -> list[str]:
     from pfx.render_deployments import late_fields
 
@@ -357,9 +381,7 @@ def _pool(record: Record, names: Names, out: Rendering) -> list[str]:
                 record.kind, record.key, "base_job_template", f"ids of no rendered block: {what}"
             )
         )
-    tool = "pfx_api" if refs else "prefect api"
-    data_flag = "" if refs else "--data "
-    return [f"{tool} POST /work_pools/ {data_flag}{_q(body)}"]
+    return [f"pfx_api POST /work_pools/ {_q(body)}"]
 
 
 def _queue_order(record: Record) -> tuple[int, int]:
@@ -382,6 +404,6 @@ def _queue(record: Record) -> list[str]:
         if name != "default":
             settings["name"] = name
         path = _url("work_pools", pool, "queues", "default")
-        return [f"prefect api PATCH {_q(path)} --data {_q(settings)}"]
+        return [f"pfx_api PATCH {_q(path)} {_q(settings)}"]
     path = _url("work_pools", pool, "queues") + "/"
-    return [f"prefect api POST {_q(path)} --data {_q({'name': name, **settings})}"]
+    return [f"pfx_api POST {_q(path)} {_q({'name': name, **settings})}"]
