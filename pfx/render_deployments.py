@@ -97,7 +97,10 @@ def deployment_entry(record: Record, omissions: list[Omission]) -> JSONObject | 
     if data.get("description") is not None:
         entry["description"] = data["description"]
     else:
-        omit("description", "null: `prefect deploy` uses the flow function's docstring")
+        omit(
+            "description",
+            "null: `prefect deploy` fills in the flow's docstring ('None' when it has none)",
+        )
     if data.get("version") is not None:
         entry["version"] = data["version"]
     else:
@@ -130,7 +133,7 @@ def _omit_unrenderable(data: JSONObject, omit: Omit) -> None:
         omit("labels", f"prefect.yaml has no labels; not rendered: {', '.join(extra)}")
     if data.get("path") is not None:
         omit("path", "`prefect deploy` stores no path for deployments with pull steps")
-    if data.get("parameter_openapi_schema"):
+    if "parameter_openapi_schema" in data:
         omit(
             "parameter_openapi_schema",
             "`prefect deploy` derives it from the flow function's signature",
