@@ -18,8 +18,8 @@ AUTOMATIONS_YAML = "automations.yaml"
 # AutomationCore's fields, in the order the file shows them.
 FIELDS = ("name", "description", "enabled", "tags", "trigger", *ACTION_LISTS, "owner_resource")
 IDS = (
-    "holds ids of the source server ({what}): Prefect resolves no names in automations, so the "
-    "file is right for the source server only; the comments name each id for another server"
+    "source-server ids ({what}): Prefect resolves no names in automations; right on the "
+    "source server, elsewhere replace each id (a comment names it)"
 )
 
 

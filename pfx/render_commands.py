@@ -196,7 +196,7 @@ def _block_command(
         return [f"pfx_api --unless {_q(path)} POST /block_types/ {_q(body)}"]
     if record.kind == "block-schema":
         slug = _type_slug(record, by_key)
-        body = {k: v for k, v in data.items() if k != "block_type_id"}
+        body = {k: v for k, v in data.items() if k not in ("block_type_id", "checksum")}
         body["block_type_id"] = {"$block_type": slug}
         path = _url("block_schemas", "checksum", str(data.get("checksum")))
         return [f"pfx_api --unless {_q(path)} POST /block_schemas/ {_q(body)}"]
@@ -238,7 +238,8 @@ def _document(
         "block_schema_id": {"$block_schema": schema},
         "data": data["data"],
     }
-    return [*comments, f"pfx_api POST /block_documents/ {_q(body)}"]
+    exists = _url("block_types", "slug", record.key[0], "block_documents", "name", record.key[1])
+    return [*comments, f"pfx_api --unless {_q(exists)} POST /block_documents/ {_q(body)}"]
 
 
 def _name_refs(value: JSON, refs: dict[str, Ref]) -> JSON:
@@ -381,7 +382,8 @@ def _pool(record: Record, names: Names, out: Rendering) -> list[str]:
                 record.kind, record.key, "base_job_template", f"ids of no rendered block: {what}"
             )
         )
-    return [f"pfx_api POST /work_pools/ {_q(body)}"]
+    exists = _url("work_pools", name)
+    return [f"pfx_api --unless {_q(exists)} POST /work_pools/ {_q(body)}"]
 
 
 def _queue_order(record: Record) -> tuple[int, int]:
@@ -405,5 +407,5 @@ def _queue(record: Record) -> list[str]:
             settings["name"] = name
         path = _url("work_pools", pool, "queues", "default")
         return [f"pfx_api PATCH {_q(path)} {_q(settings)}"]
-    path = _url("work_pools", pool, "queues") + "/"
-    return [f"pfx_api POST {_q(path)} {_q({'name': name, **settings})}"]
+    path, exists = _url("work_pools", pool, "queues"), _url("work_pools", pool, "queues", name)
+    return [f"pfx_api --unless {_q(exists)} POST {_q(path)} {_q({'name': name, **settings})}"]

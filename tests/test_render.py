@@ -174,6 +174,10 @@ def test_shared_pools_are_anchored_and_triggers_belong_to_their_deployment() -> 
     doc = yaml.safe_load(text)
     assert [d["name"] for d in doc["deployments"]] == ["a", "b"]
     assert doc["deployments"][0]["triggers"][0]["parameters"] == {"n": 1}
+    from prefect.cli.deploy._triggers import _initialize_deployment_triggers
+
+    (trigger,) = _initialize_deployment_triggers("a", doc["deployments"][0]["triggers"])
+    assert trigger.name == "rerun" and trigger.expect == {"x"}
     assert "triggers" not in doc["deployments"][1]
     assert yaml.safe_load(out.files["automations.yaml"])["automations"] == []
     assert Omission("deployment", ("etl", "served"), "*", _reason(out, "served")) in out.omissions
