@@ -22,6 +22,11 @@ IDS = (
     "source server, elsewhere replace each id (a comment names it)"
 )
 
+CHECKED = (
+    "runs a deployment by id, which the server checks when the automation is created: "
+    "`prefect automation create` refuses it where that id does not exist"
+)
+
 
 def split_automations(
     records: list[Record], deployable: set[str]
@@ -107,8 +112,10 @@ def render_automations(records: list[Record], names: Names, source: str) -> Rend
         data = record.data
         entry: JSONObject = {f: copy.deepcopy(data[f]) for f in FIELDS if data.get(f) is not None}
         entries.append(entry)
-        for name in (*FIELDS[4:],):
+        for name in FIELDS[4:]:
             _omit_ids(record, data.get(name), names, out.omissions, name)
+        if _runs_a_deployment(data):
+            out.omissions.append(Omission(record.kind, record.key, "*", CHECKED))
     lines = [
         f"Automations rendered by pfx from {source}.",
         "Create them with `prefect automation create --from-file automations.yaml`.",
@@ -118,6 +125,14 @@ def render_automations(records: list[Record], names: Names, source: str) -> Rend
     out.files[AUTOMATIONS_YAML] = comment_ids(text, names.labels)
     out.counts = {"automations": len(entries)}
     return out
+
+
+def _runs_a_deployment(data: JSONObject) -> bool:
+    return any(
+        isinstance(a, dict) and a.get("type") == "run-deployment" and a.get("deployment_id")
+        for name in ACTION_LISTS
+        for a in (data.get(name) if isinstance(data.get(name), list) else [])  # type: ignore[union-attr]
+    )
 
 
 def _omit_ids(
