@@ -294,7 +294,8 @@ def _variable(record: Record) -> str:
         else ""
     )
     # `prefect variable set` parses VALUE as JSON, so JSON text keeps strings strings.
-    value = shlex.quote(_json(data.get("value")))
+    # `--value=` keeps a negative number from reading as an option.
+    value = shlex.quote("--value=" + _json(data.get("value")))
     return f"prefect variable set {_q(str(data.get('name')))} {value}{flags}"
 
 

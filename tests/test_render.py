@@ -112,6 +112,36 @@ def test_render_is_stable(rendered: tuple[Path, Bundle, dict[str, Any]], tmp_pat
         assert (infra / name).read_text() == text, name
 
 
+def test_setup_commands_recreate_variables_and_limits(
+    new_server: Callable[[str], Server], tmp_path: Path
+) -> None:
+    """The script's `prefect variable set`, `prefect gcl create` and `prefect
+    concurrency-limit create` commands recreate every JSON shape and setting exactly."""
+    values: list[Any] = ["text", "123", -4.25, None, {"a": [1, True]}, ["x", 2]]
+    records = [
+        Record(kind="variable", key=(f"v{i}",), data={"name": f"v{i}", "value": v, "tags": ["t"]})
+        for i, v in enumerate(values)
+    ]
+    gcl = {"name": "g", "limit": 3, "active": False, "slot_decay_per_second": 0.5}
+    records.append(Record(kind="global-concurrency-limit", key=("g",), data=gcl))
+    tag = {"tag": "db", "concurrency_limit": 2, "active": True, "slot_decay_per_second": 0}
+    records.append(Record(kind="tag-concurrency-limit", key=("db",), data=tag))
+    for name, text in render(records, source="test").files.items():
+        (tmp_path / name).write_text(text)
+    dst = new_server("setup")
+    _run(
+        ["bash", str(tmp_path / "prefect-setup.sh"), "variables", "limits"],
+        tmp_path,
+        _prefect_env(dst, []),
+    )
+    variables = {v["name"]: (v["value"], v["tags"]) for v in read_all(dst.url, "variable")}
+    assert variables == {f"v{i}": (v, ["t"]) for i, v in enumerate(values)}
+    (limit,) = read_all(dst.url, "global-concurrency-limit")
+    assert {k: limit[k] for k in gcl} == gcl
+    (tag_limit,) = read_all(dst.url, "tag-concurrency-limit")
+    assert (tag_limit["tag"], tag_limit["concurrency_limit"]) == ("db", 2)
+
+
 # --- pure rendering --------------------------------------------------------------------------
 
 
