@@ -7,6 +7,7 @@ becomes output: one line and an exit code, the traceback only with --debug.
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from pfx.errors import PfxError as PfxErrorType
 
 F = TypeVar("F", bound=Callable[..., Any])
+USER_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EISDIR, errno.ENOENT}
+)
 SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
 
 
@@ -47,12 +51,21 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
         sys.exit(130)
     except click.exceptions.Exit:
         raise
+    except OSError as e:
+        # A full disk, a read-only or missing directory, a path that is a directory: the
+        # user's to fix, said in one line (nothing half-written: files go to a temporary
+        # name first).
+        if debug or e.errno not in USER_ERRNOS:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"pfx: error: {e.strerror}{where}", err=True)
+        sys.exit(2)
     except Exception as e:
         if debug:
             raise
         name = type(e).__name__
         click.echo(f"pfx: internal error: {name}: {e} (run with --debug for a traceback)", err=True)
-        sys.exit(1)
+        sys.exit(70)
 
 
 def passphrase_option(purpose: str) -> Callable[[F], F]:
@@ -142,6 +155,7 @@ def export(
         from pfx.exporting import export_bundle
         from pfx.passphrase import read_passphrase
 
+        out.check_writable(output)
         mode = SECRETS_CHOICES[secrets]
         passphrase = read_passphrase(passphrase_file, confirm=True) if mode == "encrypted" else None
         if mode == "plaintext" and not quiet:
@@ -240,37 +254,52 @@ def import_(
     destination API).
 
     \b
-    Exit codes: 0 every record created, updated or unchanged; 1 something was skipped,
-    blocked or failed (see the report); 2 usage error or a bad bundle (nothing written).
+    Exit codes (a CI job can gate on them):
+      0  complete: every record created, updated or unchanged
+      1  the run stopped: the destination stopped answering or refused the credentials
+      2  usage error or a bad bundle; nothing written
+      3  complete except records that differ on the destination, kept by --on-conflict skip
+      4  records failed, were blocked, unsupported, or lack secret values
+      6  --dry-run only: changes would be written (0: nothing would change)
+      70 internal error; 130 interrupted
+    Precedence: 4 > 3 > 6 > 0. Every stop still writes --report.
     """
     with fail_cleanly(_debug(ctx)):
         from pfx import output as out
-        from pfx.importing import import_bundle
+        from pfx.importing import ImportStopped, import_bundle
         from pfx.passphrase import read_passphrase
+
+        if report_path is not None:
+            out.check_writable(report_path)
 
         def passphrase() -> str:
             return read_passphrase(passphrase_file)
 
         progress = None if (quiet or as_json) else out.import_progress()
-        result = import_bundle(
-            bundle,
-            profile,
-            on_conflict=on_conflict,  # type: ignore[arg-type]
-            dry_run=dry_run,
-            passphrase=passphrase,
-            secrets_file=secrets_file,
-            concurrency=concurrency,
-            progress=progress,
-        )
+        try:
+            result = import_bundle(
+                bundle,
+                profile,
+                on_conflict=on_conflict,  # type: ignore[arg-type]
+                dry_run=dry_run,
+                passphrase=passphrase,
+                secrets_file=secrets_file,
+                concurrency=concurrency,
+                progress=progress,
+            )
+        except ImportStopped as stop:
+            if report_path is not None:
+                out.write_report(report_path, stop.report)
+            raise
         if report_path is not None:
             out.write_report(report_path, result.report)
         if as_json:
             click.echo(result.report.model_dump_json())
         elif dry_run:
-            click.echo(out.plan_text(result.plan))
+            click.echo(out.plan_text(result.plan, result.report))
         else:
             click.echo(out.report_text(result.report, quiet=quiet))
-        sys.exit(result.report.exit_code if not dry_run else 0)
+        sys.exit(result.report.exit_code)
 
 
 @cli.command()

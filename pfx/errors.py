@@ -8,7 +8,8 @@
     ├── ApiError             the Prefect API failed: unreachable, refused credentials, odd answer
     │   ├── Unreachable      no connection to the server, even after retries: the run stops
     │   └── WriteUnknown     a write was sent but its answer was lost: read back, never resend
-    └── ConflictError        --on-conflict fail found records that differ on the destination
+    ├── ConflictError        --on-conflict fail found records that differ on the destination
+    └── ImportStopped        (importing.py) an import ended early; carries its partial report
 
 Per-record results of an import are not errors: they are Outcomes in a Report (report.py).
 """
@@ -51,7 +52,7 @@ class ApiError(PfxError):
 class ConflictError(PfxError):
     """`--on-conflict fail` found records that already exist with different content."""
 
-    exit_code = 1
+    exit_code = 4
 
 
 class Unreachable(ApiError):

@@ -30,8 +30,7 @@ def export_progress() -> Callable[[str, int], None] | None:
 
 
 def _counts_table(counts: dict[str, int]) -> list[str]:
-    width = max((len(k) for k in counts), default=4)
-    return [f"  {kind:<{width}}  {n:>7}" for kind, n in counts.items()]
+    return _table({kind: {"records": n} for kind, n in counts.items()}, ["records"])[1:]
 
 
 def export_text(result: ExportResult) -> str:
@@ -112,60 +111,66 @@ def import_progress() -> Callable[[int, int], None] | None:
     return show
 
 
-def plan_text(plan: Plan) -> str:
-    """Counts per kind and action, then one line per record that is not create or unchanged."""
-    table = plan.table()
-    verbs = [
-        "create",
-        "unchanged",
-        "update",
-        "finish",
-        "skip",
-        "conflict",
-        "unsupported",
-        "needs-secrets",
-    ]
-    used = [v for v in verbs if any(v in row for row in table.values())]
-    width = max((len(k) for k in table), default=4)
-    lines = [
-        f"plan ({plan.policy} on conflict), nothing written:",
-        f"  {'kind':<{width}}  " + "  ".join(f"{v:>9}" for v in used),
-    ]
-    for kind, row in table.items():
-        lines.append(f"  {kind:<{width}}  " + "  ".join(f"{row.get(v, 0):>9}" for v in used))
-    for record, action in zip(plan.records, plan.actions, strict=True):
-        if action.verb in ("create", "unchanged"):
+def _table(rows: dict[str, dict[str, int]], columns: list[str]) -> list[str]:
+    """Counts per kind (rows) and column, aligned: the one table renderer."""
+    width = max((len(k) for k in rows), default=4)
+    lines = [f"  {'kind':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
+    for kind, row in rows.items():
+        lines.append(f"  {kind:<{width}}  " + "  ".join(f"{row.get(c, 0):>9}" for c in columns))
+    return lines
+
+
+def plan_text(plan: Plan, report: Report) -> str:
+    """A dry run: the predicted outcome table (as the run would report it), then every record
+    that would not simply be created or stay unchanged, with why."""
+    counts = report.counts()
+    columns = [s for s, n in counts.items() if n] or ["unchanged"]
+    lines = [f"plan ({plan.policy} on conflict), nothing written:"]
+    lines += _table(report.totals(), columns)
+    for o, action in zip(report.outcomes, plan.actions, strict=True):
+        if o.status == "created" or (o.status == "unchanged" and not o.reason):
             continue
-        detail = ", ".join(action.fields) if action.fields else action.reason
-        if action.missing_secrets:
-            detail = "missing " + ", ".join(action.missing_secrets)
-        lines.append(f"  {action.verb:<13} {record.label}: {detail}")
-    for i, blocker in sorted(plan.unresolved.items()):
-        lines.append(f"  {'blocked':<13} {plan.records[i].label}: needs {blocker}")
+        if o.status == "updated":
+            detail = f"{action.verb}: {', '.join(action.fields) or action.reason}"
+        else:
+            detail = o.reason
+        lines.append(f"  {_would(o.status):<13} {o.label}: {detail}")
+    lines.append(_summary(report, "dry run"))
     return "\n".join(lines)
+
+
+def _would(status: str) -> str:
+    return {"updated": "would update", "failed": "would fail"}.get(status, status)
+
+
+def _summary(report: Report, what: str) -> str:
+    counts = report.counts()
+    return (
+        f"{what}: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f" ({len(report.outcomes)} records, {report.seconds:.1f} s, "
+        f"{report.requests} requests) into {report.destination}; exit {report.exit_code}"
+    )
 
 
 def report_text(report: Report, *, quiet: bool = False) -> str:
     """The table of outcomes per kind, then every record that did not go well."""
-    totals = report.totals()
-    counts = report.counts()
-    summary = (
-        f"{'imported' if report.ok else 'import incomplete'}: "
-        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        + f" ({len(report.outcomes)} records, {report.seconds:.1f} s, "
-        f"{report.requests} requests) into {report.destination}"
-    )
+    what = "imported" if report.ok else "import incomplete"
+    if report.stopped:
+        what = f"import stopped ({report.stopped})"
+    summary = _summary(report, what)
     if quiet:
         return summary
-    statuses = [s for s, n in counts.items() if n] or ["created"]
-    width = max((len(k) for k in totals), default=4)
-    lines = [f"  {'kind':<{width}}  " + "  ".join(f"{s:>9}" for s in statuses)]
-    for kind, row in totals.items():
-        lines.append(f"  {kind:<{width}}  " + "  ".join(f"{row[s]:>9}" for s in statuses))
+    counts = report.counts()
+    lines = _table(report.totals(), [s for s, n in counts.items() if n] or ["created"])
+    not_attempted = 0
     for o in report.outcomes:
-        if o.status in ("created", "updated", "unchanged"):
-            continue
-        lines.append(f"  {o.status:<9} {o.label}: {o.reason}")
+        if o.status == "not-attempted":
+            not_attempted += 1
+        elif o.status not in ("created", "updated", "unchanged") or o.reason:
+            lines.append(f"  {o.status:<9} {o.label}: {o.reason}")
+    if not_attempted:
+        lines.append(f"  {not_attempted} records not attempted: run the same import again")
     needing = report.needing_secrets()
     if needing:
         lines.append(f"{len(needing)} block documents need secret values. Supply them with:")
@@ -173,6 +178,17 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
         lines.append(f"  pfx import {report.bundle} --secrets-file secrets.json ...")
     lines.append(summary)
     return "\n".join(lines)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output path that cannot be written (a UsageError)."""
+    from pfx.errors import UsageError
+
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; name a file to write")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: {parent} is not a directory")
 
 
 def write_report(path: Path, report: Report) -> None:

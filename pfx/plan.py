@@ -22,7 +22,15 @@ from pfx.model import Record
 
 Policy = Literal["skip", "update", "fail"]
 Verb = Literal[
-    "create", "unchanged", "update", "finish", "skip", "conflict", "unsupported", "needs-secrets"
+    "create",
+    "unchanged",
+    "update",
+    "finish",
+    "skip",
+    "immutable",
+    "conflict",
+    "unsupported",
+    "needs-secrets",
 ]
 
 
@@ -126,24 +134,17 @@ def plan_import(
             continue
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
-        ours = _portable(record.data, ours_tokens)
-        theirs = _portable(kind.kept(dest), theirs_tokens)
+        ours = portable_shape(record.data, ours_tokens)
+        theirs = portable_shape(kind.kept(dest), theirs_tokens)
         fields = differing(kind, ours, theirs)
         if not fields:
             actions.append(Action("unchanged", dest=dest))
-        elif graph.late.get(i) and _only_late_missing(kind, record, ours, theirs):
-            actions.append(Action("finish", fields, "references set after creation", dest))
-        elif policy == "update":
-            if missing_secrets.get(i):
-                actions.append(
-                    Action("needs-secrets", fields, dest=dest, missing_secrets=missing_secrets[i])
-                )
-            else:
-                actions.append(Action("update", fields, dest=dest))
-        elif policy == "fail":
-            actions.append(Action("conflict", fields, "exists with different content", dest))
+        elif _only_late_missing(kind, ours, theirs) and _made_here(i, graph, actions):
+            # An interrupted import created it but did not finish it: finish, whatever the
+            # policy (nobody else made it this way).
+            actions.append(Action("finish", fields, "completes an interrupted create", dest))
         else:
-            actions.append(Action("skip", fields, "exists with different content (kept)", dest))
+            actions.append(_differs(kind, fields, dest, policy, missing_secrets.get(i)))
     # Refs to records outside the bundle resolve through the destination's inventory.
     unresolved: dict[int, str] = {}
     for i, refs in graph.outside.items():
@@ -154,6 +155,36 @@ def plan_import(
             elif ref.id and isinstance(found.get("id"), str):
                 ids.setdefault(ref.id, str(found["id"]))
     return Plan(records, actions, ids, policy, unresolved)
+
+
+def _differs(
+    kind: Kind, fields: list[str], dest: JSONObject, policy: Policy, missing: list[str] | None
+) -> Action:
+    """What the policy does with a record that exists on the destination with other content."""
+    if policy == "fail":
+        return Action("conflict", fields, "exists with different content", dest)
+    if policy == "skip":
+        return Action("skip", fields, "exists with different content (kept)", dest)
+    fixed = sorted(set(fields) & kind.immutable)
+    if fixed:
+        reason = (
+            f"exists with different {', '.join(fixed)}, which the server fixes when "
+            f"the {kind.name} is created; kept (delete it on the destination to replace it)"
+        )
+        return Action("immutable", fields, reason, dest)
+    if missing:
+        return Action("needs-secrets", fields, dest=dest, missing_secrets=missing)
+    return Action("update", fields, dest=dest)
+
+
+def _made_here(i: int, graph: Graph, actions: list[Action]) -> bool:
+    """Whether record `i` can have been left half-made by an earlier import: it has late refs
+    (set after creation), or everything it depends on is as the bundle says (a pool's default
+    queue in its initial state is pfx's to configure only when the pool is the bundle's)."""
+    if graph.late.get(i):
+        return True
+    done = ("unchanged", "create", "finish")
+    return all(j >= len(actions) or actions[j].verb in done for j in graph.deps.get(i, ()))
 
 
 def _absent(
@@ -171,14 +202,15 @@ def _absent(
     return Action("create")
 
 
-def _portable(data: JSONObject, tokens: dict[str, str]) -> JSONObject:
+def portable_shape(data: JSONObject, tokens: dict[str, str]) -> JSONObject:
     value = portable(data, tokens)
     assert isinstance(value, dict)
     return value
 
 
-def _only_late_missing(kind: Kind, record: Record, ours: JSONObject, theirs: JSONObject) -> bool:
-    """An interrupted import created this record but not yet its late references."""
+def _only_late_missing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> bool:
+    """An interrupted import created this record as `create` first leaves it (late
+    references not yet set; a pool's default queue not yet configured)."""
     if kind.early is None:
         return False
     early = kind.early(ours)
@@ -213,11 +245,11 @@ def _match(
             for key, item in sorted(inventory.items.get(kind_name, {}).items())
             if key[:-1] == name
         ]
-        shapes = [_portable(kind.kept(item), theirs_tokens) for item in candidates]
+        shapes = [portable_shape(kind.kept(item), theirs_tokens) for item in candidates]
         used: set[int] = set()
         waiting: list[int] = []
         for i in members:
-            ours = _portable(records[i].data, ours_tokens)
+            ours = portable_shape(records[i].data, ours_tokens)
             hit = next(
                 (
                     n

@@ -1,7 +1,8 @@
 """Outcomes of an import, pure: one per record, summed into a Report that sets the exit code.
 
 Statuses: created, updated, unchanged, skipped (reason), blocked (by which dependency),
-failed (why). Exit 0 only when every record is created, updated or unchanged.
+failed (why), not-attempted (the run stopped first). The exit code is documented on
+`Report.exit_code` and in README.
 """
 
 from __future__ import annotations
@@ -11,14 +12,25 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Status = Literal["created", "updated", "unchanged", "skipped", "blocked", "failed"]
-STATUSES: tuple[Status, ...] = ("created", "updated", "unchanged", "skipped", "blocked", "failed")
+Status = Literal["created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"]
+STATUSES: tuple[Status, ...] = (
+    "created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"
+)  # fmt: skip
 GOOD: frozenset[str] = frozenset({"created", "updated", "unchanged"})
 
 # Why a record was skipped, as a stable code for machines; `reason` says it for people.
 SkipCode = Literal[
-    "differs", "unsupported", "needs-secrets", "not-permitted", "limit-reached", "dry-run"
+    "differs", "immutable", "unsupported", "needs-secrets", "not-permitted", "limit-reached"
 ]
+# Skips that keep a difference by the user's policy: the import is otherwise complete.
+BY_POLICY: frozenset[str] = frozenset({"differs"})
+
+# Exit codes of import (README, `pfx import --help`). Precedence: 4 > 5 > 3 > 6 > 0.
+EXIT_OK = 0
+EXIT_STOPPED = 1
+EXIT_KEPT = 3
+EXIT_INCOMPLETE = 4
+EXIT_CHANGES = 6
 
 
 class Outcome(BaseModel):
@@ -56,6 +68,8 @@ class Report(BaseModel):
     outcomes: list[Outcome]
     requests: int = 0
     seconds: float = 0.0
+    # Why the run ended before every record was settled (one line), or None.
+    stopped: str | None = None
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Per kind, the number of records in each status (every status listed)."""
@@ -74,8 +88,19 @@ class Report(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        """0: all created, updated or unchanged; 1: something skipped, blocked or failed."""
-        return 0 if self.ok else 1
+        """0 complete; 1 stopped early; 3 only differences kept by policy; 4 records failed,
+        blocked, not attempted or skipped for another reason; 6 (dry run) changes would be
+        written. Precedence 4 > 3 > 6 > 0."""
+        if self.stopped:
+            return EXIT_STOPPED
+        bad = [o for o in self.outcomes if o.status not in GOOD]
+        if any(o.status != "skipped" or o.code not in BY_POLICY for o in bad):
+            return EXIT_INCOMPLETE
+        if bad:
+            return EXIT_KEPT
+        if self.dry_run and any(o.status in ("created", "updated") for o in self.outcomes):
+            return EXIT_CHANGES
+        return EXIT_OK
 
     def needing_secrets(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.code == "needs-secrets"]

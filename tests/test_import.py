@@ -109,7 +109,7 @@ def test_round_trip_through_an_air_gap(
     result = pfx(env, "import", source.encrypted, "-p", "dst", "--report", report_path)
     report = read_report(report_path)
     missing = unsupported_and_dependents(report)
-    assert result.returncode == (1 if missing else 0), result.stdout + result.stderr
+    assert result.returncode == (4 if missing else 0), result.stdout + result.stderr
     statuses = {o["status"] for o in report["outcomes"]}
     assert statuses <= {"created", "unchanged", "skipped", "blocked"}
     assert all(o["code"] == "unsupported" for o in report["outcomes"] if o["status"] == "skipped")
@@ -131,7 +131,7 @@ def test_round_trip_through_an_air_gap(
     assert {
         o["status"] for o in second["outcomes"] if (o["kind"], tuple(o["key"])) not in missing
     } == {"unchanged"}
-    assert again.returncode == (1 if missing else 0)
+    assert again.returncode == (4 if missing else 0)
     assert state(server.url) == before
 
 
@@ -142,12 +142,16 @@ def test_dry_run_and_bad_bundles_write_nothing(
     with one line before anything is written."""
     server, env = destination
     before = state(server.url)
-    plan = ok(env, "import", source.withheld, "-p", "dst", "--dry-run").stdout
-    assert "create" in plan and "nothing written" in plan
+    # Withheld secrets: the dry run predicts the skips and blocks, and exits as the run would.
+    dry = pfx(env, "import", source.withheld, "-p", "dst", "--dry-run")
+    assert dry.returncode == 4, dry.stdout + dry.stderr
+    assert "created" in dry.stdout and "nothing written" in dry.stdout
+    assert "needs secret values" in dry.stdout and "blocked" in dry.stdout
     # An encrypted bundle plans without its passphrase.
     no_passphrase = {k: v for k, v in env.items() if k != "PFX_PASSPHRASE"}
-    plan = ok(no_passphrase, "import", source.encrypted, "-p", "dst", "--dry-run").stdout
-    assert "needs-secrets" not in plan and "create" in plan
+    dry = pfx(no_passphrase, "import", source.encrypted, "-p", "dst", "--dry-run")
+    assert dry.returncode in (4, 6), dry.stdout + dry.stderr
+    assert "needs secret values" not in dry.stdout and "created" in dry.stdout
     assert state(server.url) == before
 
     data = source.encrypted.read_bytes()
@@ -249,7 +253,7 @@ def test_partly_populated_destination(
             ).raise_for_status()
     before = state(server.url)
     refused = pfx(env, "import", source.encrypted, "-p", "dst", "--on-conflict", "fail")
-    assert refused.returncode == 1
+    assert refused.returncode == 4
     assert pool.key[0] in refused.stderr and variables[0].key[0] in refused.stderr
     assert state(server.url) == before
 
@@ -306,7 +310,7 @@ def test_withheld_secrets_block_dependents_until_supplied(
     names the command; a secrets file then supplies values that arrive exactly."""
     server, env = destination
     result = pfx(env, "import", source.withheld, "-p", "dst", "--report", tmp_path / "r.json")
-    assert result.returncode == 1
+    assert result.returncode == 4
     report = read_report(tmp_path / "r.json")
     needing = [o for o in report["outcomes"] if o["code"] == "needs-secrets"]
     assert needing and all(o["missing_secrets"] for o in needing)

@@ -57,8 +57,6 @@ class Destination:
 
     cloud: bool = False
     server_version: str | None = None
-    # Work pool types the destination's workers can run (None: unknown, accept all).
-    worker_types: frozenset[str] | None = None
     block_types: frozenset[str] = frozenset()
 
 
@@ -111,6 +109,9 @@ class Kind:
     # Fields that exist on both sides but that the destination sets itself and import does not
     # carry; excluded from comparison only.
     ignored: frozenset[str] = frozenset()
+    # Fields the server fixes at creation (no update can change them): a record that differs
+    # in one is never reported updated.
+    immutable: frozenset[str] = frozenset()
     # The id of the created object, from the create call's response.
     created_id: Callable[[JSONObject], str | None] = lambda response: _str(response.get("id"))
     # Data as export keeps it: the server JSON without server fields (override to reshape).
@@ -118,8 +119,9 @@ class Kind:
     # Calls run after every record is created, for references that can only be set late
     # (automations that point at themselves or each other). None: nothing late.
     late: Callable[[Record, JSONObject, str], list[Call]] | None = None
-    # The portable data as `create` first writes it, before late refs are set; lets a re-run
-    # finish a record that an interrupted import created but did not patch.
+    # The portable data as `create` first leaves it, before late refs are set (or, for a pool's
+    # default queue, before it is configured); lets a re-run finish a record that an
+    # interrupted import created but did not complete.
     early: Callable[[JSONObject], JSONObject] | None = None
     # Dotted paths of the item's secret values (block documents: from the schema's
     # secret_fields); None for kinds that hold no secrets.

@@ -55,4 +55,5 @@ KIND = Kind(
     update=_update,
     unsupported=_unsupported,
     compare=_compare,
+    immutable=frozenset({"name"}),
 )

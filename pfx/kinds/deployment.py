@@ -41,6 +41,8 @@ _CREATE_FIELDS = (
 )  # fmt: skip
 # DeploymentUpdate has no name, flow_id or labels (labels change only through the upsert).
 _UPDATE_FIELDS = tuple(f for f in _CREATE_FIELDS if f not in ("name", "flow_id", "labels"))
+# How the create body sets the own or linked limit (the update sets them by _limit_calls).
+_LIMIT_FIELDS = ("concurrency_limit", "global_concurrency_limit_id")
 # Fields that DeploymentScheduleCreate accepts.
 _SCHEDULE_FIELDS = ("schedule", "active", "max_scheduled_runs", "parameters", "slug")
 
@@ -314,11 +316,15 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     calls: list[Call] = []
     wiped = False
     if data.get("labels") != dest.get("labels"):
-        # Labels change only through the upsert. With just these fields set it touches nothing
-        # else, but it always deletes the schedules, so they are written again below.
-        upsert: JSONObject = {"name": dest["name"], "flow_id": dest["flow_id"]}
-        calls.append(Call("POST", "/deployments/", upsert | {"labels": data.get("labels")}))
-        wiped = True
+        # Labels change only through the upsert, which replaces the schedules (and deletes
+        # scheduled runs, as `prefect deploy` does). It carries the bundle's whole
+        # configuration and schedules, so no later failure can leave the deployment without
+        # them; the limit is set below, relative to what the destination had.
+        upsert = _create(record, data).body
+        assert isinstance(upsert, dict)
+        upsert = {k: v for k, v in upsert.items() if k not in _LIMIT_FIELDS}
+        calls.append(Call("POST", "/deployments/", upsert | {"flow_id": dest["flow_id"]}))
+        wiped = not _needs_schedule_call(data)
     fields: JSONObject = {k: data.get(k) for k in _UPDATE_FIELDS}
     if _no_schema(fields["parameter_openapi_schema"]):
         # No PATCH value gives back {}; leave an empty schema be, replace another by the
@@ -334,8 +340,10 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     # When `late` writes the schedules (max_scheduled_runs), it adds them: clear them here.
     by_late = _needs_schedule_call(data)
     wanted = _canonical_schedules(_schedules(data))
-    if wiped or by_late or wanted != _canonical_schedules(_schedules(dest)):
-        if not wiped:
+    if wiped:
+        return calls
+    if by_late or wanted != _canonical_schedules(_schedules(dest)):
+        if data.get("labels") == dest.get("labels"):
             present = dest.get("schedules")
             for schedule in present if isinstance(present, list) else []:
                 if isinstance(schedule, dict):

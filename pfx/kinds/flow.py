@@ -28,4 +28,5 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    immutable=frozenset({"labels"}),
 )

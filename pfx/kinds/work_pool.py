@@ -105,4 +105,5 @@ KIND = Kind(
     # The default queue's id names a queue record (a token after portable()); kept so the
     # bundle says which queue is the default, not compared since queues are keyed by name.
     ignored=frozenset({"default_queue_id"}),
+    immutable=frozenset({"type"}),
 )

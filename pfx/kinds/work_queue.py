@@ -18,6 +18,13 @@ KIND_NAME = "work-queue"
 DEFAULT = "default"
 SETTINGS = ("description", "is_paused", "concurrency_limit", "priority")
 DEFAULT_MARK = "default_queue_id"
+# The settings the server gives the default queue it makes with a pool (models/workers.py).
+PRISTINE: JSONObject = {
+    "description": "The work pool's default queue.",
+    "is_paused": False,
+    "concurrency_limit": None,
+    "priority": 1,
+}
 
 
 def _key(data: JSONObject, index: Index) -> tuple[str, ...]:
@@ -90,6 +97,14 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     return [Call("PATCH", _queue_path(record), _settings(data))]
 
 
+def _early(data: JSONObject) -> JSONObject:
+    """A default queue as its pool's creation leaves it, before import configures it: an
+    import stopped between the two finishes it on the next run, whatever the policy."""
+    if data.get("name") != DEFAULT:
+        return data
+    return data | PRISTINE
+
+
 KIND = Kind(
     name=KIND_NAME,
     # Per pool: the global /work_queues/filter sorts by name alone, which repeats across pools,
@@ -102,4 +117,5 @@ KIND = Kind(
     create=_create,
     update=_update,
     refs=_refs,
+    early=_early,
 )

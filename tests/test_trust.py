@@ -1,0 +1,217 @@
+"""Outcomes that stay true when runs stop: a dead destination, Ctrl-C, interrupted default
+queues, dry runs that predict the run, and updates checked by end state (real servers)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from fixtures.inventory import read_all
+from fixtures.seed import SeedInfo
+from fixtures.servers import Server, start_server
+from pfx.kinds.work_queue import PRISTINE
+from tests.running import by_key, load, ok, pfx
+from tests.test_import import env_for, read_report, state
+
+Outcomes = dict[tuple[str, tuple[str, ...]], dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def bundle(
+    seeded_source: tuple[Server, SeedInfo], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The shared seeded source, exported once with its secrets encrypted."""
+    server, _ = seeded_source
+    workdir = tmp_path_factory.mktemp("trust")
+    env = env_for(workdir, src=server)
+    path = workdir / "snap.pfx"
+    ok(env, "export", "-p", "src", "-o", path, "--secrets", "encrypt", "-q")
+    yield path
+
+
+def outcomes(report: dict[str, Any]) -> Outcomes:
+    return {(o["kind"], tuple(o["key"])): o for o in report["outcomes"]}
+
+
+def census_equal(bundle: Path, server: Server, tmp_path: Path) -> None:
+    """The destination, re-exported, holds every record of the bundle with equal content
+    (records the destination cannot hold aside: none in this seed)."""
+    env = env_for(tmp_path, dst=server)
+    back = tmp_path / "back.pfx"
+    ok(env, "export", "-p", "dst", "-o", back, "-q")
+    ours, theirs = by_key(load(bundle)), by_key(load(back))
+    assert set(ours) <= set(theirs), sorted(set(ours) - set(theirs))[:5]
+    differing = [k for k in ours if ours[k] != theirs[k]]
+    assert not differing, differing[:5]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def deployments(server: Server) -> int:
+    count = httpx.post(f"{server.url}/deployments/count", json={}, timeout=5).json()
+    return int(count)
+
+
+def test_dry_run_predicts_the_run_record_by_record(
+    bundle: Path, new_server: Callable[[str], Server], tmp_path: Path
+) -> None:
+    """On a partly populated destination (a pool of another type, a differing variable), the
+    dry run's outcomes and exit code equal the run's; afterwards a dry run exits 0."""
+    server = new_server("dst")
+    env = env_for(tmp_path, dst=server)
+    records = load(bundle).records
+    pool = next(r for r in records if r.kind == "work-pool" and r.data.get("type") == "process")
+    variable = next(r for r in records if r.kind == "variable")
+    with httpx.Client(base_url=server.url) as client:
+        client.post("/work_pools/", json={"name": pool.key[0], "type": "kubernetes"})
+        client.post("/variables/", json={"name": variable.key[0], "value": "theirs"})
+    for policy in ("skip", "update"):
+        args = ("import", bundle, "-p", "dst", "--on-conflict", policy)
+        dry = pfx(env, *args, "--dry-run", "--report", tmp_path / "dry.json")
+        predicted = outcomes(read_report(tmp_path / "dry.json"))
+        run = pfx(env, *args, "--report", tmp_path / "run.json")
+        happened = outcomes(read_report(tmp_path / "run.json"))
+        assert dry.returncode == run.returncode, dry.stdout + run.stdout
+        assert run.returncode == (4 if policy == "update" else run.returncode)
+        assert run.returncode in (3, 4)
+        assert set(predicted) == set(happened)
+        if policy == "skip":
+            for key, o in happened.items():
+                p = predicted[key]
+                assert (p["status"], p["code"], p["blocked_by"]) == (
+                    o["status"],
+                    o["code"],
+                    o["blocked_by"],
+                ), key
+    # The pool of another type is never "updated"; the variable is.
+    assert happened[("work-pool", pool.key)]["code"] == "immutable"
+    assert happened[("variable", variable.key)]["status"] == "updated"
+    on_dest = {v["name"]: v["value"] for v in read_all(server.url, "variable")}
+    assert on_dest[variable.key[0]] == variable.data["value"]
+
+
+def test_a_finished_import_dry_runs_clean(
+    bundle: Path, new_server: Callable[[str], Server], tmp_path: Path
+) -> None:
+    """Before the import a dry run predicts its exit code (6 where the run is complete: changes
+    would be written); after it, the dry run predicts no write and the server is untouched."""
+    server = new_server("dst")
+    env = env_for(tmp_path, dst=server)
+    before_run = pfx(env, "import", bundle, "-p", "dst", "--dry-run")
+    run = pfx(env, "import", bundle, "-p", "dst", "-q")
+    assert before_run.returncode == (6 if run.returncode == 0 else run.returncode), run.stdout
+    before = state(server.url)
+    after = pfx(env, "import", bundle, "-p", "dst", "--dry-run", "--report", tmp_path / "r.json")
+    assert after.returncode == run.returncode
+    statuses = {o["status"] for o in read_report(tmp_path / "r.json")["outcomes"]}
+    assert not statuses & {"created", "updated"}, statuses
+    assert state(server.url) == before
+
+
+def test_an_interrupted_default_queue_is_finished(
+    bundle: Path, new_server: Callable[[str], Server], tmp_path: Path
+) -> None:
+    """A pool as the bundle says whose default queue is still as the pool's creation left it
+    (a run stopped between the two): the next import configures it, even under skip."""
+    server = new_server("dst")
+    env = env_for(tmp_path, dst=server)
+    records = load(bundle).records
+    configured = [
+        r
+        for r in records
+        if r.kind == "work-queue"
+        and r.key[1] == "default"
+        and r.data.get("description") != PRISTINE["description"]
+    ]
+    assert configured, "the seed configures some default queues"
+    queue = configured[0]
+    pfx(env, "import", bundle, "-p", "dst", "-q")
+    path = f"{server.url}/work_pools/{queue.key[0]}/queues/default"
+    httpx.patch(path, json=PRISTINE).raise_for_status()
+    pfx(env, "import", bundle, "-p", "dst", "--report", tmp_path / "r.json")
+    report = outcomes(read_report(tmp_path / "r.json"))
+    assert report[("work-pool", (queue.key[0],))]["status"] == "unchanged"
+    assert report[("work-queue", queue.key)]["status"] == "updated", report[
+        ("work-queue", queue.key)
+    ]
+    on_dest = httpx.get(path).json()
+    assert {k: on_dest[k] for k in PRISTINE} == {k: queue.data.get(k) for k in PRISTINE}
+
+
+def test_a_dead_destination_stops_the_run_in_one_line_and_a_rerun_completes(
+    bundle: Path, new_server: Callable[[str], Server], servers_workdir: Path, tmp_path: Path
+) -> None:
+    """The destination dies mid-deployments: exit 1, the report names every record (some
+    not attempted), one line says why; restarted, the same import completes the census."""
+    server = new_server("dst")
+    env = env_for(tmp_path, dst=server)
+    report_path = tmp_path / "r.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pfx", "import", bundle, "-p", "dst", "--report", report_path],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: process.poll() is not None or deployments(server) >= 3)
+    server.stop()
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 1, out + err
+    assert "Traceback" not in err
+    assert sum("cannot reach" in line for line in (out + err).splitlines()) <= 2, out + err
+    report = read_report(report_path)
+    assert len(report["outcomes"]) == len(load(bundle).records)
+    assert report["counts"]["not-attempted"] > 0 and report["stopped"]
+
+    restarted = start_server(servers_workdir, server.name)
+    try:
+        env = env_for(tmp_path, dst=restarted)
+        pfx(env, "import", bundle, "-p", "dst", "--report", report_path)
+        assert {o["status"] for o in read_report(report_path)["outcomes"]} <= {
+            "created",
+            "unchanged",
+            "updated",
+        }
+        census_equal(bundle, restarted, tmp_path)
+    finally:
+        restarted.stop()
+
+
+def test_ctrl_c_writes_the_report_and_exits_130(
+    bundle: Path, new_server: Callable[[str], Server], tmp_path: Path
+) -> None:
+    """SIGINT mid-import: exit 130, one line on stderr, the report lists every record."""
+    server = new_server("dst")
+    env = env_for(tmp_path, dst=server)
+    report_path = tmp_path / "r.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pfx", "import", bundle, "-p", "dst", "-q", "--report", report_path],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: process.poll() is not None or deployments(server) >= 2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, out + err
+    assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
+    report = orjson.loads(report_path.read_bytes())
+    assert len(report["outcomes"]) == len(load(bundle).records)
+    assert report["counts"]["not-attempted"] > 0
