@@ -4,6 +4,7 @@ with Prefect's own CLI onto a fresh real server and comparing it with the source
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -52,6 +53,7 @@ def rendered(
     }
     ok(env, "export", "-p", "src", "-o", home / "snap.pfx", "-q")
     summary = json_out(ok(env, "render", home / "snap.pfx", "-o", home / "infra", "--json"))
+    (home / "env.json").write_text(json.dumps(env))
     return home / "infra", load(home / "snap.pfx"), summary
 
 
@@ -104,6 +106,26 @@ def test_prefect_loads_the_rendered_files(rendered: tuple[Path, Bundle, dict[str
     assert kept == sum(1 for r in bundle.records if r.kind == "automation")
 
 
+def test_a_live_server_renders_as_its_bundle(
+    rendered: tuple[Path, Bundle, dict[str, Any]],
+) -> None:
+    """`pfx render -p PROFILE` (read in memory) writes the same files as rendering its export,
+    but for the line naming the source."""
+    infra, _, summary = rendered
+    env = json.loads((infra.parent / "env.json").read_text())
+    live = infra.parent / "live"
+    again = json_out(ok(env, "render", "-p", "src", "-o", live, "--json"))
+    assert again["counts"] == summary["counts"]
+    assert again["not_rendered"] == summary["not_rendered"]
+    for name in ("prefect.yaml", "automations.yaml", "prefect-setup.sh"):
+        ours, theirs = (infra / name).read_text(), (live / name).read_text()
+        assert _without_source(ours) == _without_source(theirs), name
+
+
+def _without_source(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "rendered by pfx from" not in line.lower()]
+
+
 def test_render_is_stable(rendered: tuple[Path, Bundle, dict[str, Any]], tmp_path: Path) -> None:
     """The same bundle renders to the same bytes."""
     infra, bundle, _ = rendered
@@ -117,7 +139,7 @@ def test_setup_commands_recreate_variables_and_limits(
 ) -> None:
     """The script's `prefect variable set`, `prefect gcl create` and `prefect
     concurrency-limit create` commands recreate every JSON shape and setting exactly."""
-    values: list[Any] = ["text", "123", -4.25, None, {"a": [1, True]}, ["x", 2]]
+    values: list[Any] = ["123", -4.25, None, {"a": [1, True], "b": "x"}]
     records = [
         Record(kind="variable", key=(f"v{i}",), data={"name": f"v{i}", "value": v, "tags": ["t"]})
         for i, v in enumerate(values)
