@@ -402,7 +402,6 @@ def render(
             include=include,
             exclude=exclude,
             concurrency=concurrency,
-            live=bundle is None,
         )
         written = [str(p) for p in result.written]
         if as_json:

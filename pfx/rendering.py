@@ -33,24 +33,21 @@ def render_to(
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     concurrency: int = 8,
-    live: bool = False,
 ) -> RenderResult:
-    """Render the bundle file `bundle`, or (with `live`) the server of `profile`, into
-    `directory` (created if missing)."""
-    if bundle is not None and live:
+    """Render the bundle file `bundle`, or without one the server of `profile` (None: the
+    active profile), into `directory` (created if missing)."""
+    if bundle is not None and profile is not None:
         raise UsageError("render reads a bundle or a server (-p PROFILE), not both")
     if bundle is not None:
         from pfx.bundlefile import read_bundle
 
         records = read_bundle(bundle).records
         source = f"bundle {bundle.name}"
-    elif live:
+    else:
         from pfx.exporting import read_records
 
         records, _, origin = read_records(profile, concurrency=concurrency)
         source = f"server {origin.url}" + (f" (profile {origin.profile})" if origin.profile else "")
-    else:
-        raise UsageError("render needs a bundle file or -p PROFILE")
     rendering = render(records, source=source, include=include, exclude=exclude)
     written = [write_file(directory / name, text) for name, text in sorted(rendering.files.items())]
     return RenderResult(source, directory, written, rendering)

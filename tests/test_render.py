@@ -259,12 +259,15 @@ def test_secrets_are_never_written_and_templates_wait_for_deploy() -> None:
     assert "{{ prefect.blocks.secret.db }}" in script.split("deployments() {")[1]
 
 
-def test_render_refuses_a_missing_bundle_in_one_line(tmp_path: Path) -> None:
-    """A bundle that does not exist is a one-line error with exit code 2, nothing written."""
+def test_render_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    """A missing bundle, or a bundle and a profile at once: one-line error, exit 2, nothing
+    written."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     result = pfx(env, "render", tmp_path / "nope.pfx", "-o", tmp_path / "out")
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    both = pfx(env, "render", tmp_path / "nope.pfx", "-p", "prod", "-o", tmp_path / "out")
+    assert both.returncode == 2 and "not both" in both.stderr
     assert not (tmp_path / "out").exists()
 
 
