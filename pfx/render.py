@@ -8,6 +8,7 @@ text). Nothing here reads or writes files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -94,13 +95,21 @@ def render(
 
 
 def summary_text(rendering: Rendering, written: list[str], source: str) -> str:
-    """What a render wrote and every field it left out, for people."""
+    """What a render wrote and every field it left out, for people: omissions with the same
+    kind, field and reason are one line, naming every record they concern."""
     counts = ", ".join(f"{n} {what}" for what, n in rendering.counts.items())
     lines = [f"rendered {source}: {counts}"]
     lines += [f"  wrote {path}" for path in written]
-    lines.append(f"not rendered ({len(rendering.omissions)}):" if rendering.omissions else "")
-    lines += [f"  {o.label}  {o.field}: {o.reason}" for o in rendering.omissions]
-    return "\n".join(line for line in lines if line)
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for o in rendering.omissions:
+        field = re.sub(r"\[[^\]]*\]", "", o.field)
+        groups.setdefault((o.kind, field, o.reason), []).append("/".join(o.key))
+    if groups:
+        lines.append(f"not rendered ({len(rendering.omissions)} fields):")
+    for (kind, field, reason), keys in groups.items():
+        lines.append(f"  {kind} {field}: {reason}")
+        lines.append(f"    {', '.join(dict.fromkeys(keys))}")
+    return "\n".join(lines)
 
 
 def summary_json(rendering: Rendering, written: list[str], source: str) -> JSONObject:

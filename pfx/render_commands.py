@@ -23,7 +23,7 @@ SETUP_SH = "prefect-setup.sh"
 # Run before `prefect deploy` (the default), and the one to run after it.
 SECTIONS = ("blocks", "variables", "limits", "pools")
 AFTER = "deployments"
-MASK = "********"
+SECRET = "secret: never written; prefect-setup.sh reads it from the PFX_SECRET__ variable it names"
 
 # Sends one request to the server `prefect config view` names (read once per run: each
 # `prefect` start costs seconds), after resolving {"$block_type": SLUG}, {"$block_schema":
@@ -225,9 +225,7 @@ def _document(
         env = env_name(record, path)
         _put(data, path, {"$secret": env})
         comments.append(f"# {record.label}: secret {path.removeprefix('data.')} from ${env}")
-        omissions.append(
-            Omission(record.kind, record.key, path, f"secret: never written; read from ${env}")
-        )
+        omissions.append(Omission(record.kind, record.key, path, SECRET))
     # Nested blocks are references by id; name them so the target server's id is used.
     refs = {ref.id: ref for ref in record.refs if ref.id and ref.kind == "block-document"}
     data["data"] = _name_refs(inner if isinstance(inner, dict) else {}, refs)

@@ -130,7 +130,7 @@ def _omit_unrenderable(data: JSONObject, omit: Omit) -> None:
     labels = data.get("labels")
     extra = sorted(set(labels) - SERVER_LABELS) if isinstance(labels, dict) else []
     if extra:
-        omit("labels", f"prefect.yaml has no labels; not rendered: {', '.join(extra)}")
+        omit("labels", "prefect.yaml has no labels")
     if data.get("path") is not None:
         omit("path", "`prefect deploy` stores no path for deployments with pull steps")
     if "parameter_openapi_schema" in data:
@@ -187,8 +187,8 @@ def _concurrency(data: JSONObject, omit: Omit) -> JSON:
     elif isinstance(gcl, dict):
         omit(
             "global_concurrency_limit",
-            f"linked to the shared limit {gcl.get('name')!r}: prefect.yaml's concurrency_limit "
-            "makes a deployment's own limit and cannot link a shared one",
+            "linked to a shared global limit: prefect.yaml's concurrency_limit makes a "
+            "deployment's own limit and cannot link a shared one",
         )
     elif isinstance(data.get("concurrency_limit"), int):
         limit = data["concurrency_limit"]
