@@ -12,7 +12,7 @@ from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.automation import ACTION_LISTS
 from pfx.model import Record
 from pfx.render import Names, Omission, Rendering
-from pfx.render_yaml import comment_ids, dump, header
+from pfx.render_yaml import comment_ids, dump, header, sorted_json
 
 AUTOMATIONS_YAML = "automations.yaml"
 # AutomationCore's fields, in the order the file shows them.
@@ -92,12 +92,12 @@ def _trigger(record: Record, names: Names, omissions: list[Omission]) -> JSONObj
         "enabled": bool(data.get("enabled", True)),
     }
     if isinstance(trigger, dict):
-        entry |= copy.deepcopy(trigger)
+        entry |= copy.deepcopy(_sorted(trigger))
     actions = data.get("actions")
     action = actions[0] if isinstance(actions, list) and isinstance(actions[0], dict) else {}
     for name in ("parameters", "job_variables"):
         if action.get(name) is not None:
-            entry[name] = copy.deepcopy(action[name])
+            entry[name] = copy.deepcopy(sorted_json(action[name]))
     if action.get("schedule_after"):
         entry["schedule_after"] = action["schedule_after"]
     _omit_ids(record, trigger, names, omissions, "trigger")
@@ -110,7 +110,10 @@ def render_automations(records: list[Record], names: Names, source: str) -> Rend
     entries: list[JSONObject] = []
     for record in records:
         data = record.data
-        entry: JSONObject = {f: copy.deepcopy(data[f]) for f in FIELDS if data.get(f) is not None}
+        # Keys sorted at every depth: a server lists them in its own order.
+        entry: JSONObject = {
+            f: copy.deepcopy(sorted_json(data[f])) for f in FIELDS if data.get(f) is not None
+        }
         entries.append(entry)
         for name in FIELDS[4:]:
             _omit_ids(record, data.get(name), names, out.omissions, name)
@@ -125,6 +128,11 @@ def render_automations(records: list[Record], names: Names, source: str) -> Rend
     out.files[AUTOMATIONS_YAML] = comment_ids(text, names.labels)
     out.counts = {"automations": len(entries)}
     return out
+
+
+def _sorted(value: JSONObject) -> JSONObject:
+    out = sorted_json(value)
+    return out if isinstance(out, dict) else {}
 
 
 def _runs_a_deployment(data: JSONObject) -> bool:

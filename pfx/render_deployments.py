@@ -121,7 +121,7 @@ def deployment_entry(record: Record, omissions: list[Omission]) -> JSONObject | 
     entry["enforce_parameter_schema"] = bool(data.get("enforce_parameter_schema"))
     entry["paused"] = bool(data.get("paused"))
     # An explicit `pull: []` means "no pull steps"; an absent one makes prefect deploy add one.
-    entry["pull"] = _copy(data.get("pull_steps") or [])
+    entry["pull"] = _copy(sorted_json(data.get("pull_steps") or []))
     _omit_unrenderable(data, omit)
     return entry
 
