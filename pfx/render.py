@@ -41,10 +41,9 @@ class Rendering:
 
 @dataclass
 class Names:
-    """Natural-key labels by source id, for comments and for resolving refs by id."""
+    """Natural-key labels by source id (lower case), for the comments that name ids."""
 
     labels: dict[str, str] = field(default_factory=dict)
-    keys: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> Names:
@@ -52,7 +51,6 @@ class Names:
         for r in records:
             if r.id:
                 names.labels[r.id.lower()] = r.label
-                names.keys[r.id.lower()] = (r.kind, r.key)
         return names
 
 

@@ -100,7 +100,7 @@ def _trigger(record: Record, names: Names, omissions: list[Omission]) -> JSONObj
             entry[name] = copy.deepcopy(sorted_json(action[name]))
     if action.get("schedule_after"):
         entry["schedule_after"] = action["schedule_after"]
-    _omit_ids(record, trigger, names, omissions, "trigger")
+    _omit_ids(record, trigger, omissions, "trigger")
     return entry
 
 
@@ -116,7 +116,7 @@ def render_automations(records: list[Record], names: Names, source: str) -> Rend
         }
         entries.append(entry)
         for name in FIELDS[4:]:
-            _omit_ids(record, data.get(name), names, out.omissions, name)
+            _omit_ids(record, data.get(name), out.omissions, name)
         if _runs_a_deployment(data):
             out.omissions.append(Omission(record.kind, record.key, "*", CHECKED))
     lines = [
@@ -143,8 +143,6 @@ def _runs_a_deployment(data: JSONObject) -> bool:
     )
 
 
-def _omit_ids(
-    record: Record, value: JSON, names: Names, omissions: list[Omission], field: str
-) -> None:
+def _omit_ids(record: Record, value: JSON, omissions: list[Omission], field: str) -> None:
     if find_ids(value):
         omissions.append(Omission(record.kind, record.key, field, IDS))
