@@ -9,6 +9,7 @@ Kinds without unique names (automations) are paired by content first, then by na
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,7 +74,7 @@ class Action:
 class Plan:
     """One action per record (same order), and the id map of records that already exist."""
 
-    records: list[Record]
+    records: Sequence[Record]
     actions: list[Action]
     ids: dict[str, str]
     policy: Policy
@@ -93,7 +94,7 @@ class Plan:
         return table
 
 
-def bundle_index(records: list[Record]) -> Index:
+def bundle_index(records: Sequence[Record]) -> Index:
     index = Index()
     for record in records:
         index.add(record.kind, record.key, record.id)
@@ -110,7 +111,7 @@ def differing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> list[str]:
 
 
 def plan_import(
-    records: list[Record],
+    records: Sequence[Record],
     graph: Graph,
     inventory: Inventory,
     *,
@@ -218,7 +219,7 @@ def _only_late_missing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> bool
 
 
 def _match(
-    records: list[Record],
+    records: Sequence[Record],
     inventory: Inventory,
     ours_tokens: dict[str, str],
     theirs_tokens: dict[str, str],

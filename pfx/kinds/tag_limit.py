@@ -8,7 +8,7 @@ import re
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Destination, Kind
+from pfx.kinds.base import Call, Destination, Kind, Shape
 from pfx.kinds.concurrency_limit import LISTING, SERVER_FIELDS, TAG_PREFIX
 from pfx.model import Record
 
@@ -83,6 +83,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # create names the limit tag:<tag> and sends the limit.
+    shape=Shape(key=1, fields={"tag": "str", "concurrency_limit": "int"}),
     own=_own,
     unsupported=_unsupported,
     keep=_keep,
