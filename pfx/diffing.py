@@ -21,9 +21,9 @@ def diff_sources(
     old = read_bundle(left)
     if right is not None:
         new = read_bundle(right)
-        return diff_records(old.records, new.records, names=(str(left), str(right)))
+        return diff_records(list(old.records), list(new.records), names=(str(left), str(right)))
     from pfx.exporting import read_records
 
     records, _, source = read_records(profile, concurrency=concurrency)
     name = f"{source.profile or 'server'} (live, {source.url})"
-    return diff_records(old.records, records, names=(str(left), name))
+    return diff_records(list(old.records), records, names=(str(left), name))

@@ -41,7 +41,7 @@ def render_to(
     if bundle is not None:
         from pfx.bundlefile import read_bundle
 
-        records = read_bundle(bundle).records
+        records = list(read_bundle(bundle).records)
         source = f"bundle {bundle.name}"
     else:
         from pfx.exporting import read_records
