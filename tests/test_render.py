@@ -236,6 +236,20 @@ def test_shared_pools_are_anchored_and_triggers_belong_to_their_deployment() -> 
     assert Omission("deployment", ("etl", "served"), "*", _reason(out, "served")) in out.omissions
 
 
+def test_selectors_pick_what_is_rendered() -> None:
+    """--include picks deployments by KIND:GLOB; --exclude leaves one out."""
+    records = [
+        _deployment(n, "k8s", f"{i}1111111-1111-1111-1111-111111111111")
+        for i, n in enumerate(["etl-a", "etl-b", "other"], start=1)
+    ]
+    picked = render(
+        records, source="t", include=["deployment:etl/etl-*"], exclude=["deployment:*/etl-b"]
+    )
+    assert [d["name"] for d in yaml.safe_load(picked.files["prefect.yaml"])["deployments"]] == [
+        "etl-a"
+    ]
+
+
 def test_secrets_are_never_written_and_templates_wait_for_deploy() -> None:
     """A withheld secret becomes an environment-variable marker; run-time templates stay out of
     prefect.yaml and are set by the script's deployments section."""
