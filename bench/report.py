@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import cloud
+
 KINDS = (
     "flow",
     "deployment",
@@ -141,7 +143,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
     for command, seconds in results.get("startup", {}).items():
         out.append(_verdict(f"`{command}` startup (s)", seconds, 0.5))
+    if results.get("cloud"):
+        for name, value, limit, below in cloud.targets(results["cloud"], _direct_import(results)):
+            out.append(_verdict(name, round(value, 3), limit, below=below))
     return out
+
+
+def _direct_import(results: dict[str, Any]) -> float | None:
+    """Seconds of the direct pfx import on the backend the Cloud-like runs used."""
+    entry = results.get("backends", {}).get(results["cloud"]["backend"])
+    return float(entry["pfx_import"]["seconds"]) if entry else None
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -280,6 +291,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for backend, entry in results["backends"].items():
         lines += _backend_table(backend, entry, export)
+    if results.get("cloud"):
+        lines += cloud.table(results["cloud"], _direct_import(results))
     lines += _census_table(results)
     lines += ["", "### Startup and memory", ""]
     cpu = results.get("startup_cpu", {})

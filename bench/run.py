@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from bench import floor, measure, report, synthetic
+from bench import cloud, floor, measure, report, synthetic
 from bench.postgres import Cluster, PostgresUnavailable, start_cluster
 from fixtures.inventory import count_resources
 from fixtures.seed import seed
@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=1,
         help="runs of pfx import and of the best floor level; the fastest counts",
+    )
+    ap.add_argument(
+        "--skip-cloud", action="store_true", help="no runs through the Cloud-like proxy"
     )
     ap.add_argument("--synthetic-scale", type=int, default=10, help="0: skip the memory test")
     ap.add_argument("--pfx-concurrency", type=int, default=None, help="pfx import --concurrency")
@@ -121,6 +124,7 @@ class Bench:
         log(f"starting the source and seeding {self.n} deployments")
         src = start_server(self.work / "servers", "source")
         self.stack.callback(src.stop)
+        self.source_server = src
         started = time.perf_counter()
         info = seed(src.url, deployments=self.n)
         self.source_census = count_resources(src.url)
@@ -353,6 +357,10 @@ class Bench:
                 entry["transfer"] = self.transfer(backend, src)
             entry["baseline"] = self.baseline.get(backend, {})
             report.summarise(entry, self.source_census, self.results["export"])
+        if backends and not self.args.skip_cloud:
+            results = cloud.run(self, backends[0], bundle, prepared)
+            cloud.summarise(results, self.baseline.get(backends[0], {}))
+            self.results["cloud"] = results
         self.memory(bundle)
         self.results["seconds_total"] = round(time.perf_counter() - started, 1)
         self.results["targets"] = report.targets(self.results)

@@ -116,7 +116,7 @@ def test_push_and_managed_pools_need_cloud() -> None:
     managed = Record(kind="work-pool", key=("m",), data={"name": "m", "type": "prefect:managed"})
     assert KIND.unsupported(managed, Destination()) is not None
     k8s = records()[("k8s-pool",)]
-    assert KIND.unsupported(k8s, Destination(worker_types=frozenset({"process"}))) is None
+    assert KIND.unsupported(k8s, Destination()) is None
 
 
 def test_two_servers_compare_equal() -> None:
