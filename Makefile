@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 N ?= 200
 
-.PHONY: install demo test lint schemas bench bench-deps clean
+.PHONY: install demo test lint schemas bench bench-deps compat releases test-releases trust clean
 
 $(BIN)/pfx: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -18,10 +18,18 @@ install: $(BIN)/pfx
 demo: install
 	$(BIN)/python -m fixtures.demo
 
-test: install
+# Other Prefect releases' servers, one cached virtualenv each ($$PFX_RELEASES_CACHE, else
+# ~/.cache/pfx/releases); installed once, minutes each. `make test` needs 3.4 only.
+test-releases: install
+	$(BIN)/python -m fixtures.releases 3.4
+
+releases: install
+	$(BIN)/python -m fixtures.releases
+
+test: install test-releases
 	$(BIN)/ruff check pfx tests fixtures bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not compat"
 
 lint: install
 	$(BIN)/ruff check pfx tests fixtures bench
@@ -38,6 +46,15 @@ bench-deps:
 
 bench: install bench-deps
 	$(BIN)/python -m bench.run --deployments $(N)
+
+# Every supported cross-release pair end to end; table and findings in compat-results/.
+compat: releases
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m compat
+	$(BIN)/python -m fixtures.compat --out compat-results
+
+# Lost answers, resets, 503s and a destination killed mid-import; census equal at the end.
+trust: install
+	$(BIN)/python -m fixtures.trust_run
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -232,6 +232,12 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="JSON file supplying withheld secret values (see `pfx secrets template`).",
 )
+@click.option(
+    "--accept-losses",
+    is_flag=True,
+    help="Count records that arrive with named losses (fields the destination cannot hold, "
+    "listed by --dry-run) as complete: exit 0 instead of 5.",
+)
 @passphrase_option("of an encrypted bundle")
 @concurrency_option("Ceiling of concurrent writes; the actual number adapts to the server.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and the summary line.")
@@ -245,6 +251,7 @@ def import_(
     on_conflict: str,
     report_path: Path | None,
     secrets_file: Path | None,
+    accept_losses: bool,
     passphrase_file: Path | None,
     concurrency: int,
     quiet: bool,
@@ -260,9 +267,11 @@ def import_(
       2  usage error or a bad bundle; nothing written
       3  complete except records that differ on the destination, kept by --on-conflict skip
       4  records failed, were blocked, unsupported, or lack secret values
+      5  records arrived with named losses: fields this destination cannot hold
+         (0 with --accept-losses)
       6  --dry-run only: changes would be written (0: nothing would change)
       70 internal error; 130 interrupted
-    Precedence: 4 > 3 > 6 > 0. Every stop still writes --report.
+    Precedence: 4 > 5 > 3 > 6 > 0. Every stop still writes --report.
     """
     with fail_cleanly(_debug(ctx)):
         from pfx import output as out
@@ -286,6 +295,7 @@ def import_(
                 secrets_file=secrets_file,
                 concurrency=concurrency,
                 progress=progress,
+                accept_losses=accept_losses,
             )
         except ImportStopped as stop:
             if report_path is not None:

@@ -18,15 +18,17 @@ import orjson
 
 from pfx import bundle, bundlefile
 from pfx.api import Api, Stats
-from pfx.errors import PfxError
+from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
-from pfx.jsontypes import JSONObject
+from pfx.jsontypes import JSON, JSONObject
 from pfx.keying import item_id, key_items
-from pfx.kinds import KINDS
+from pfx.kinds import KINDS, automation, deployment, tag_limit
 from pfx.kinds.base import Kind, Listing
+from pfx.kinds.concurrency_limit import TAG_PREFIX
 from pfx.model import Manifest, Record, SecretsMode, Skipped, Source
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
+from pfx.uncarried import UNCARRIED, name_items
 
 Progress = Callable[[str, int], None]
 
@@ -69,14 +71,22 @@ async def _export(
     async with Api(target, concurrency=concurrency) as api:
         server_version = await api.server_version()
         api_version = await api.api_version()
-        raw = await read_everything(api, include_secrets=mode != "withheld", progress=progress)
+        raw = await read_everything(
+            api,
+            include_secrets=mode != "withheld",
+            progress=progress,
+            v1_tags=tag_limit.reads_v1(server_version),
+        )
+        named = await name_uncarried(api)
         stats = api.stats
     records, skipped = build_records(raw, sealer)
+    skipped += named
     source = Source(
         url=target.public_url,
         profile=target.profile,
         server_version=server_version,
         api_version=api_version,
+        cloud=target.cloud,
     )
     summary = sealer.summary(records)
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -94,9 +104,13 @@ async def _export(
 
 
 async def read_everything(
-    api: Api, *, include_secrets: bool, progress: Progress | None = None
+    api: Api, *, include_secrets: bool, progress: Progress | None = None, v1_tags: bool = False
 ) -> dict[str, list[JSONObject]]:
-    """Every item of every kind, read concurrently (one task per kind, pages in order)."""
+    """Every item of every kind, read concurrently (one task per kind, pages in order).
+
+    `v1_tags`: also read tag limits from the v1 table (servers before 3.4.19 keep them there
+    only; see kinds/tag_limit.py).
+    """
     raw: dict[str, list[JSONObject]] = {}
     # Kinds that share a listing (global and tag limits both live in the v2 list) read it once.
     shared: dict[bytes, list[Kind]] = defaultdict(list)
@@ -133,10 +147,90 @@ async def read_everything(
             if progress:
                 progress(kind.name, sum(1 for item in items if kind.own(item)))
 
+    v1: list[JSONObject] = []
+
+    async def read_v1() -> None:
+        v1.extend(await api.list_all(tag_limit.V1_LISTING))
+
     async with anyio.create_task_group() as tg:
         for ident in shared:
             tg.start_soon(read, ident)
+        if v1_tags:
+            tg.start_soon(read_v1)
+    if v1:
+        raw[tag_limit.KIND.name] = _with_v1_tags(raw.get(tag_limit.KIND.name, []), v1)
+    await recover_owners(api, raw)
     return raw
+
+
+async def recover_owners(api: Api, raw: dict[str, list[JSONObject]]) -> None:
+    """Set `owner_resource` on automations a deployment owns (3.x servers never return it).
+
+    One GET /automations/related-to/prefect.deployment.<id> per deployment; a relation that
+    no run-deployment action explains is ownership (automation.infer_owner). An automation
+    related to several deployments that way, or a server without the endpoint, gets none.
+    """
+    automations = {str(a.get("id")): a for a in raw.get(automation.KIND.name, [])}
+    deployments = [str(d.get("id")) for d in raw.get(deployment.KIND.name, [])]
+    if not automations or not deployments:
+        return
+    owners: dict[str, set[str]] = defaultdict(set)
+    limiter = anyio.CapacityLimiter(8)
+    missing = False
+
+    async def related(dep_id: str) -> None:
+        nonlocal missing
+        async with limiter:
+            try:
+                found = await api.request(
+                    "GET", f"/automations/related-to/prefect.deployment.{dep_id}"
+                )
+            except ApiError as e:
+                if e.status is None or e.status in (401, 403):
+                    raise
+                missing = True
+                return
+        for item in found if isinstance(found, list) else []:
+            ident = str(item.get("id")) if isinstance(item, dict) else ""
+            ours = automations.get(ident)
+            owner = automation.infer_owner(ours, dep_id) if ours is not None else None
+            if owner is not None:
+                owners[ident].add(owner)
+
+    async with anyio.create_task_group() as tg:
+        for dep_id in deployments:
+            tg.start_soon(related, dep_id)
+    if missing:
+        return
+    for ident, found in owners.items():
+        if len(found) == 1 and not automations[ident].get("owner_resource"):
+            automations[ident]["owner_resource"] = found.pop()
+
+
+async def name_uncarried(api: Api) -> list[Skipped]:
+    """Skipped entries for what the source has of the kinds pfx does not carry (uncarried.py);
+    a server without the endpoint has none of them."""
+    named: list[Skipped] = []
+    for what in UNCARRIED:
+        try:
+            if what.single:
+                answer: JSON = await api.request("GET", what.path)
+            else:
+                answer = list(await api.list_all(Listing(what.path)))
+        except ApiError as e:
+            if e.status is None or e.status in (401, 403):
+                raise
+            continue  # 404/405/422: this release does not have the kind
+        named += name_items(what, answer)
+    return named
+
+
+def _with_v1_tags(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:
+    """The v2 list plus each v1 tag limit whose tag has no `tag:<tag>` v2 limit."""
+    present = {
+        str(i.get("name", "")).removeprefix(TAG_PREFIX) for i in items if tag_limit.KIND.own(i)
+    }
+    return items + [i for i in v1 if isinstance(i.get("tag"), str) and i["tag"] not in present]
 
 
 def build_records(

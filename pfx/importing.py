@@ -22,6 +22,7 @@ from pfx.errors import ConflictError, PfxError
 from pfx.exporting import read_everything
 from pfx.graph import Graph, build_graph
 from pfx.kinds.base import Destination
+from pfx.openapi import read_accepts
 from pfx.outcomes import Ledger, predict
 from pfx.plan import Plan, Policy, build_inventory, plan_import
 from pfx.profiles import Target, resolve
@@ -50,6 +51,7 @@ def import_bundle(
     secrets_file: Path | None = None,
     concurrency: int = 8,
     progress: Progress | None = None,
+    accept_losses: bool = False,
 ) -> ImportResult:
     """Import the bundle at `path` into `profile`'s server (see module doc)."""
     bundle = read_bundle(path)
@@ -62,6 +64,7 @@ def import_bundle(
     run = _Run(
         bundle, str(path), graph, secrets, target, on_conflict, dry_run, concurrency, progress
     )
+    run.accept_losses = accept_losses
     try:
         return anyio.run(_import, run)
     except (Exception, KeyboardInterrupt) as e:
@@ -81,13 +84,17 @@ async def _import(run: _Run) -> ImportResult:
     started = time.monotonic()
     async with Api(run.target, concurrency=run.concurrency) as api:
         run.api = api
-        server_version = await api.server_version()
+        version = await api.server_version()
+        # The destination's own request schemas decide every payload (pfx.openapi).
+        document = await api.openapi()
         raw = await read_everything(api, include_secrets=False)
         inventory = build_inventory(raw)
+        server = f"Prefect {version}" if version else "the destination"
         destination = Destination(
             cloud=run.target.cloud,
-            server_version=server_version,
+            server_version=version,
             block_types=frozenset(k[0] for k in inventory.items.get("block-type", {})),
+            accepts=read_accepts(document, server) if document is not None else None,
         )
         plan = plan_import(
             run.bundle.records,
@@ -132,6 +139,8 @@ class _Run:
     api: Api | None = None
     ledger: Ledger | None = None
     started: float = field(default_factory=time.monotonic)
+    # Records with named losses count as complete (the user read the plan).
+    accept_losses: bool = False
 
     def report(self, outcomes: list[Outcome], seconds: float, stopped: str | None) -> Report:
         return Report(
@@ -143,6 +152,7 @@ class _Run:
             requests=self.api.stats.requests if self.api else 0,
             seconds=round(seconds, 3),
             stopped=stopped,
+            accept_losses=self.accept_losses,
         )
 
     def partial(self, why: str) -> Report:

@@ -13,7 +13,7 @@ from pfx.jsontypes import JSONObject
 
 FORMAT_NAME = "pfx-bundle"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 
 SecretsMode = Literal["withheld", "encrypted", "plaintext"]
 
@@ -84,6 +84,8 @@ class Source(BaseModel):
     profile: str | None = None
     server_version: str | None = None
     api_version: str | None = None
+    # Whether the source is a Prefect Cloud workspace; None in bundles written before 1.1.
+    cloud: bool | None = None
 
 
 class SecretsSummary(BaseModel):

@@ -139,8 +139,12 @@ class Ledger:
 
     def settle(self, i: int, result: Outcome) -> None:
         """Record `i`'s outcome; whether dependents may proceed follows from it."""
-        self.outcomes[i] = result
         action = self.plan.actions[i]
+        if result.status in ("created", "updated", "unchanged"):
+            # What the plan named: losses it arrives with, a caveat on using it there.
+            reason = "; ".join(r for r in (result.reason, action.caveat) if r)
+            result = result.model_copy(update={"losses": action.losses, "reason": reason})
+        self.outcomes[i] = result
         exists = action.verb in PRESENT and action.verb != "create"
         if result.status in ("created", "updated", "unchanged") or exists:
             # An update that failed leaves the old object: dependents can still use it.

@@ -67,6 +67,12 @@ def _secrets_line(m: Manifest) -> str:
     return f"{s.mode} ({s.withheld} withheld, {s.encrypted} encrypted, {s.plaintext} in clear)"
 
 
+def _where(cloud: bool | None) -> str:
+    if cloud is None:
+        return " (Cloud or self-hosted: not recorded)"
+    return ", Prefect Cloud" if cloud else ", self-hosted"
+
+
 def inspect_text(path: Path, m: Manifest) -> str:
     lines = [
         f"bundle:   {path}",
@@ -74,7 +80,8 @@ def inspect_text(path: Path, m: Manifest) -> str:
         f"created:  {m.created}",
         f"source:   {m.source.url}"
         + (f" (profile {m.source.profile})" if m.source.profile else ""),
-        f"server:   Prefect {m.source.server_version or '?'}, API {m.source.api_version or '?'}",
+        f"server:   Prefect {m.source.server_version or '?'}, API {m.source.api_version or '?'}"
+        + _where(m.source.cloud),
         f"secrets:  {_secrets_line(m)}",
         f"records:  {sum(m.counts.values())}",
         *_counts_table(m.counts),
@@ -127,15 +134,29 @@ def plan_text(plan: Plan, report: Report) -> str:
     lines = [f"plan ({plan.policy} on conflict), nothing written:"]
     lines += _table(report.totals(), columns)
     for o, action in zip(report.outcomes, plan.actions, strict=True):
-        if o.status == "created" or (o.status == "unchanged" and not o.reason):
+        # Unchanged records' notes (a system type is the destination's own) are in --report.
+        if o.status in ("created", "unchanged"):
             continue
         if o.status == "updated":
             detail = f"{action.verb}: {', '.join(action.fields) or action.reason}"
         else:
             detail = o.reason
         lines.append(f"  {_would(o.status):<13} {o.label}: {detail}")
+    lines += _loss_lines(report)
     lines.append(_summary(report, "dry run"))
     return "\n".join(lines)
+
+
+def _loss_lines(report: Report) -> list[str]:
+    """Every named loss: record, field, value type, why (values are never shown)."""
+    lines: list[str] = []
+    for o in report.outcomes:
+        for loss in o.losses:
+            what = "not kept" if loss.server_set else "lost"
+            lines.append(f"  {what:<9} {o.label}: {loss.field} ({loss.value_kind}): {loss.why}")
+    if report.counts()["with-losses"] and not report.accept_losses:
+        lines.append("  (--accept-losses counts these records as complete: exit 0 instead of 5)")
+    return lines
 
 
 def _would(status: str) -> str:
@@ -155,6 +176,8 @@ def _summary(report: Report, what: str) -> str:
 def report_text(report: Report, *, quiet: bool = False) -> str:
     """The table of outcomes per kind, then every record that did not go well."""
     what = "imported" if report.ok else "import incomplete"
+    if report.ok and report.counts()["with-losses"]:
+        what = "imported with named losses" + (" (accepted)" if report.accept_losses else "")
     if report.stopped:
         what = f"import stopped ({report.stopped})"
     summary = _summary(report, what)
@@ -166,10 +189,11 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
     for o in report.outcomes:
         if o.status == "not-attempted":
             not_attempted += 1
-        elif o.status not in ("created", "updated", "unchanged") or o.reason:
+        elif o.status != "unchanged" and (o.status not in ("created", "updated") or o.reason):
             lines.append(f"  {o.status:<9} {o.label}: {o.reason}")
     if not_attempted:
         lines.append(f"  {not_attempted} records not attempted: run the same import again")
+    lines += _loss_lines(report)
     needing = report.needing_secrets()
     if needing:
         lines.append(f"{len(needing)} block documents need secret values. Supply them with:")

@@ -19,7 +19,10 @@ from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
+from pfx.losses import held, record_losses, without
 from pfx.model import Record
+from pfx.openapi import Accepts
+from pfx.report import Loss
 
 Policy = Literal["skip", "update", "fail"]
 Verb = Literal[
@@ -63,6 +66,10 @@ class Action:
     reason: str = ""
     dest: JSONObject | None = None
     missing_secrets: list[str] = field(default_factory=list)
+    # Fields the destination cannot hold (pfx.losses), known before any write.
+    losses: list[Loss] = field(default_factory=list)
+    # A warning for a record the destination holds but cannot use (Kind.caveat).
+    caveat: str = ""
 
     @property
     def dest_id(self) -> str | None:
@@ -80,6 +87,8 @@ class Plan:
     policy: Policy
     # Ordinal -> a dependency that is neither in the bundle nor on the destination.
     unresolved: dict[int, str] = field(default_factory=dict)
+    # What the destination accepts: replay fits every call to it (pfx.losses.fitted).
+    accepts: Accepts | None = None
 
     def conflicts(self) -> list[tuple[Record, Action]]:
         return [
@@ -135,11 +144,13 @@ def plan_import(
             continue
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
-        ours = portable_shape(record.data, ours_tokens)
+        # What the destination cannot hold is named as a loss, not a difference.
+        lost = record_losses(record, "create", None, destination.accepts)
+        ours = portable_shape(without(record.data, lost), ours_tokens)
         theirs = portable_shape(kind.kept(dest), theirs_tokens)
         fields = differing(kind, ours, theirs)
         if not fields:
-            actions.append(Action("unchanged", dest=dest))
+            actions.append(Action("unchanged", reason=kind.note(record, dest) or "", dest=dest))
         elif _only_late_missing(kind, ours, theirs) and _made_here(i, graph, actions):
             # An interrupted import created it but did not finish it: finish, whatever the
             # policy (nobody else made it this way).
@@ -155,7 +166,26 @@ def plan_import(
                 unresolved.setdefault(i, f"{ref.kind} {'/'.join(ref.key)}")
             elif ref.id and isinstance(found.get("id"), str):
                 ids.setdefault(ref.id, str(found["id"]))
-    return Plan(records, actions, ids, policy, unresolved)
+    _name_losses(records, actions, destination)
+    return Plan(records, actions, ids, policy, unresolved, destination.accepts)
+
+
+def _name_losses(
+    records: Sequence[Record], actions: list[Action], destination: Destination
+) -> None:
+    """Each record the destination will hold: what of it the destination cannot hold, and
+    whether it can use it (Kind.caveat)."""
+    for record, action in zip(records, actions, strict=True):
+        if action.verb not in ("create", "update", "finish", "unchanged"):
+            continue
+        kind = kind_named(record.kind)
+        if action.verb == "unchanged" and action.dest is not None:
+            # What the destination lacks of it: the same losses a create would have.
+            lost = record_losses(record, "create", None, destination.accepts)
+            action.losses = held(lost, record.data, kind.kept(action.dest))
+        else:
+            action.losses = record_losses(record, action.verb, action.dest, destination.accepts)
+        action.caveat = kind.caveat(record, destination) or ""
 
 
 def _differs(
@@ -218,6 +248,15 @@ def _only_late_missing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> bool
     return not differing(kind, early, theirs)
 
 
+def _loosely(kind: Kind, record: Record, inventory: Inventory) -> JSONObject | None:
+    """The destination item under the kind's coarser key (Kind.match_key), if any."""
+    if kind.match_key is None:
+        return None
+    want = kind.match_key(record.key)
+    found = sorted(k for k in inventory.items.get(kind.name, {}) if kind.match_key(k) == want)
+    return inventory.get(kind.name, found[-1]) if found else None
+
+
 def _match(
     records: Sequence[Record],
     inventory: Inventory,
@@ -234,7 +273,7 @@ def _match(
     for i, record in enumerate(records):
         kind = kind_named(record.kind)
         if kind.unique_key:
-            dest = inventory.get(record.kind, record.key)
+            dest = inventory.get(record.kind, record.key) or _loosely(kind, record, inventory)
             if dest is not None:
                 matches[i] = dest
         else:

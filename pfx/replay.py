@@ -20,6 +20,7 @@ from pfx.ids import Index, replace_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import kind_named
 from pfx.kinds.base import Call, Kind
+from pfx.losses import fitted, without
 from pfx.model import Ref
 from pfx.outcomes import Ledger, api_failure, late_failure, outcome, written
 from pfx.plan import Inventory, bundle_index, differing, portable_shape
@@ -53,6 +54,7 @@ class Replay:
         self.secrets = secrets
         self.progress = progress
         self.ids: dict[str, str] = dict(self.plan.ids)
+        self.accepts = self.plan.accepts
         # Why the run stopped early (the destination stopped answering), or None.
         self.stopped: str | None = None
         self._ours_tokens: dict[str, str] | None = None
@@ -108,7 +110,7 @@ class Replay:
                 # `finish` completes an interrupted create: kinds with late refs finish in
                 # _late; the others (a pool's default queue) by their update.
                 if action.verb == "update" or kind.late is None:
-                    for call in kind.update(record, data, action.dest):
+                    for call in fitted(kind.update(record, data, action.dest), self.accepts):
                         await self._repeatable(call)
                 self.ledger.settle(i, written(record, action, None))
         except Unreachable as e:
@@ -122,10 +124,10 @@ class Replay:
 
     async def _create(self, i: int, kind: Kind, data: JSONObject) -> tuple[str | None, str]:
         """Run a record's create calls; (destination id, note)."""
-        calls = kind.create(self.records[i], data)
+        calls = fitted(kind.create(self.records[i], data), self.accepts)
         dest_id: str | None = None
         note = ""
-        for n, call in enumerate(calls if isinstance(calls, list) else [calls]):
+        for n, call in enumerate(calls):
             if n == 0 and call.method == "POST":
                 response, note = await self._first_create(i, call)
             else:
@@ -222,7 +224,8 @@ class Replay:
                     continue
             return None
         claimed = set(self.ids.values()) | set(index.by_id)
-        ours = portable_shape(record.data, self._tokens())
+        lost = self.plan.actions[i].losses
+        ours = portable_shape(without(record.data, lost), self._tokens())
         shapes = [ours, kind.early(ours)] if kind.early else [ours]
         theirs_tokens = index.tokens()
         for item in items:
@@ -255,7 +258,9 @@ class Replay:
             for i in members:
                 record, old = self.records[i], self.ledger.outcomes[i]
                 item = self._dest_item(i, kind, items, index)
-                ours = portable_shape(record.data, self._tokens())
+                # Named losses are not differences: the destination cannot hold them.
+                lost = self.plan.actions[i].losses
+                ours = portable_shape(without(record.data, lost), self._tokens())
                 if item is None:
                     fields = ["(gone)"]
                 else:
@@ -300,7 +305,8 @@ class Replay:
             try:
                 if why is None:
                     assert kind.late is not None
-                    for call in kind.late(record, self._data(i), result.destination_id):
+                    late = kind.late(record, self._data(i), result.destination_id)
+                    for call in fitted(late, self.accepts):
                         await self._repeatable(call)
             except Unreachable as e:
                 self.stopped = str(e)

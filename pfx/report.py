@@ -1,8 +1,9 @@
 """Outcomes of an import, pure: one per record, summed into a Report that sets the exit code.
 
 Statuses: created, updated, unchanged, skipped (reason), blocked (by which dependency),
-failed (why), not-attempted (the run stopped first). The exit code is documented on
-`Report.exit_code` and in README.
+failed (why), not-attempted (the run stopped first). A created, updated or unchanged record
+may carry named `losses` (fields the destination cannot hold); such records are counted apart
+as `with-losses`. The exit code is documented on `Report.exit_code` and in README.
 """
 
 from __future__ import annotations
@@ -30,7 +31,25 @@ EXIT_OK = 0
 EXIT_STOPPED = 1
 EXIT_KEPT = 3
 EXIT_INCOMPLETE = 4
+EXIT_LOSSES = 5
 EXIT_CHANGES = 6
+# The column that counts records with named losses, apart from their status.
+WITH_LOSSES = "with-losses"
+
+
+class Loss(BaseModel):
+    """One field of a record that the destination cannot hold: where, its type, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Dotted path inside the request body, which for most kinds is the record's data.
+    field: str
+    # The JSON type of the value (never the value: it may be secret).
+    value_kind: str
+    why: str
+    # A flag the server sets on its own resources (a block type's `is_protected`), not data
+    # the user made: named like any loss, but it does not make the import incomplete (exit).
+    server_set: bool = False
 
 
 class Outcome(BaseModel):
@@ -50,10 +69,17 @@ class Outcome(BaseModel):
     # Secret fields a needs-secrets record is missing.
     missing_secrets: list[str] = Field(default_factory=list)
     destination_id: str | None = None
+    # Fields of a created, updated or unchanged record that the destination does not hold.
+    losses: list[Loss] = Field(default_factory=list)
 
     @property
     def label(self) -> str:
         return f"{self.kind} {'/'.join(self.key)}"
+
+    @property
+    def lossy(self) -> bool:
+        """Whether it arrived without some of the user's data (server-set flags aside)."""
+        return any(not loss.server_set for loss in self.losses)
 
 
 class Report(BaseModel):
@@ -70,17 +96,25 @@ class Report(BaseModel):
     seconds: float = 0.0
     # Why the run ended before every record was settled (one line), or None.
     stopped: str | None = None
+    # The user read the plan's losses and accepts them: records with losses count as complete.
+    accept_losses: bool = False
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Per kind, the number of records in each status (every status listed)."""
         table: dict[str, Counter[str]] = {}
         for o in self.outcomes:
-            table.setdefault(o.kind, Counter())[o.status] += 1
-        return {k: {s: c.get(s, 0) for s in STATUSES} for k, c in table.items()}
+            row = table.setdefault(o.kind, Counter())
+            row[o.status] += 1
+            row[WITH_LOSSES] += 1 if o.lossy else 0
+        columns = (*STATUSES, WITH_LOSSES)
+        return {k: {s: c.get(s, 0) for s in columns} for k, c in table.items()}
 
     def counts(self) -> dict[str, int]:
+        """Records per status, and (apart: they also have a status) those with losses."""
         c = Counter(o.status for o in self.outcomes)
-        return {s: c.get(s, 0) for s in STATUSES}
+        return {s: c.get(s, 0) for s in STATUSES} | {
+            WITH_LOSSES: sum(1 for o in self.outcomes if o.lossy)
+        }
 
     @property
     def ok(self) -> bool:
@@ -89,13 +123,16 @@ class Report(BaseModel):
     @property
     def exit_code(self) -> int:
         """0 complete; 1 stopped early; 3 only differences kept by policy; 4 records failed,
-        blocked, not attempted or skipped for another reason; 6 (dry run) changes would be
-        written. Precedence 4 > 3 > 6 > 0."""
+        blocked, not attempted or skipped for another reason; 5 records arrived with named
+        losses (0 under accept_losses); 6 (dry run) changes would be written.
+        Precedence 4 > 5 > 3 > 6 > 0."""
         if self.stopped:
             return EXIT_STOPPED
         bad = [o for o in self.outcomes if o.status not in GOOD]
         if any(o.status != "skipped" or o.code not in BY_POLICY for o in bad):
             return EXIT_INCOMPLETE
+        if not self.accept_losses and any(o.lossy for o in self.outcomes):
+            return EXIT_LOSSES
         if bad:
             return EXIT_KEPT
         if self.dry_run and any(o.status in ("created", "updated") for o in self.outcomes):

@@ -198,7 +198,9 @@ def infer_owner(data: JSONObject, deployment_id: str) -> str | None:
     deployment owns it, or when a `run-deployment` action selects it; a relation not explained
     by such an action is ownership. (Owned *and* running its owner cannot be told apart: None.)
     """
-    for field in ACTION_LISTS:
+    # The server relates only `actions` (not actions_on_trigger/resolve) to the deployments
+    # they run (prefect.server.events.models.automations._sync_automation_related_resources).
+    for field in ("actions",):
         actions = data.get(field)
         for action in actions if isinstance(actions, list) else []:
             if (

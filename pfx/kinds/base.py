@@ -12,6 +12,7 @@ from urllib.parse import quote
 from pfx.ids import Index, replace_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, Ref
+from pfx.openapi import Accepts
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class Destination:
     cloud: bool = False
     server_version: str | None = None
     block_types: frozenset[str] = frozenset()
+    # The request schemas the destination accepts (its /openapi.json); None: not known, and
+    # payloads go as the kinds build them.
+    accepts: Accepts | None = None
 
 
 Remap = Callable[[str], str | None]
@@ -117,8 +121,18 @@ class Kind:
     # Whether the source item is a resource of its own (False: it belongs to another record,
     # like the server-made `deployment:<id>` concurrency limits).
     own: Callable[[JSONObject], bool] = lambda _data: True
-    # Why the destination cannot hold the record (managed pools, push pools off Cloud), or None.
+    # Why the destination cannot hold the record (reserved names, tag limits on a server
+    # without v2 tag limits), or None. Anything else the destination decides (see openapi.py).
     unsupported: Callable[[Record, Destination], str | None] = no_reason
+    # A warning for a record the destination holds but cannot put to use (a push pool on a
+    # server without push infrastructure), shown on its outcome; None: nothing to say.
+    caveat: Callable[[Record, Destination], str | None] = no_reason
+    # A coarser key under which a destination item is this same record when none has its
+    # exact key (block schemas: the checksum, whatever the version string). None: exact only.
+    match_key: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
+    # Why a record that exists on the destination counts as unchanged whatever it holds
+    # (a system block type is the destination's own), shown on its outcome; None: no note.
+    note: Callable[[Record, JSONObject], str | None] = lambda _record, _dest: None
     # Names are not unique (automations): keys get an ordinal, matching pairs by content.
     unique_key: bool = True
     # Fields that exist on both sides but that the destination sets itself and import does not

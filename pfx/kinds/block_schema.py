@@ -1,4 +1,5 @@
-"""Block schemas: keyed by (checksum, version), since one checksum can carry several versions.
+"""Block schemas: keyed by (checksum, version), since one checksum can carry several versions;
+a destination schema with the same checksum is the same schema whatever its version string.
 
 A schema is content-addressed and immutable: POST returns the existing one (200) when the
 destination has it, so create is also a lookup and there is nothing to update.
@@ -100,4 +101,8 @@ KIND = Kind(
     shape=Shape(key=2, fields={"block_type_id": "str", "version": "str"}),
     refs=_refs,
     keep=_keep,
+    # Each release registers its system schemas with its own version string, same checksum:
+    # a schema the destination has by checksum is reused, never created again.
+    match_key=lambda key: key[:1],
+    ignored=frozenset({"version"}),
 )

@@ -38,13 +38,23 @@ _CREATE_FIELDS = (
     "labels", "parameters", "parameter_openapi_schema", "enforce_parameter_schema",
     "job_variables", "pull_steps", "work_pool_name", "work_queue_name", "storage_document_id",
     "infrastructure_document_id", "concurrency_options",
+    # 2.x only: sent so that the destination's schema names it when it holds a value.
+    "manifest_path",
 )  # fmt: skip
 # DeploymentUpdate has no name, flow_id or labels (labels change only through the upsert).
-_UPDATE_FIELDS = tuple(f for f in _CREATE_FIELDS if f not in ("name", "flow_id", "labels"))
+_UPDATE_FIELDS = tuple(
+    f for f in _CREATE_FIELDS if f not in ("name", "flow_id", "labels", "manifest_path")
+)
 # How the create body sets the own or linked limit (the update sets them by _limit_calls).
 _LIMIT_FIELDS = ("concurrency_limit", "global_concurrency_limit_id")
-# Fields that DeploymentScheduleCreate accepts.
-_SCHEDULE_FIELDS = ("schedule", "active", "max_scheduled_runs", "parameters", "slug")
+# Fields that DeploymentScheduleCreate accepts, and 2.x's (the destination's schema names them
+# as losses when they hold a value: 3.x has no per-schedule catchup or max_active_runs).
+_SCHEDULE_FIELDS = (
+    "schedule", "active", "max_scheduled_runs", "parameters", "slug", "max_active_runs", "catchup"
+)  # fmt: skip
+# 2.x schedule settings that 3.x lacks, and their unset values (dropped from kept data when
+# unset, so a 2.x record compares equal to its 3.x copy).
+_V2_SCHEDULE_UNSET: JSONObject = {"max_active_runs": None, "catchup": False}
 
 # Parameter schemas that say "no parameters": the server stores {} when none is sent, turns a
 # sent {} into the object form, and a PATCH with null into null. All are kept as {}.
@@ -86,7 +96,7 @@ def linked_limit(data: JSONObject) -> JSONObject | None:
 
 
 def _keep(data: JSONObject) -> JSONObject:
-    kept = dict(data)
+    kept = _from_v2(dict(data))
     # Always null since 3.1 (the own limit is reported in global_concurrency_limit instead);
     # older servers report the own limit here, and then it is kept.
     if kept.get("concurrency_limit") is None:
@@ -101,9 +111,39 @@ def _keep(data: JSONObject) -> JSONObject:
     elif linked is not None:
         # The linked limit's settings belong to its own record; only the reference is kept.
         kept["global_concurrency_limit"] = {"id": linked.get("id"), "name": linked.get("name")}
-    schedules = data.get("schedules")
+    schedules = kept.get("schedules")
     if isinstance(schedules, list):
         kept["schedules"] = _canonical_schedules(schedules)
+    return kept
+
+
+def _from_v2(kept: JSONObject) -> JSONObject:
+    """2.x names translated to 3.x's, same meaning; a 3.x deployment passes unchanged.
+
+    2.x calls job variables `infra_overrides`; `is_schedule_active` is `not paused` (2.20
+    derives it so) and the legacy `schedule` is the first of `schedules` (both read-only
+    mirrors there); `manifest_path` has no 3.x equivalent and is kept only when set, so that
+    the destination's schema names it.
+    """
+    overrides = kept.pop("infra_overrides", None)
+    if overrides and not kept.get("job_variables"):
+        kept["job_variables"] = overrides
+    active = kept.pop("is_schedule_active", None)
+    if active is False:
+        kept["paused"] = True
+    legacy = kept.pop("schedule", None)
+    if isinstance(legacy, dict) and not kept.get("schedules"):
+        kept["schedules"] = [{"schedule": legacy, "active": True}]
+    if kept.get("manifest_path") is None:
+        kept.pop("manifest_path", None)
+    schedules = kept.get("schedules")
+    if isinstance(schedules, list):
+        kept["schedules"] = [
+            {k: v for k, v in s.items() if _V2_SCHEDULE_UNSET.get(k, ...) != v}
+            if isinstance(s, dict)
+            else s
+            for s in schedules
+        ]
     return kept
 
 

@@ -1,5 +1,6 @@
 """Tag concurrency limits (v1): keyed by tag. Since Prefect 3.4.19 each is a v2 limit named
 `tag:<tag>`; they are read, created and updated as such, which keeps `active` and decay.
+Older servers (2.x, 3.x before 3.4.19) keep them in the v1 table: export reads it there too.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import re
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Shape
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.kinds.concurrency_limit import LISTING, SERVER_FIELDS, TAG_PREFIX
 from pfx.model import Record
 
@@ -18,7 +19,22 @@ from pfx.model import Record
 _V2_SINCE = (3, 4, 19)
 
 
+# The v1 table of servers before 3.4.19, read besides the v2 list (see exporting.py).
+V1_LISTING = Listing("/concurrency_limits/filter")
+
+
+def reads_v1(server_version: str | None) -> bool:
+    """Whether a server keeps tag limits in the v1 table (2.x, 3.x before 3.4.19).
+
+    An unknown version (Cloud) is read both ways; items are keyed by tag, so none repeats.
+    """
+    version = _version(server_version)
+    return version is None or version < _V2_SINCE
+
+
 def _own(data: JSONObject) -> bool:
+    if "tag" in data:
+        return True
     return str(data.get("name", "")).startswith(TAG_PREFIX)
 
 

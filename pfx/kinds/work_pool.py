@@ -79,16 +79,23 @@ def _path_name(data: JSONObject) -> str:
 
 
 def _unsupported(record: Record, destination: Destination) -> str | None:
-    pool_type = str(record.data.get("type", ""))
+    # Push and managed pools are not refused here: the destination decides (every
+    # self-hosted release 3.4-3.8 accepts push pools), and its refusal is the reason.
     name = str(record.data.get("name", ""))
     if name.lower().startswith("prefect"):
         return "work pool names beginning with 'Prefect' are reserved by the server"
+    return None
+
+
+def _caveat(record: Record, destination: Destination) -> str | None:
+    pool_type = str(record.data.get("type", ""))
     if destination.cloud:
         return None
-    if pool_type == MANAGED:
-        return "managed work pools exist only on Prefect Cloud"
-    if pool_type.endswith(PUSH_SUFFIX):
-        return f"push work pools ({pool_type}) need Prefect Cloud"
+    if pool_type.endswith(PUSH_SUFFIX) or pool_type == MANAGED:
+        return (
+            f"a {pool_type} pool runs flows from Prefect Cloud's own infrastructure; this "
+            "server has none, so its deployments' runs will not start here"
+        )
     return None
 
 
@@ -104,6 +111,7 @@ KIND = Kind(
     shape=Shape(key=1, fields={"name": "str", "type": "str"}),
     refs=_refs,
     unsupported=_unsupported,
+    caveat=_caveat,
     # The default queue's id names a queue record (a token after portable()); kept so the
     # bundle says which queue is the default, not compared since queues are keyed by name.
     ignored=frozenset({"default_queue_id"}),

@@ -108,15 +108,18 @@ def test_update_patches_by_name() -> None:
     assert call.body["is_paused"] is True
 
 
-def test_push_and_managed_pools_need_cloud() -> None:
-    """Push and managed pools are unsupported off Cloud; other types are free-form."""
+def test_push_and_managed_pools_are_left_to_the_destination() -> None:
+    """Push and managed pools are attempted anywhere, with a caveat where they cannot run."""
     push = records()[("push-pool",)]
-    assert KIND.unsupported(push, Destination()) is not None
-    assert KIND.unsupported(push, Destination(cloud=True)) is None
+    assert KIND.unsupported(push, Destination()) is None
+    assert KIND.caveat(push, Destination()) is not None
+    assert KIND.caveat(push, Destination(cloud=True)) is None
     managed = Record(kind="work-pool", key=("m",), data={"name": "m", "type": "prefect:managed"})
-    assert KIND.unsupported(managed, Destination()) is not None
+    assert KIND.unsupported(managed, Destination()) is None
+    assert KIND.caveat(managed, Destination()) is not None
     k8s = records()[("k8s-pool",)]
     assert KIND.unsupported(k8s, Destination()) is None
+    assert KIND.caveat(k8s, Destination()) is None
 
 
 def test_two_servers_compare_equal() -> None:

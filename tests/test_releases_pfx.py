@@ -1,0 +1,134 @@
+"""pfx across Prefect releases, end to end on real servers of each release (`make compat`; not
+in `make test`, whose one cross-release pair is tests/test_compat.py): what issue 8 is done
+when. Judged on the destination by the independent census (fixtures/compare.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fixtures import compare
+from fixtures.compat import pfx, seed_release, start_pair, user_env
+from fixtures.releases import release
+
+pytestmark = [pytest.mark.server, pytest.mark.compat]
+
+
+@dataclass
+class Run:
+    """One pair's import: pfx's exit code and report, and both servers' census after it."""
+
+    exit_code: int
+    report: dict[str, Any]
+    src: compare.Census
+    dst: compare.Census
+    baseline: compare.Census
+    output: str
+    # The checksum of every block schema on the destination after the import (repeats kept).
+    schema_checksums: list[str]
+
+    def verdicts(self) -> list[compare.Verdict]:
+        return compare.compare(self.src, self.dst, self.baseline)
+
+    def losses(self) -> dict[str, list[str]]:
+        return {
+            f"{o['kind']} {'/'.join(o['key'])}": [loss["field"] for loss in o["losses"]]
+            for o in self.report["outcomes"]
+            if o.get("losses")
+        }
+
+
+def run_pair(src_name: str, dst_name: str, workdir: Path, prepare: Any = None) -> Run:
+    """Seed a `src_name` server as its user has it, export it, import into `dst_name`."""
+    src, dst = release(src_name), release(dst_name)
+    s, d = start_pair(src, dst, workdir)
+    try:
+        seed_release(src, s, workdir, deployments=6)
+        if prepare is not None:
+            prepare(s.url)
+        baseline = compare.take(d.url)
+        env = user_env(workdir / "user", {"src": s, "dst": d})
+        bundle, report_path = workdir / "snap.pfx", workdir / "report.json"
+        exported = pfx(env, "export", "-p", "src", "-o", str(bundle), "--secrets", "encrypt", "-q")
+        assert exported.returncode == 0, exported.stderr
+        imported = pfx(env, "import", str(bundle), "-p", "dst", "--report", str(report_path))
+        report = json.loads(report_path.read_text())
+        with httpx.Client(base_url=d.url, timeout=120) as client:
+            schemas = client.post("/block_schemas/filter", json={"limit": 200}).json()
+        return Run(
+            imported.returncode,
+            report,
+            compare.take(s.url),
+            compare.take(d.url),
+            baseline,
+            imported.stdout + imported.stderr,
+            [str(x["checksum"]) for x in schemas],
+        )
+    finally:
+        s.stop()
+        d.stop()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_v2_to_38_carries_job_variables_and_tag_limits(workdir: Path) -> None:
+    """2.20 -> 3.8: infra_overrides arrive as job_variables, v1 tag limits as `tag:` limits."""
+    run = run_pair("2.20", "3.8", workdir)
+    assert run.exit_code in (0, 5), run.output
+    src_deps = run.src.records["deployment"]
+    dst_deps = run.dst.records["deployment"]
+    # The census reads 2.x deployments in 3.x terms: infra_overrides as job_variables.
+    overridden = {k: v for k, v in src_deps.items() if v.get("job_variables")}
+    assert overridden, "the 2.20 seed has deployments with infra_overrides"
+    for key, item in overridden.items():
+        assert dst_deps[key]["job_variables"] == item["job_variables"], key
+    src_tags = set(run.src.records.get("tag-concurrency-limit", {}))
+    assert src_tags, "the 2.20 seed has v1 tag limits"
+    assert src_tags <= set(run.dst.records.get("tag-concurrency-limit", {}))
+    assert not [v for v in run.verdicts() if v.state == "missing"], run.output
+
+
+def _grace_period(url: str) -> None:
+    """Give one 3.8 deployment a grace period, as a user would."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        deployment = client.post("/deployments/filter", json={"limit": 1}).json()[0]
+        options = {"collision_strategy": "ENQUEUE", "grace_period_seconds": 120}
+        client.patch(
+            f"/deployments/{deployment['id']}", json={"concurrency_options": options}
+        ).raise_for_status()
+
+
+def test_38_to_34_names_grace_period_seconds(workdir: Path) -> None:
+    """3.8 -> 3.4: the grace period 3.4 cannot hold is a named loss (exit 5), the rest arrives."""
+    run = run_pair("3.8", "3.4", workdir, prepare=_grace_period)
+    losses = run.losses()
+    assert any("concurrency_options.grace_period_seconds" in f for f in losses.values()), losses
+    assert run.exit_code == 5, run.output
+    assert "grace_period_seconds" in run.output
+
+
+@pytest.mark.parametrize("source", ["3.7", "3.4"])
+def test_into_38_exits_0_without_duplicate_schemas(source: str, workdir: Path) -> None:
+    """3.7/3.4 -> 3.8 exits 0; no schema is created twice; system types are unchanged."""
+    run = run_pair(source, "3.8", workdir)
+    assert run.exit_code == 0, run.output
+    checksums = run.schema_checksums
+    assert checksums and len(checksums) == len(set(checksums)), "a block schema was duplicated"
+    protected = [
+        o
+        for o in run.report["outcomes"]
+        if o["kind"] == "block-type" and o["reason"] == "destination's system type"
+    ]
+    assert protected and all(o["status"] == "unchanged" for o in protected)
+    assert not [o for o in run.report["outcomes"] if o["code"] == "differs"]
