@@ -33,7 +33,7 @@ from pfx.model import (
     Skipped,
     Source,
 )
-from pfx.records import Head, RecordLines, head_of
+from pfx.records import Head, RecordLines, head_of, record_from
 
 # The oldest pfx release that reads what this one writes.
 READER = "0.1"
@@ -267,8 +267,7 @@ def _label_of(line: bytes) -> str:
 
 def _record(line: bytes, i: int) -> Record:
     try:
-        raw = load_line(line)
-        record = Record.model_validate(raw)
+        record = record_from(load_line(line))
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
