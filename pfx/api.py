@@ -30,6 +30,8 @@ from pfx.profiles import Target
 PAGE = 200
 # "Not now" answers: reads retry them all; writes only those that prove nothing was done.
 PUSHBACK = frozenset({429, 502, 503, 504})
+# Answers of a proxy or load balancer whose server does not answer.
+GATEWAY = frozenset({502, 503, 504})
 # With backoff capped at 8 s this waits out about a minute of a locked SQLite database.
 ATTEMPTS = 14
 # Reads whose answer was lost (reset, timeout) are sent again this many times at most.
@@ -171,6 +173,12 @@ class Api:
                         self._resume_at = max(self._resume_at, time.monotonic() + wait)
                     await anyio.sleep(wait)
                     continue
+                if status in GATEWAY and not _prefect_own(response):
+                    # A gateway that keeps answering for a server it cannot reach: the
+                    # server behind it is down, as good as a refused connection.
+                    raise Unreachable(
+                        f"cannot reach {public}: its gateway keeps answering HTTP {status}"
+                    )
             if status < 400:
                 if not read:
                     self.pace.on_success(time.monotonic() - started, _shape(method, path))

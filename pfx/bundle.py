@@ -27,12 +27,13 @@ from pfx.model import (
     FORMAT_MINOR,
     FORMAT_NAME,
     Manifest,
+    Partial,
     Record,
     SecretsSummary,
     Skipped,
     Source,
 )
-from pfx.records import Head, RecordLines, head_of
+from pfx.records import Head, RecordLines, head_of, record_from
 
 # The oldest pfx release that reads what this one writes.
 READER = "0.1"
@@ -90,6 +91,7 @@ def build_manifest(
     created: str,
     secrets: SecretsSummary | None = None,
     skipped: list[Skipped] | None = None,
+    selection: Partial | None = None,
 ) -> Manifest:
     """The manifest for `records` (already in bundle order) and their encoded `lines`."""
     hashes = [hashlib.sha256(line).hexdigest() for line in lines]
@@ -113,6 +115,7 @@ def build_manifest(
         hashes=hashes,
         digest=digest,
         skipped=skipped or [],
+        selection=selection,
     )
 
 
@@ -123,6 +126,7 @@ def encode(
     created: str,
     secrets: SecretsSummary | None = None,
     skipped: list[Skipped] | None = None,
+    selection: Partial | None = None,
 ) -> Iterator[bytes]:
     """Every line of a bundle (manifest first), records sorted into bundle order.
 
@@ -147,6 +151,7 @@ def encode(
         created=created,
         secrets=secrets,
         skipped=[*(skipped or []), *refused],
+        selection=selection,
     )
     yield encode_manifest(manifest)
     yield from lines
@@ -262,8 +267,7 @@ def _label_of(line: bytes) -> str:
 
 def _record(line: bytes, i: int) -> Record:
     try:
-        raw = load_line(line)
-        record = Record.model_validate(raw)
+        record = record_from(load_line(line))
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -300,3 +304,19 @@ def _check_invariants(manifest: Manifest, heads: list[Head], slots: dict[str, in
             )
     if slots["encrypted"] and not (summary.kdf and summary.check):
         raise BundleError("damaged bundle: encrypted secrets but no key derivation in manifest")
+    if manifest.selection is not None:
+        _check_external(manifest.selection, heads)
+
+
+def _check_external(selection: Partial, heads: list[Head]) -> None:
+    """A partial bundle declares every record it refers to but does not hold (rule 23)."""
+    present = {(h.kind, h.key) for h in heads}
+    declared = {(e.kind, e.key) for e in selection.external}
+    for head in heads:
+        for ref in head.links:
+            target = (ref.kind, ref.key)
+            if not ref.soft and target not in present and target not in declared:
+                raise BundleError(
+                    f"damaged bundle: {head.label} refers to {ref.kind} {'/'.join(ref.key)}, "
+                    "which is neither in the partial bundle nor declared external"
+                )

@@ -19,6 +19,7 @@ from pfx import __version__
 
 if TYPE_CHECKING:
     from pfx.errors import PfxError as PfxErrorType
+    from pfx.mapping import EnvMap
 
 F = TypeVar("F", bound=Callable[..., Any])
 USER_ERRNOS = frozenset(
@@ -84,6 +85,38 @@ def concurrency_option(text: str) -> Callable[[F], F]:
     )
 
 
+SELECTORS_HELP = """
+\b
+Selectors (--include picks, --exclude removes; both repeatable; what a picked record
+references comes along, listed as "included as a dependency"):
+  KIND:GLOB   GLOB over the natural key joined with '/': deployment:etl/prod,
+              deployment:etl-*/*, variable:etl_*, work-pool:k8s-*, block-document:s3/*
+  kind:KIND   every record of a kind: kind:automation
+  tag:TAG     records carrying that tag (deployments, flows, variables, automations)
+\b
+Kinds: flow, block-type, block-schema, block-document, variable, global-concurrency-limit,
+tag-concurrency-limit, work-pool, work-queue, deployment, automation.
+An exclusion that leaves a picked record without something it needs is an error naming
+both (on import: unless the destination already has it).
+"""
+
+
+def selector_options(f: F) -> F:
+    """--include/--exclude, shared by export and import (grammar in SELECTORS_HELP)."""
+    f = click.option(
+        "--exclude",
+        multiple=True,
+        metavar="SELECTOR",
+        help="Leave out records matching SELECTOR (repeatable; see below).",
+    )(f)
+    return click.option(
+        "--include",
+        multiple=True,
+        metavar="SELECTOR",
+        help="Only records matching SELECTOR, with their dependencies (repeatable).",
+    )(f)
+
+
 def _first_pfx_error(group: BaseExceptionGroup[BaseException]) -> PfxErrorType | None:
     from pfx.errors import PfxError
 
@@ -109,6 +142,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       pfx inspect snap.pfx                what a bundle holds (no server)
       pfx verify snap.pfx                 integrity and invariants (no server)
       pfx import snap.pfx -p cloud        plan and replay into profile `cloud`
+      pfx diff snap.pfx -p cloud          what differs, field by field
+      pfx cutover report.json -p cloud    turn on what `import --standby` held back
     """
     ctx.obj = {"debug": debug}
 
@@ -117,7 +152,7 @@ def _debug(ctx: click.Context) -> bool:
     return bool(ctx.obj and ctx.obj.get("debug"))
 
 
-@cli.command()
+@cli.command(epilog=SELECTORS_HELP)
 @click.option("-p", "--profile", help="Prefect profile to read (default: the active one).")
 @click.option(
     "-o",
@@ -136,6 +171,7 @@ def _debug(ctx: click.Context) -> bool:
 )
 @passphrase_option("for --secrets encrypt")
 @concurrency_option("Most requests in flight at once against the source API.")
+@selector_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
@@ -146,10 +182,16 @@ def export(
     secrets: str,
     passphrase_file: Path | None,
     concurrency: int,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Read every resource of a profile into one bundle file (needs only the source API)."""
+    """Read every resource of a profile into one bundle file (needs only the source API).
+
+    With --include/--exclude, a partial bundle: the selected records and what they need;
+    its manifest records the selectors (`pfx inspect` shows them).
+    """
     with fail_cleanly(_debug(ctx)):
         from pfx import output as out
         from pfx.exporting import export_bundle
@@ -170,6 +212,8 @@ def export(
             passphrase=passphrase,
             progress=progress,
             concurrency=concurrency,
+            include=include,
+            exclude=exclude,
         )
         if as_json:
             click.echo(out.export_json(result))
@@ -209,7 +253,7 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
             )
 
 
-@cli.command("import")
+@cli.command("import", epilog=SELECTORS_HELP)
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("-p", "--profile", help="Prefect profile to write to (default: the active one).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
@@ -240,6 +284,19 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
 )
 @passphrase_option("of an encrypted bundle")
 @concurrency_option("Ceiling of concurrent writes; the actual number adapts to the server.")
+@selector_options
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML map applied before planning: renames, variable values, patches (README).",
+)
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="Arrive held back: deployments paused, automations disabled; the --report records "
+    "what to turn on with `pfx cutover`.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and the summary line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.pass_context
@@ -254,6 +311,10 @@ def import_(
     accept_losses: bool,
     passphrase_file: Path | None,
     concurrency: int,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    map_path: Path | None,
+    standby: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -277,9 +338,15 @@ def import_(
         from pfx import output as out
         from pfx.importing import ImportStopped, import_bundle
         from pfx.passphrase import read_passphrase
+        from pfx.promotion import Promotion
 
         if report_path is not None:
             out.check_writable(report_path)
+        if standby and report_path is None:
+            from pfx.errors import UsageError
+
+            raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
+        promotion = Promotion(include, exclude, _read_map(map_path), standby)
 
         def passphrase() -> str:
             return read_passphrase(passphrase_file)
@@ -296,6 +363,7 @@ def import_(
                 concurrency=concurrency,
                 progress=progress,
                 accept_losses=accept_losses,
+                promotion=promotion,
             )
         except ImportStopped as stop:
             if report_path is not None:
@@ -303,6 +371,10 @@ def import_(
             raise
         if report_path is not None:
             out.write_report(report_path, result.report)
+        if not (quiet or as_json) and result.prepared is not None:
+            notes = out.promotion_text(result.prepared)
+            if notes:
+                click.echo(notes)
         if as_json:
             click.echo(result.report.model_dump_json())
         elif dry_run:
@@ -310,6 +382,88 @@ def import_(
         else:
             click.echo(out.report_text(result.report, quiet=quiet))
         sys.exit(result.report.exit_code)
+
+
+def _read_map(path: Path | None) -> EnvMap | None:
+    """The parsed --map file, or None."""
+    if path is None:
+        return None
+    from pfx.errors import UsageError
+    from pfx.mapping import parse_mapping
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read map {path}: {e.strerror or e}") from None
+    return parse_mapping(text, str(path))
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path), required=False)
+@click.option("-p", "--profile", help="Render this profile's live server instead of a bundle.")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["prefect-yaml"]),
+    default="prefect-yaml",
+    show_default=True,
+    help="What to render: prefect.yaml, automations.yaml and prefect-setup.sh.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory to write into (created if missing; each file written atomically).",
+)
+@click.option("--include", multiple=True, help="Render only what these selectors pick.")
+@click.option("--exclude", multiple=True, help="Leave out what these selectors pick.")
+@concurrency_option("Most requests in flight at once against a live server.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print what was written and left out as JSON."
+)
+@click.pass_context
+def render(
+    ctx: click.Context,
+    bundle: Path | None,
+    profile: str | None,
+    target: str,
+    output: Path,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    concurrency: int,
+    as_json: bool,
+) -> None:
+    """Render a bundle (or a live server) as code: prefect.yaml for `prefect deploy`, an
+    automations file and a companion file of `prefect` commands; list every field left out.
+
+    \b
+      pfx render snap.pfx --to prefect-yaml -o infra/
+      pfx render -p prod -o infra/ --include 'deployment:etl-*/*'
+
+    \b
+    Selectors: KIND:GLOB (natural key joined with '/'), kind:KIND, tag:TAG.
+    """
+    with fail_cleanly(_debug(ctx)):
+        import orjson
+
+        from pfx.render import summary_json, summary_text
+        from pfx.rendering import render_to
+
+        result = render_to(
+            output,
+            bundle,
+            profile,
+            include=include,
+            exclude=exclude,
+            concurrency=concurrency,
+        )
+        written = [str(p) for p in result.written]
+        if as_json:
+            summary = summary_json(result.rendering, written, result.source)
+            click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        else:
+            click.echo(summary_text(result.rendering, written, result.source))
 
 
 @cli.group()
@@ -329,6 +483,10 @@ def secrets_template(ctx: click.Context, bundle: Path) -> None:
         from pfx.secretsfile import template
 
         click.echo(orjson.dumps(template(read_bundle(bundle)), option=orjson.OPT_INDENT_2))
+
+
+# The promotion commands (diff, cutover) live in their own module; importing it registers them.
+from pfx import cli_promotion  # noqa: E402, F401
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +25,10 @@ from pfx.keying import item_id, key_items
 from pfx.kinds import KINDS, automation, deployment, tag_limit
 from pfx.kinds.base import Kind, Listing
 from pfx.kinds.concurrency_limit import TAG_PREFIX
-from pfx.model import Manifest, Record, SecretsMode, Skipped, Source
+from pfx.model import External, Manifest, Partial, Record, SecretsMode, Skipped, Source
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
+from pfx.select import external_refs, parse_selector, select
 from pfx.uncarried import UNCARRIED, name_items
 
 Progress = Callable[[str, int], None]
@@ -42,6 +43,8 @@ class ExportResult:
     size: int
     seconds: float
     stats: Stats = field(default_factory=Stats)
+    # For a partial export: "<label>: included as a dependency of <label>", one per record.
+    dependencies: list[str] = field(default_factory=list)
 
 
 def export_bundle(
@@ -52,10 +55,44 @@ def export_bundle(
     passphrase: str | None = None,
     progress: Progress | None = None,
     concurrency: int = 8,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> ExportResult:
-    """Export every resource of `profile` into the bundle file `path`."""
+    """Export every resource of `profile` into the bundle file `path`, or with `include` /
+    `exclude` selectors (pfx.select) the chosen ones and their dependencies."""
+    for text in (*include, *exclude):
+        parse_selector(text)  # a bad selector fails before any request
     target = resolve(profile)
-    return anyio.run(_export, target, Path(path), secrets, passphrase, progress, concurrency)
+    chosen = (tuple(include), tuple(exclude))
+    return anyio.run(
+        _export, target, Path(path), secrets, passphrase, progress, concurrency, chosen
+    )
+
+
+def read_records(
+    profile: str | None = None, *, concurrency: int = 8
+) -> tuple[list[Record], list[Skipped], Source]:
+    """Every record of `profile`'s server in memory, as an export would write them (secret
+    values withheld): the live side of `pfx diff`."""
+    target = resolve(profile)
+    return anyio.run(_read_records, target, concurrency)
+
+
+async def _read_records(
+    target: Target, concurrency: int
+) -> tuple[list[Record], list[Skipped], Source]:
+    async with Api(target, concurrency=concurrency) as api:
+        server_version = await api.server_version()
+        api_version = await api.api_version()
+        raw = await read_everything(api, include_secrets=False)
+    records, skipped = build_records(raw, Sealer.create("withheld", None))
+    source = Source(
+        url=target.public_url,
+        profile=target.profile,
+        server_version=server_version,
+        api_version=api_version,
+    )
+    return bundle.sort_records(records), skipped, source
 
 
 async def _export(
@@ -65,6 +102,7 @@ async def _export(
     passphrase: str | None,
     progress: Progress | None,
     concurrency: int,
+    chosen: tuple[tuple[str, ...], tuple[str, ...]],
 ) -> ExportResult:
     started = time.monotonic()
     sealer = Sealer.create(mode, passphrase)
@@ -80,6 +118,19 @@ async def _export(
         named = await name_uncarried(api)
         stats = api.stats
     records, skipped = build_records(raw, sealer)
+    partial: Partial | None = None
+    notes: list[str] = []
+    if any(chosen):
+        picked = select(records, *chosen)
+        records = picked.records
+        external = [External(kind=r.kind, key=r.key) for r in external_refs(records)]
+        partial = Partial(
+            include=list(chosen[0]),
+            exclude=list(chosen[1]),
+            dependencies=len(picked.dependencies),
+            external=external,
+        )
+        notes = [f"{r.label}: {why}" for r in records if (why := picked.because(r))]
     skipped += named
     source = Source(
         url=target.public_url,
@@ -90,7 +141,14 @@ async def _export(
     )
     summary = sealer.summary(records)
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    lines = bundle.encode(records, source=source, created=created, secrets=summary, skipped=skipped)
+    lines = bundle.encode(
+        records,
+        source=source,
+        created=created,
+        secrets=summary,
+        skipped=skipped,
+        selection=partial,
+    )
     manifest_holder: list[Manifest] = []
 
     def tee() -> object:
@@ -100,7 +158,8 @@ async def _export(
             yield line
 
     size = bundlefile.write_lines(path, tee())  # type: ignore[arg-type]
-    return ExportResult(path, manifest_holder[0], size, time.monotonic() - started, stats)
+    seconds = time.monotonic() - started
+    return ExportResult(path, manifest_holder[0], size, seconds, stats, notes)
 
 
 async def read_everything(

@@ -26,6 +26,7 @@ from pfx.openapi import read_accepts
 from pfx.outcomes import Ledger, predict
 from pfx.plan import Plan, Policy, build_inventory, plan_import
 from pfx.profiles import Target, resolve
+from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
 from pfx.replay import Progress, Replay
 from pfx.report import Outcome, Report
 from pfx.secretsfile import SecretValues, gather_secrets
@@ -39,6 +40,8 @@ class ImportResult:
 
     plan: Plan
     report: Report
+    # What selection, map and standby did to the bundle's records before planning.
+    prepared: Prepared | None = None
 
 
 def import_bundle(
@@ -52,12 +55,17 @@ def import_bundle(
     concurrency: int = 8,
     progress: Progress | None = None,
     accept_losses: bool = False,
+    promotion: Promotion | None = None,
 ) -> ImportResult:
-    """Import the bundle at `path` into `profile`'s server (see module doc)."""
-    bundle = read_bundle(path)
+    """Import the bundle at `path` into `profile`'s server (see module doc); `promotion`
+    selects, maps and holds back records first (pfx.promotion)."""
+    promotion = promotion or Promotion()
+    bundle, picked = pick(read_bundle(path), promotion)
     secrets = gather_secrets(
         bundle, passphrase=passphrase, secrets_file=secrets_file, decrypt=not dry_run
     )
+    prepared = prepare(bundle.records, promotion, picked)
+    bundle = Bundle(bundle.manifest, prepared.records, bundle.problems)
     graph = build_graph(bundle.records)
     graph.sorter()  # a cycle is an error before anything is written
     target = resolve(profile)
@@ -65,6 +73,7 @@ def import_bundle(
         bundle, str(path), graph, secrets, target, on_conflict, dry_run, concurrency, progress
     )
     run.accept_losses = accept_losses
+    run.prepared = prepared
     try:
         return anyio.run(_import, run)
     except (Exception, KeyboardInterrupt) as e:
@@ -89,6 +98,8 @@ async def _import(run: _Run) -> ImportResult:
         document = await api.openapi()
         raw = await read_everything(api, include_secrets=False)
         inventory = build_inventory(raw)
+        has = {(kind, key) for kind, items in inventory.items.items() for key in items}
+        check_available(run.prepared.picked, has)
         server = f"Prefect {version}" if version else "the destination"
         destination = Destination(
             cloud=run.target.cloud,
@@ -120,7 +131,7 @@ async def _import(run: _Run) -> ImportResult:
             stopped = replay.stopped
             outcomes = run.ledger.close(f"not attempted: the run stopped ({stopped})")
         report = run.report(outcomes, time.monotonic() - started, stopped)
-    return ImportResult(plan, report)
+    return ImportResult(plan, report, run.prepared)
 
 
 @dataclass
@@ -141,6 +152,7 @@ class _Run:
     started: float = field(default_factory=time.monotonic)
     # Records with named losses count as complete (the user read the plan).
     accept_losses: bool = False
+    prepared: Prepared = field(default_factory=lambda: Prepared([]))
 
     def report(self, outcomes: list[Outcome], seconds: float, stopped: str | None) -> Report:
         return Report(
@@ -153,6 +165,7 @@ class _Run:
             seconds=round(seconds, 3),
             stopped=stopped,
             accept_losses=self.accept_losses,
+            standby=held_states(self.prepared.held, outcomes),
         )
 
     def partial(self, why: str) -> Report:

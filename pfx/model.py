@@ -13,7 +13,7 @@ from pfx.jsontypes import JSONObject
 
 FORMAT_NAME = "pfx-bundle"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1
+FORMAT_MINOR = 2
 
 SecretsMode = Literal["withheld", "encrypted", "plaintext"]
 
@@ -113,6 +113,28 @@ class Skipped(BaseModel):
     reason: str
 
 
+class External(BaseModel):
+    """A record that a partial bundle refers to but does not hold."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: str
+    key: tuple[str, ...]
+
+
+class Partial(BaseModel):
+    """How a partial bundle was selected (format 1.2), and what it refers to outside itself."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    # Records in the bundle only because a selected record references them.
+    dependencies: int = 0
+    # Targets of hard refs that are not in the bundle: the destination must already have them.
+    external: list[External] = Field(default_factory=list)
+
+
 class Manifest(BaseModel):
     """The bundle's first line: format, provenance, counts, edges and checksums."""
 
@@ -134,3 +156,5 @@ class Manifest(BaseModel):
     # sha256 (hex) over all record lines, each with its newline, in bundle order.
     digest: str
     skipped: list[Skipped] = Field(default_factory=list)
+    # Set when the export was asked for part of the source (--include/--exclude); None: all.
+    selection: Partial | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,9 +11,12 @@ import click
 import orjson
 
 if TYPE_CHECKING:
+    from pfx.cutover import CutoverResult
+    from pfx.diff import Change, Diff
     from pfx.exporting import ExportResult
     from pfx.model import Manifest
     from pfx.plan import Plan
+    from pfx.promotion import Prepared
     from pfx.report import Report
 
 
@@ -42,7 +45,25 @@ def export_text(result: ExportResult) -> str:
         f"  secrets: {_secrets_line(m)}",
     ]
     lines += [f"  not exported: {s.kind} {'/'.join(s.key)}: {s.reason}" for s in m.skipped]
+    if m.selection is not None:
+        lines += _partial_lines(m)
+        lines += [f"  {note}" for note in result.dependencies]
     return "\n".join(lines)
+
+
+def _partial_lines(m: Manifest) -> list[str]:
+    """What a partial bundle was selected with, and what it needs from a destination."""
+    sel = m.selection
+    if sel is None:
+        return []
+    picks = [f"--include {s}" for s in sel.include] + [f"--exclude {s}" for s in sel.exclude]
+    lines = [
+        f"partial:  {' '.join(picks)} ({sel.dependencies} included as dependencies)",
+    ]
+    if sel.external:
+        lines.append(f"  needs on the destination: {len(sel.external)}")
+        lines += [f"    {e.kind} {'/'.join(e.key)}" for e in sel.external]
+    return lines
 
 
 def export_json(result: ExportResult) -> str:
@@ -58,6 +79,8 @@ def export_json(result: ExportResult) -> str:
             "secrets": m.secrets.model_dump(include={"mode", "withheld", "encrypted", "plaintext"}),
             "skipped": [s.model_dump(mode="json") for s in m.skipped],
             "digest": m.digest,
+            "selection": m.selection.model_dump(mode="json") if m.selection else None,
+            "dependencies": result.dependencies,
         }
     ).decode()
 
@@ -86,6 +109,7 @@ def inspect_text(path: Path, m: Manifest) -> str:
         f"records:  {sum(m.counts.values())}",
         *_counts_table(m.counts),
     ]
+    lines += _partial_lines(m)
     if m.skipped:
         lines.append(f"not exported: {len(m.skipped)}")
         lines += [f"  {s.kind} {'/'.join(s.key)}: {s.reason}" for s in m.skipped]
@@ -133,7 +157,11 @@ def plan_text(plan: Plan, report: Report) -> str:
     columns = [s for s, n in counts.items() if n] or ["unchanged"]
     lines = [f"plan ({plan.policy} on conflict), nothing written:"]
     lines += _table(report.totals(), columns)
-    for o, action in zip(report.outcomes, plan.actions, strict=True):
+    from pfx.diff import destination_changes
+    from pfx.plan import bundle_index
+
+    ours = bundle_index(plan.records).tokens()
+    for record, o, action in zip(plan.records, report.outcomes, plan.actions, strict=True):
         # Unchanged records' notes (a system type is the destination's own) are in --report.
         if o.status in ("created", "unchanged"):
             continue
@@ -142,6 +170,10 @@ def plan_text(plan: Plan, report: Report) -> str:
         else:
             detail = o.reason
         lines.append(f"  {_would(o.status):<13} {o.label}: {detail}")
+        if action.dest is not None and action.fields:
+            # The same field-level rendering as `pfx diff`: destination -> bundle.
+            changes = destination_changes(record, action.dest, ours, plan.tokens)
+            lines += change_lines(changes, " " * 16)
     lines += _loss_lines(report)
     lines.append(_summary(report, "dry run"))
     return "\n".join(lines)
@@ -229,3 +261,98 @@ def write_report(path: Path, report: Report) -> None:
     with os.fdopen(fd, "wb") as fh:
         fh.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
     os.replace(tmp, path)
+
+
+def _short(value: object, width: int = 60) -> str:
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def change_lines(changes: Iterable[Change], indent: str) -> list[str]:
+    """One line per changed field: `path: old -> new` (secrets: `path: secret changed`)."""
+    lines = []
+    for c in changes:
+        if c.secret:
+            lines.append(f"{indent}{c.path}: secret changed (value not shown)")
+        else:
+            lines.append(f"{indent}{c.path}: {_short(c.old)} -> {_short(c.new)}")
+    return lines
+
+
+def diff_text(diff: Diff) -> str:
+    """The differences as a table: one line per record, one more per changed field."""
+    lines = [f"--- {diff.left}", f"+++ {diff.right}"]
+    for r in diff.records:
+        lines.append(f"  {r.status:<8} {r.label}")
+        lines += change_lines(r.changes, " " * 13)
+    c = diff.counts()
+    if diff.same:
+        lines.append(f"equal: {c['equal']} records, no differences")
+    else:
+        n = len(diff.records)
+        lines.append(
+            f"{n} record{'s' if n != 1 else ''} differ ({c['added']} added, {c['removed']} "
+            f"removed, {c['changed']} changed), {c['equal']} equal"
+        )
+    return "\n".join(lines)
+
+
+def cutover_text(result: CutoverResult) -> str:
+    """One line per held record: what cutover (or rollback) did, or would do."""
+    what = "rollback" if result.rollback else "cutover"
+    lines = [
+        f"{what} of {result.destination}"
+        + (" (dry run, nothing written):" if result.dry_run else ":")
+    ]
+    verbs = {
+        "set": "would set" if result.dry_run else "set",
+        "unchanged": "unchanged",
+        "missing": "missing",
+    }
+    for n, step in enumerate(result.steps):
+        h = step.held
+        verb = "failed" if n in result.failed else verbs[step.verdict]
+        if step.verdict == "set":
+            detail = f"{h.field}: {_short(step.current)} -> {_short(step.target)}"
+        elif step.verdict == "unchanged":
+            detail = f"{h.field} already {_short(step.target)}"
+        else:
+            detail = "not on the destination"
+        if n in result.failed:
+            detail += f" ({result.failed[n]})"
+        lines.append(f"  {verb:<10} {h.label}: {detail}")
+    counts = {v: sum(1 for s in result.steps if s.verdict == v) for v in verbs}
+    lines.append(
+        f"{what}: {counts['set']} {'to set' if result.dry_run else 'set'}, "
+        f"{counts['unchanged']} unchanged, {counts['missing']} missing, {len(result.failed)} failed"
+    )
+    return "\n".join(lines)
+
+
+def promotion_text(prepared: Prepared) -> str:
+    """What selection, map and standby did to the bundle's records (empty when nothing)."""
+    lines: list[str] = []
+    picked = prepared.picked
+    if picked is not None:
+        lines.append(
+            f"selected {len(picked.records)} records ({len(picked.chosen)} chosen, "
+            f"{len(picked.dependencies)} included as dependencies, {picked.left_out} left out)"
+        )
+        lines += [f"  {r.label}: {why}" for r in picked.records if (why := picked.because(r))]
+        for (kind, key), needer in picked.on_destination.items():
+            name = f"{kind} {'/'.join(key)}"
+            lines.append(f"  {name}: excluded; {needer.label} uses the destination's")
+    mapped = prepared.mapped
+    if mapped is not None:
+        lines.append(f"map changed {len(mapped.changed)} records")
+        for (kind, key), (old, changes) in mapped.changed.items():
+            renamed = f" (renamed from {'/'.join(old)})" if old else ""
+            lines.append(f"  {kind} {'/'.join(key)}{renamed}")
+            lines += change_lines(changes, "      ")
+        lines += [f"  {note}" for note in mapped.notes]
+    if prepared.held:
+        lines.append(
+            f"standby: {len(prepared.held)} records held back "
+            "(deployments paused, automations disabled; `pfx cutover REPORT` turns them on)"
+        )
+    return "\n".join(lines)

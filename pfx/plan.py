@@ -89,6 +89,8 @@ class Plan:
     unresolved: dict[int, str] = field(default_factory=dict)
     # What the destination accepts: replay fits every call to it (pfx.losses.fitted).
     accepts: Accepts | None = None
+    # The destination's id -> natural-key tokens, to show differing values portably.
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def conflicts(self) -> list[tuple[Record, Action]]:
         return [
@@ -167,7 +169,7 @@ def plan_import(
             elif ref.id and isinstance(found.get("id"), str):
                 ids.setdefault(ref.id, str(found["id"]))
     _name_losses(records, actions, destination)
-    return Plan(records, actions, ids, policy, unresolved, destination.accepts)
+    return Plan(records, actions, ids, policy, unresolved, destination.accepts, theirs_tokens)
 
 
 def _name_losses(

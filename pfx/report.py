@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pfx.standby import Held
+
 Status = Literal["created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"]
 STATUSES: tuple[Status, ...] = (
     "created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"
@@ -98,6 +100,8 @@ class Report(BaseModel):
     stopped: str | None = None
     # The user read the plan's losses and accepts them: records with losses count as complete.
     accept_losses: bool = False
+    # With --standby: each state standby held back, with the bundle's value (pfx cutover).
+    standby: list[Held] = Field(default_factory=list)
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Per kind, the number of records in each status (every status listed)."""

@@ -12,7 +12,17 @@ from pydantic import BaseModel
 from pfx import bundlefile, schemagen
 from pfx.jsontypes import JSON
 from pfx.kinds import KINDS
-from pfx.model import Manifest, Record, Ref, SecretSlot, SecretsSummary, Skipped, Source
+from pfx.model import (
+    External,
+    Manifest,
+    Partial,
+    Record,
+    Ref,
+    SecretSlot,
+    SecretsSummary,
+    Skipped,
+    Source,
+)
 from pfx.output import write_report
 from pfx.report import Outcome, Report
 from pfx.secretsfile import template
@@ -113,7 +123,17 @@ def test_format_lists_the_registry_kinds_in_order() -> None:
     )
 
 
-MODELS: list[type[BaseModel]] = [Manifest, Source, SecretsSummary, Skipped, Record, Ref, SecretSlot]
+MODELS: list[type[BaseModel]] = [
+    Manifest,
+    Source,
+    SecretsSummary,
+    Skipped,
+    Partial,
+    External,
+    Record,
+    Ref,
+    SecretSlot,
+]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=[m.__name__ for m in MODELS])

@@ -1,0 +1,85 @@
+"""The promotion commands of the `pfx` command line: `diff` and `cutover` (thin, like cli.py).
+
+Imported by pfx.cli, which registers them on its group.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pfx.cli import _debug, cli, concurrency_option, fail_cleanly
+
+
+@cli.command()
+@click.argument("left", type=click.Path(path_type=Path))
+@click.argument("right", type=click.Path(path_type=Path), required=False)
+@click.option("-p", "--profile", help="Compare LEFT with this profile's live server instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@concurrency_option("Most requests in flight at once against the server (-p).")
+@click.pass_context
+def diff(
+    ctx: click.Context,
+    left: Path,
+    right: Path | None,
+    profile: str | None,
+    as_json: bool,
+    concurrency: int,
+) -> None:
+    """What changes from bundle LEFT to bundle RIGHT, or to the live server of -p PROFILE.
+
+    \b
+      pfx diff yesterday.pfx today.pfx    two bundles
+      pfx diff snap.pfx -p prod           what changed on prod since snap.pfx
+
+    Records are matched by natural key (ids never compare); per record: added, removed, or
+    changed with each field's old and new value (secret values are never shown).
+
+    \b
+    Exit codes: 0 equal; 1 they differ; 2 usage error or a bad bundle.
+    """
+    with fail_cleanly(_debug(ctx)):
+        import orjson
+
+        from pfx import output as out
+        from pfx.diffing import diff_sources
+
+        result = diff_sources(left, right, profile, concurrency=concurrency)
+        if as_json:
+            click.echo(orjson.dumps(result.as_json()).decode())
+        else:
+            click.echo(out.diff_text(result))
+        sys.exit(0 if result.same else 1)
+
+
+@cli.command("cutover")
+@click.argument("report", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-p", "--profile", help="Prefect profile of the destination the report names.")
+@click.option("--rollback", is_flag=True, help="Hold the records back again (standby states).")
+@click.option("--dry-run", is_flag=True, help="Print the steps; write nothing.")
+@click.pass_context
+def cutover_(
+    ctx: click.Context, report: Path, profile: str | None, rollback: bool, dry_run: bool
+) -> None:
+    """Turn on what `pfx import --standby --report REPORT` held back: set exactly those
+    deployments and automations to the bundle's states (idempotent).
+
+    \b
+      pfx import snap.pfx -p cloud --standby --report cutover.json
+      pfx cutover cutover.json -p cloud --dry-run    # the steps, nothing written
+      pfx cutover cutover.json -p cloud              # unpause / enable as the bundle had
+      pfx cutover cutover.json -p cloud --rollback   # pause / disable again
+
+    \b
+    Exit codes: 0 done (or nothing to do); 4 a record is missing on the destination or did
+    not take its state; 6 dry run with steps to take; 1 API error; 2 usage error.
+    """
+    with fail_cleanly(_debug(ctx)):
+        from pfx import output as out
+        from pfx.cutover import cutover
+
+        result = cutover(report, profile, rollback=rollback, dry_run=dry_run)
+        click.echo(out.cutover_text(result))
+        sys.exit(result.exit_code)

@@ -1,0 +1,53 @@
+"""The diff pipeline: read both sides (bundle files, or a bundle and a live server) and diff.
+
+The live side is read as an export would read it, in memory (secret values withheld). A
+partial bundle is compared with what its own selectors pick on the other side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pfx.bundlefile import read_bundle
+from pfx.diff import Diff, diff_records
+from pfx.errors import UsageError
+from pfx.model import Manifest, Record
+from pfx.select import select
+
+
+def diff_sources(
+    left: Path, right: Path | None = None, profile: str | None = None, *, concurrency: int = 8
+) -> Diff:
+    """What changes from bundle `left` to bundle `right`, or to the server of `profile`."""
+    if (right is None) == (profile is None):
+        raise UsageError("diff needs a second bundle or -p PROFILE (one of them, not both)")
+    old = read_bundle(left)
+    if right is not None:
+        new = read_bundle(right)
+        return diff_records(
+            narrow(old.records, new.manifest, new.records),
+            narrow(new.records, old.manifest, old.records),
+            names=(str(left), str(right)),
+        )
+    from pfx.exporting import read_records
+
+    records, _, source = read_records(profile, concurrency=concurrency)
+    name = f"{source.profile or 'server'} (live, {source.url})"
+    narrowed = narrow(records, old.manifest, old.records)
+    return diff_records(old.records, narrowed, names=(str(left), name))
+
+
+def narrow(
+    records: Sequence[Record], manifest: Manifest, partial: Sequence[Record]
+) -> list[Record]:
+    """`records` as the selectors of a partial bundle (`manifest`, `partial`) pick them, plus
+    the counterparts of its records; all of them when that bundle is whole."""
+    sel = manifest.selection
+    if sel is None:
+        return list(records)
+    picked = select(
+        records, sel.include, sel.exclude, available=lambda *_: True, require_match=False
+    )
+    keep = {(r.kind, r.key) for r in picked.records} | {(r.kind, r.key) for r in partial}
+    return [r for r in records if (r.kind, r.key) in keep]

@@ -1,0 +1,87 @@
+"""What import does to a bundle's records before planning, pure: select (with dependencies),
+map to the destination's environment, hold back on standby.
+
+Selection comes first and works on the bundle's own names; secrets are gathered for the
+selected records; the map and standby then change records in place (same order and count,
+so secret values stay attached by ordinal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pfx.bundle import Bundle
+from pfx.errors import UsageError
+from pfx.mapping import EnvMap, Mapped, apply_mapping
+from pfx.model import Record
+from pfx.report import GOOD, Outcome
+from pfx.select import Selection, select
+from pfx.standby import Held, hold
+
+
+@dataclass
+class Promotion:
+    """How import was asked to change the bundle's records."""
+
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    envmap: EnvMap | None = None
+    standby: bool = False
+
+
+@dataclass
+class Prepared:
+    """The records to plan, and what selection, map and standby did to get them."""
+
+    records: list[Record]
+    picked: Selection | None = None
+    mapped: Mapped | None = None
+    held: list[Held] = field(default_factory=list)
+
+
+def pick(bundle: Bundle, promotion: Promotion) -> tuple[Bundle, Selection | None]:
+    """The bundle narrowed to the selection (unchanged without selectors).
+
+    Excluded dependencies are taken as present on the destination here; `check_available`
+    confirms that once the destination is read, before anything is written.
+    """
+    if not promotion.include and not promotion.exclude:
+        return bundle, None
+    picked = select(bundle.records, promotion.include, promotion.exclude, available=lambda *_: True)
+    return Bundle(bundle.manifest, picked.records, bundle.problems), picked
+
+
+def prepare(records: Sequence[Record], promotion: Promotion, picked: Selection | None) -> Prepared:
+    """Map and hold back the (selected) records."""
+    prepared = Prepared(list(records), picked)
+    if promotion.envmap is not None:
+        prepared.mapped = apply_mapping(prepared.records, promotion.envmap)
+        prepared.records = prepared.mapped.records
+    if promotion.standby:
+        prepared.records, prepared.held = hold(prepared.records)
+    return prepared
+
+
+def check_available(picked: Selection | None, has: set[tuple[str, tuple[str, ...]]]) -> None:
+    """UsageError naming both records when an excluded dependency is not on the destination."""
+    if picked is None:
+        return
+    for (kind, key), needer in picked.on_destination.items():
+        if (kind, key) not in has:
+            raise UsageError(
+                f"{needer.label} needs {kind} {'/'.join(key)}, which --exclude leaves out "
+                "and the destination does not have"
+            )
+
+
+def held_states(held: list[Held], outcomes: list[Outcome]) -> list[Held]:
+    """The held entries whose record now is (or, in a dry run, would be) on the destination
+    as the bundle says, with the destination's id: what `pfx cutover` turns on."""
+    ends = {(o.kind, o.key): o for o in outcomes}
+    out: list[Held] = []
+    for entry in held:
+        outcome = ends.get((entry.kind, entry.key))
+        if outcome is not None and outcome.status in GOOD:
+            out.append(entry.model_copy(update={"id": outcome.destination_id}))
+    return out

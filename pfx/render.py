@@ -1,0 +1,123 @@
+"""Rendering records as code, pure: what a rendering is (files and omissions) and `render`,
+which selects records and asks each part for its files (records in, texts out).
+
+Parts: render_deployments.py (prefect.yaml), render_automations.py (triggers and the
+automations file), render_commands.py (the companion `prefect` commands), render_yaml.py (YAML
+text). Nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pfx.jsontypes import JSONObject
+from pfx.model import Record
+
+
+@dataclass(frozen=True)
+class Omission:
+    """A field of a record that the rendered files do not carry (or carry differently)."""
+
+    kind: str
+    key: tuple[str, ...]
+    field: str
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {'/'.join(self.key)}"
+
+
+@dataclass
+class Rendering:
+    """The rendered files (relative path -> text) and everything they leave out."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    omissions: list[Omission] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Names:
+    """Natural-key labels by source id (lower case), for the comments that name ids."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, records: Iterable[Record]) -> Names:
+        names = cls()
+        for r in records:
+            if r.id:
+                names.labels[r.id.lower()] = r.label
+        return names
+
+
+def render(
+    records: list[Record],
+    *,
+    source: str,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+) -> Rendering:
+    """Every rendered file for `records` (picked by `include`/`exclude` selectors, with what
+    they reference), and every field those files leave out."""
+    from pfx.render_automations import render_automations, split_automations, trigger_entries
+    from pfx.render_commands import render_commands
+    from pfx.render_deployments import render_deployments
+    from pfx.select import select
+
+    chosen = select(records, include, exclude).records
+    names = Names.of(records)
+    deployable = {
+        r.id.lower()
+        for r in chosen
+        if r.kind == "deployment" and r.id and isinstance(r.data.get("work_pool_name"), str)
+    }
+    # A chosen deployment's triggers come with it; other automations only when chosen.
+    by_deployment, _ = split_automations(records, deployable)
+    _, rest = split_automations(chosen, deployable)
+    out = Rendering()
+    triggers = trigger_entries(by_deployment, names, out.omissions)
+    for part in (
+        render_deployments(chosen, names, triggers, source),
+        render_automations(rest, names, source),
+        render_commands(chosen, names, source),
+    ):
+        out.files |= part.files
+        out.omissions += part.omissions
+        out.counts |= part.counts
+    out.omissions.sort(key=lambda o: (o.kind, o.key, o.field))
+    return out
+
+
+def summary_text(rendering: Rendering, written: list[str], source: str) -> str:
+    """What a render wrote and every field it left out, for people: omissions with the same
+    kind, field and reason are one line, naming every record they concern."""
+    counts = ", ".join(f"{n} {what}" for what, n in rendering.counts.items())
+    lines = [f"rendered {source}: {counts}"]
+    lines += [f"  wrote {path}" for path in written]
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for o in rendering.omissions:
+        field = re.sub(r"\[[^\]]*\]", "", o.field)
+        groups.setdefault((o.kind, field, o.reason), []).append("/".join(o.key))
+    if groups:
+        lines.append(f"not rendered ({len(rendering.omissions)} fields):")
+    for (kind, field, reason), keys in groups.items():
+        lines.append(f"  {kind} {field}: {reason}")
+        lines.append(f"    {', '.join(dict.fromkeys(keys))}")
+    return "\n".join(lines)
+
+
+def summary_json(rendering: Rendering, written: list[str], source: str) -> JSONObject:
+    """The same as `summary_text`, as JSON."""
+    return {
+        "source": source,
+        "files": list(written),
+        "counts": dict(rendering.counts),
+        "not_rendered": [
+            {"kind": o.kind, "key": list(o.key), "field": o.field, "reason": o.reason}
+            for o in rendering.omissions
+        ],
+    }

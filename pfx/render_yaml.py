@@ -1,0 +1,104 @@
+"""YAML text for rendered files: PyYAML (the library Prefect itself loads prefect.yaml with),
+named anchors for values shared on purpose, and end-of-line comments on lines holding ids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import yaml  # type: ignore[import-untyped]  # no stubs installed; Prefect ships PyYAML
+
+from pfx.ids import UUID
+from pfx.jsontypes import JSON
+
+
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
+    """SafeDumper that names the anchors of shared values (`&pool-k8s`, not `&id001`) and
+    never indents list items less than their key (the style of Prefect's own docs)."""
+
+    anchor_names: ClassVar[dict[int, str]] = {}
+
+    def generate_anchor(self, node: object) -> str:
+        for obj_id, name in self.anchor_names.items():
+            if self.represented_objects.get(obj_id) is node:
+                return name
+        # Only values listed in anchor_names are shared; anything else is a bug upstream.
+        raise ValueError("unexpected shared value in rendered YAML")
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _string(dumper: Any, value: str) -> Any:
+    # Multi-line strings (rrules with DTSTART) stay on one line, double-quoted with \n, so a
+    # comment can follow any line (see comment_ids).
+    style = '"' if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _string)
+
+
+def dump(document: Mapping[str, Any], anchors: Mapping[str, object] | None = None) -> str:
+    """`document` as block-style YAML, keys in the order given, Unicode as is.
+
+    `anchors` maps an anchor name to a value object that occurs more than once in `document`
+    (the same object, by identity): it is written once with `&name` and aliased with `*name`.
+    """
+
+    class Dumper(_Dumper):
+        anchor_names: ClassVar[dict[int, str]] = {
+            id(value): name for name, value in (anchors or {}).items()
+        }
+
+    text = yaml.dump(
+        dict(document),
+        Dumper=Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1_000_000,
+    )
+    return str(text)
+
+
+def comment_ids(text: str, names: Mapping[str, str]) -> str:
+    """`text` with `# <what the id names>` after every line that holds an id in `names`.
+
+    Safe on the output of `dump`: with an unbounded width every scalar sits on one line, so
+    a comment after it ends that line and nothing else.
+    """
+    out: list[str] = []
+    for line in text.splitlines():
+        found = [
+            names[m.group(0).lower()] for m in UUID.finditer(line) if m.group(0).lower() in names
+        ]
+        if found:
+            line = f"{line}  # {', '.join(dict.fromkeys(found))}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def header(lines: list[str]) -> str:
+    """Comment lines that open a rendered file."""
+    return "".join(f"# {line}".rstrip() + "\n" for line in lines)
+
+
+def sorted_json(value: JSON) -> JSON:
+    """`value` with object keys sorted at every depth, so output does not depend on the
+    order a server listed them in."""
+    if isinstance(value, dict):
+        return {k: sorted_json(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_json(v) for v in value]
+    return value
+
+
+SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def anchor_name(*parts: str) -> str:
+    """A readable YAML anchor name from `parts` (YAML anchors allow no spaces or brackets)."""
+    return "-".join(SLUG.sub("_", p) for p in parts if p)

@@ -1,0 +1,68 @@
+"""The render pipeline: read records (a bundle file, or a live server in memory as an export
+reads it), render them (pfx.render, pure), and write each file to a temporary name, then rename.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pfx.errors import UsageError
+from pfx.render import Rendering, render
+from pfx.render_commands import SETUP_SH
+
+
+@dataclass
+class RenderResult:
+    """What a render wrote, where from, and what it left out."""
+
+    source: str
+    directory: Path
+    written: list[Path]
+    rendering: Rendering
+
+
+def render_to(
+    directory: Path,
+    bundle: Path | None = None,
+    profile: str | None = None,
+    *,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    concurrency: int = 8,
+) -> RenderResult:
+    """Render the bundle file `bundle`, or without one the server of `profile` (None: the
+    active profile), into `directory` (created if missing)."""
+    if bundle is not None and profile is not None:
+        raise UsageError("render reads a bundle or a server (-p PROFILE), not both")
+    if bundle is not None:
+        from pfx.bundlefile import read_bundle
+
+        records = list(read_bundle(bundle).records)
+        source = f"bundle {bundle.name}"
+    else:
+        from pfx.exporting import read_records
+
+        records, _, origin = read_records(profile, concurrency=concurrency)
+        source = f"server {origin.url}" + (f" (profile {origin.profile})" if origin.profile else "")
+    rendering = render(records, source=source, include=include, exclude=exclude)
+    written = [write_file(directory / name, text) for name, text in sorted(rendering.files.items())]
+    return RenderResult(source, directory, written, rendering)
+
+
+def write_file(path: Path, text: str) -> Path:
+    """Write `text` to `path` atomically: a temporary name in the same directory, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o755 if path.name == SETUP_SH else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
