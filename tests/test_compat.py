@@ -42,11 +42,6 @@ def test_every_source_resource_arrives_equal_or_named(pair_34_to_38: PairResult)
 
 
 @pytest.mark.server
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8, not yet in pfx: system-type noise makes a complete 3.4 -> 3.8 import "
-    "exit non-zero",
-)
 def test_complete_import_exits_zero(pair_34_to_38: PairResult) -> None:
     """A 3.4 -> 3.8 import where nothing was lost exits 0 (issue 8's "Done when")."""
     assert pair_34_to_38.exit_code == 0
