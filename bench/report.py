@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import cloud
+
 KINDS = (
     "flow",
     "deployment",
@@ -24,6 +26,13 @@ KINDS = (
     "automation",
 )
 RUNS = (("transfer", "prefect transfer"), ("pfx_import", "pfx import"), ("floor", "floor"))
+
+# The commands whose memory the synthetic bundles measure (issue 11: <= 200 MB, < 1.5x growth).
+MEMORY_ROWS = (
+    ("verify", "pfx verify"),
+    ("inspect", "pfx inspect"),
+    ("dry_run", "pfx import --dry-run"),
+)
 
 
 def _user(census: dict[str, int], baseline: dict[str, int]) -> int:
@@ -121,17 +130,29 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     memory = results.get("memory")
     if memory:
         scale = memory["scale"]
-        out.append(
-            _verdict(
-                f"peak RSS growth x{scale} records (pfx import --dry-run)",
-                memory["growth"]["dry_run"],
-                2.0,
-                note=f"pfx verify: x{memory['growth']['verify']} (not a target)",
+        for name, label in MEMORY_ROWS:
+            if name not in memory:
+                continue  # results from before the row existed
+            out.append(
+                _verdict(
+                    f"{label} peak RSS x{scale} (MB)", memory[name][str(scale)]["peak_rss_mb"], 200
+                )
             )
-        )
+            out.append(
+                _verdict(f"{label} peak RSS growth x1 -> x{scale}", memory["growth"][name], 1.5)
+            )
     for command, seconds in results.get("startup", {}).items():
         out.append(_verdict(f"`{command}` startup (s)", seconds, 0.5))
+    if results.get("cloud"):
+        for name, value, limit, below in cloud.targets(results["cloud"], _direct_import(results)):
+            out.append(_verdict(name, round(value, 3), limit, below=below))
     return out
+
+
+def _direct_import(results: dict[str, Any]) -> float | None:
+    """Seconds of the direct pfx import on the backend the Cloud-like runs used."""
+    entry = results.get("backends", {}).get(results["cloud"]["backend"])
+    return float(entry["pfx_import"]["seconds"]) if entry else None
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -270,6 +291,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for backend, entry in results["backends"].items():
         lines += _backend_table(backend, entry, export)
+    if results.get("cloud"):
+        lines += cloud.table(results["cloud"], _direct_import(results))
     lines += _census_table(results)
     lines += ["", "### Startup and memory", ""]
     cpu = results.get("startup_cpu", {})
@@ -286,7 +309,9 @@ def markdown(results: dict[str, Any]) -> str:
     memory = results.get("memory")
     if memory:
         s = str(memory["scale"])
-        for name, label in (("dry_run", "pfx import --dry-run"), ("verify", "pfx verify")):
+        for name, label in MEMORY_ROWS:
+            if name not in memory:
+                continue
             one, many = memory[name]["1"], memory[name][s]
             lines.append(
                 f"- `{label}`, synthetic bundle x1 ({memory['records']['1']} records) -> "

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from bench import floor, measure, report, synthetic
+from bench import cloud, floor, measure, report, synthetic
 from bench.postgres import Cluster, PostgresUnavailable, start_cluster
 from fixtures.inventory import count_resources
 from fixtures.seed import seed
@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=1,
         help="runs of pfx import and of the best floor level; the fastest counts",
+    )
+    ap.add_argument(
+        "--skip-cloud", action="store_true", help="no runs through the Cloud-like proxy"
     )
     ap.add_argument("--synthetic-scale", type=int, default=10, help="0: skip the memory test")
     ap.add_argument("--pfx-concurrency", type=int, default=None, help="pfx import --concurrency")
@@ -121,6 +124,7 @@ class Bench:
         log(f"starting the source and seeding {self.n} deployments")
         src = start_server(self.work / "servers", "source")
         self.stack.callback(src.stop)
+        self.source_server = src
         started = time.perf_counter()
         info = seed(src.url, deployments=self.n)
         self.source_census = count_resources(src.url)
@@ -286,7 +290,8 @@ class Bench:
             return
         log(f"memory: synthetic bundles x1 and x{scale}")
         where = self.run_in("memory")
-        out: dict[str, Any] = {"scale": scale, "records": {}, "verify": {}, "dry_run": {}}
+        names = ("verify", "inspect", "dry_run")
+        out: dict[str, Any] = {"scale": scale, "records": {}} | {name: {} for name in names}
         with self.destination("sqlite", "empty") as empty:
             env = measure.user_env(where / "home", {"empty": empty.url})
             for k in (1, scale):
@@ -294,18 +299,18 @@ class Bench:
                 records, size = synthetic.build(bundle, path, k)
                 out["records"][str(k)] = records
                 out.setdefault("bundle_bytes", {})[str(k)] = size
-                verify = measure.run([self.pfx, "verify", str(path)], env, where, tag=f"v{k}")
-                dry = measure.run(
-                    [self.pfx, "import", str(path), "-p", "empty", "--dry-run"],
-                    env,
-                    where,
-                    tag=f"dry{k}",
-                )
-                for name, proc in (("verify", verify), ("dry_run", dry)):
-                    if proc.returncode != 0:
+                argvs = {
+                    "verify": ["verify", str(path)],
+                    "inspect": ["inspect", str(path)],
+                    "dry_run": ["import", str(path), "-p", "empty", "--dry-run"],
+                }
+                for name in names:
+                    proc = measure.run([self.pfx, *argvs[name]], env, where, tag=f"{name}{k}")
+                    # A dry run exits 6 when it would write, 4 when secrets are withheld.
+                    if proc.returncode not in (0, 4, 6):
                         self.notes.append(f"memory x{k} {name}: exit {proc.returncode}")
                     out[name][str(k)] = proc.as_json()
-        for name in ("verify", "dry_run"):
+        for name in names:
             one, many = out[name]["1"]["peak_rss_mb"], out[name][str(scale)]["peak_rss_mb"]
             out.setdefault("growth", {})[name] = round(many / one, 2)
         self.results["memory"] = out
@@ -352,6 +357,10 @@ class Bench:
                 entry["transfer"] = self.transfer(backend, src)
             entry["baseline"] = self.baseline.get(backend, {})
             report.summarise(entry, self.source_census, self.results["export"])
+        if backends and not self.args.skip_cloud:
+            results = cloud.run(self, backends[0], bundle, prepared)
+            cloud.summarise(results, self.baseline.get(backends[0], {}))
+            self.results["cloud"] = results
         self.memory(bundle)
         self.results["seconds_total"] = round(time.perf_counter() - started, 1)
         self.results["targets"] = report.targets(self.results)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import orjson
 from pydantic import ValidationError
 
 from pfx import __version__
 from pfx.errors import BundleError
+from pfx.invariants import check_heads, check_kdf, check_record, check_source
+from pfx.jsonline import TooDeep, dump_line, load_line
 from pfx.kinds import ORDER, kind_named
 from pfx.model import (
     FORMAT_MAJOR,
@@ -29,7 +32,7 @@ from pfx.model import (
     Skipped,
     Source,
 )
-from pfx.secrets import MASK, get_path
+from pfx.records import Head, RecordLines, head_of
 
 # The oldest pfx release that reads what this one writes.
 READER = "0.1"
@@ -37,34 +40,42 @@ READER = "0.1"
 
 @dataclass
 class Bundle:
-    """A decoded, verified bundle: its manifest and its records, in bundle order."""
+    """A decoded, verified bundle: its manifest and its records, in bundle order.
+
+    `records` is a Sequence[Record]; read from a file it is RecordLines, which keeps each
+    record as its line and decodes it on demand (see records.py).
+    """
 
     manifest: Manifest
-    records: list[Record]
+    records: Sequence[Record]
     problems: list[str] = field(default_factory=list)
 
 
 def sort_records(records: Iterable[Record]) -> list[Record]:
     """Records in bundle order: registry kind order, then natural key (deterministic)."""
-    return sorted(records, key=lambda r: (ORDER.get(r.kind, len(ORDER)), r.kind, r.key))
+    return sorted(records, key=_order)
+
+
+def _order(r: Record | Head) -> tuple[int, str, tuple[str, ...]]:
+    return (ORDER.get(r.kind, len(ORDER)), r.kind, r.key)
 
 
 def encode_record(record: Record) -> bytes:
-    """One record as a canonical JSON line."""
-    return orjson.dumps(record.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS) + b"\n"
+    """One record as a canonical JSON line; TooDeep when its data is nested too deep."""
+    return dump_line(record.model_dump(mode="json"))
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
     """The manifest as a canonical JSON line."""
-    return orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS) + b"\n"
+    return dump_line(manifest.model_dump(mode="json"))
 
 
-def edges_of(records: list[Record]) -> list[tuple[int, int]]:
+def edges_of(records: Sequence[Record | Head]) -> list[tuple[int, int]]:
     """[dependent, dependency] ordinal pairs for every ref whose target is in the bundle."""
     position = {(r.kind, r.key): i for i, r in enumerate(records)}
     edges: set[tuple[int, int]] = set()
     for i, record in enumerate(records):
-        for ref in record.refs:
+        for ref in record.links if isinstance(record, Head) else record.refs:
             j = position.get((ref.kind, ref.key))
             if j is not None and j != i:
                 edges.add((i, j))
@@ -113,11 +124,29 @@ def encode(
     secrets: SecretsSummary | None = None,
     skipped: list[Skipped] | None = None,
 ) -> Iterator[bytes]:
-    """Every line of a bundle (manifest first), records sorted into bundle order."""
-    ordered = sort_records(records)
-    lines = [encode_record(r) for r in ordered]
+    """Every line of a bundle (manifest first), records sorted into bundle order.
+
+    A record the one JSON writer refuses (nested deeper than a reader reads) is left out and
+    named in `skipped` with the reason, so what export writes, import can read.
+    """
+    kept: list[Record] = []
+    lines: list[bytes] = []
+    refused: list[Skipped] = []
+    for record in sort_records(records):
+        try:
+            lines.append(encode_record(record))
+        except TooDeep as e:
+            why = f"its data is {e}, more than a bundle line holds (JSON readers stop there)"
+            refused.append(Skipped(kind=record.kind, key=record.key, reason=why))
+            continue
+        kept.append(record)
     manifest = build_manifest(
-        ordered, lines, source=source, created=created, secrets=secrets, skipped=skipped
+        kept,
+        lines,
+        source=source,
+        created=created,
+        secrets=secrets,
+        skipped=[*(skipped or []), *refused],
     )
     yield encode_manifest(manifest)
     yield from lines
@@ -125,6 +154,15 @@ def encode(
 
 def decode_manifest(line: bytes) -> Manifest:
     """The manifest from a bundle's first line; refuses what is not a bundle or too new."""
+    # The usual case in one pass, without a dict of the whole manifest beside the model (a
+    # large bundle's manifest holds a hash per record); anything else takes the slow path,
+    # which says what is wrong.
+    try:
+        manifest = Manifest.model_validate_json(line)
+        if manifest.version[0] == FORMAT_MAJOR:
+            return manifest
+    except ValueError:
+        pass
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -161,9 +199,11 @@ def decode_manifest(line: bytes) -> Manifest:
 def decode(lines: Iterable[bytes]) -> Bundle:
     """Decode and verify a bundle from its lines; raises BundleError on the first fault.
 
-    Checks, in order: manifest and version, each record's sha256, record count (truncation),
-    whole digest, record schema and kind, bundle order and key uniqueness, counts, edges,
-    secret slots (masked values, summary counts).
+    Checks, in order: manifest (version, source URL, key derivation); per record line its
+    sha256, JSON and depth, record schema, kind, and what its kind's import code reads
+    (invariants.check_record); then record count (truncation), whole digest, bundle order,
+    unique keys and ids, refs, counts, edges and the secrets summary. Records stay resident
+    as their lines (RecordLines), each decoded once here and again on demand.
     """
     it = iter(lines)
     first = next(it, None)
@@ -172,8 +212,13 @@ def decode(lines: Iterable[bytes]) -> Bundle:
     if not first.endswith(b"\n"):
         raise BundleError("damaged bundle: the manifest line is cut short (truncated file)")
     manifest = decode_manifest(first)
+    check_source(manifest.source)
+    check_kdf(manifest.secrets)
     digest = hashlib.sha256()
-    records: list[Record] = []
+    kept: list[bytes] = []
+    heads: list[Head] = []
+    shared: dict[object, object] = {}
+    slots = {"withheld": 0, "encrypted": 0, "plaintext": 0}
     n = len(manifest.hashes)
     for i, line in enumerate(it):
         if i >= n:
@@ -186,13 +231,18 @@ def decode(lines: Iterable[bytes]) -> Bundle:
                 "(edited or corrupt)"
             )
         digest.update(line)
-        records.append(_record(line, i))
-    if len(records) != n:
-        raise BundleError(f"damaged bundle: {len(records)} of {n} records present (truncated file)")
+        record = _record(line, i)
+        check_record(record, i + 1)
+        if record.secrets:
+            slots[record.secrets.mode] += len(record.secrets.fields)
+        kept.append(line)
+        heads.append(head_of(record, shared))
+    if len(kept) != n:
+        raise BundleError(f"damaged bundle: {len(kept)} of {n} records present (truncated file)")
     if digest.hexdigest() != manifest.digest:
         raise BundleError("damaged bundle: records do not match the manifest digest")
-    _check_invariants(manifest, records)
-    return Bundle(manifest, records)
+    _check_invariants(manifest, heads, slots)
+    return Bundle(manifest, RecordLines(kept, heads))
 
 
 def _label_of(line: bytes) -> str:
@@ -212,25 +262,26 @@ def _label_of(line: bytes) -> str:
 
 def _record(line: bytes, i: int) -> Record:
     try:
-        record = Record.model_validate_json(line)
+        raw = load_line(line)
+        record = Record.model_validate(raw)
     except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
         raise BundleError(
-            f"damaged bundle: record {i + 1} is not a valid record: {e.errors()[0]['msg']}"
+            f"damaged bundle: record {i + 1}{_label_of(line)} is not a valid record: "
+            f"{where}: {first['msg']}"
         ) from None
+    except ValueError as e:
+        raise BundleError(f"damaged bundle: record {i + 1}{_label_of(line)} is {e}") from None
     kind_named(record.kind)
     return record
 
 
-def _check_invariants(manifest: Manifest, records: list[Record]) -> None:
-    if sort_records(records) != records:
+def _check_invariants(manifest: Manifest, heads: list[Head], slots: dict[str, int]) -> None:
+    if any(_order(a) > _order(b) for a, b in pairwise(heads)):
         raise BundleError("damaged bundle: records are not in bundle order")
-    seen: set[tuple[str, tuple[str, ...]]] = set()
-    for record in records:
-        ident = (record.kind, record.key)
-        if ident in seen:
-            raise BundleError(f"damaged bundle: {record.label} appears twice")
-        seen.add(ident)
-    counts = Counter(r.kind for r in records)
+    check_heads(heads)
+    counts = Counter(h.kind for h in heads)
     # Every kind present must be counted too, not only the kinds the manifest lists.
     for kind in sorted(manifest.counts.keys() | counts.keys()):
         count = manifest.counts.get(kind, 0)
@@ -238,36 +289,14 @@ def _check_invariants(manifest: Manifest, records: list[Record]) -> None:
             raise BundleError(
                 f"damaged bundle: manifest counts {count} {kind}, found {counts.get(kind, 0)}"
             )
-    if sorted(map(tuple, manifest.edges)) != edges_of(records):
+    if sorted(map(tuple, manifest.edges)) != edges_of(heads):
         raise BundleError("damaged bundle: manifest dependency edges do not match record refs")
-    _check_secrets(manifest, records)
-
-
-def _check_secrets(manifest: Manifest, records: list[Record]) -> None:
-    """Withheld and encrypted values are masked in `data`; the summary counts every slot."""
-    found = {"withheld": 0, "encrypted": 0, "plaintext": 0}
-    for record in records:
-        slot = record.secrets
-        if slot is None:
-            continue
-        found[slot.mode] += len(slot.fields)
-        if slot.mode == "encrypted" and not slot.ciphertext:
-            raise BundleError(f"damaged bundle: {record.label} has encrypted secrets but no data")
-        if slot.mode != "encrypted" and slot.ciphertext:
-            raise BundleError(f"damaged bundle: {record.label} has ciphertext in {slot.mode} mode")
-        if slot.mode != "plaintext":
-            for path in slot.fields:
-                if get_path(record.data, path) != MASK:
-                    raise BundleError(
-                        f"damaged bundle: {record.label} field {path} is {slot.mode} "
-                        "but holds a value"
-                    )
     summary = manifest.secrets
-    for mode, n in found.items():
-        if getattr(summary, mode) != n:
+    for mode, found in slots.items():
+        if getattr(summary, mode) != found:
             raise BundleError(
                 f"damaged bundle: manifest counts {getattr(summary, mode)} {mode} secret "
-                f"values, records hold {n}"
+                f"values, records hold {found}"
             )
-    if found["encrypted"] and not (summary.kdf and summary.check):
+    if slots["encrypted"] and not (summary.kdf and summary.check):
         raise BundleError("damaged bundle: encrypted secrets but no key derivation in manifest")

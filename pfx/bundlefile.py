@@ -19,6 +19,7 @@ from pfx.model import Manifest
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LEVEL = 9
+READ_SIZE = 1 << 16
 
 
 def write_lines(path: Path, lines: Iterable[bytes]) -> int:
@@ -82,7 +83,8 @@ def iter_lines(path: Path) -> Iterator[bytes]:
         fh.seek(0)
         pending = b""
         dobj = zstandard.ZstdDecompressor().decompressobj()
-        while chunk := fh.read(1 << 20):
+        # Small reads: a compressed MiB is ~10 MiB of lines, held twice while it is split.
+        while chunk := fh.read(READ_SIZE):
             if dobj.eof:
                 raise BundleError(f"{path} is damaged: data after the end of the bundle")
             try:

@@ -7,6 +7,7 @@ becomes output: one line and an exit code, the traceback only with --debug.
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from pfx.errors import PfxError as PfxErrorType
 
 F = TypeVar("F", bound=Callable[..., Any])
+USER_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EISDIR, errno.ENOENT}
+)
 SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
 
 
@@ -47,6 +51,15 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
         sys.exit(130)
     except click.exceptions.Exit:
         raise
+    except OSError as e:
+        # A full disk, a read-only or missing directory, a path that is a directory: the
+        # user's to fix, said in one line (nothing half-written: files go to a temporary
+        # name first).
+        if debug or e.errno not in USER_ERRNOS:
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"pfx: error: {e.strerror}{where}", err=True)
+        sys.exit(2)
     except Exception as e:
         if debug:
             raise
@@ -142,6 +155,7 @@ def export(
         from pfx.exporting import export_bundle
         from pfx.passphrase import read_passphrase
 
+        out.check_writable(output)
         mode = SECRETS_CHOICES[secrets]
         passphrase = read_passphrase(passphrase_file, confirm=True) if mode == "encrypted" else None
         if mode == "plaintext" and not quiet:

@@ -7,17 +7,19 @@ orders creation only when its target is in the bundle.
 from __future__ import annotations
 
 import graphlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pfx.errors import GraphError
 from pfx.model import Record, Ref
+from pfx.records import heads_of
 
 
 @dataclass
 class Graph:
     """For each record ordinal: the ordinals it waits for, and refs with no record behind them."""
 
-    records: list[Record]
+    records: Sequence[Record]
     deps: dict[int, set[int]] = field(default_factory=dict)
     # Hard refs whose target is not in the bundle: satisfied only if the destination has it.
     outside: dict[int, list[Ref]] = field(default_factory=dict)
@@ -33,7 +35,8 @@ class Graph:
             sorter.prepare()
         except graphlib.CycleError as e:
             cycle = e.args[1] if len(e.args) > 1 else []
-            names = " -> ".join(self.records[i].label for i in cycle)
+            heads = heads_of(self.records)
+            names = " -> ".join(heads[i].label for i in cycle)
             raise GraphError(f"dependency cycle: {names}") from None
         return sorter
 
@@ -48,20 +51,22 @@ class Graph:
         return order
 
 
-def build_graph(records: list[Record]) -> Graph:
-    """The graph of `records`; cycles are reported by Graph.sorter()."""
-    position = {(r.kind, r.key): i for i, r in enumerate(records)}
+def build_graph(records: Sequence[Record]) -> Graph:
+    """The graph of `records`; cycles are reported by Graph.sorter(). Reads only the
+    records' heads (kind, key, refs), which a bundle read from a file keeps resident."""
+    heads = heads_of(records)
+    position = {(h.kind, h.key): i for i, h in enumerate(heads)}
     graph = Graph(records)
-    for i, record in enumerate(records):
-        for ref in record.refs:
-            j = position.get((ref.kind, ref.key))
-            if ref.late:
-                graph.late.setdefault(i, []).append(ref)
+    for i, head in enumerate(heads):
+        for link in head.links:
+            j = position.get((link.kind, link.key))
+            if link.late:
+                graph.late.setdefault(i, []).append(link.as_ref())
             elif j is not None:
                 if j != i:
                     graph.deps.setdefault(i, set()).add(j)
-            elif not ref.soft:
-                graph.outside.setdefault(i, []).append(ref)
+            elif not link.soft:
+                graph.outside.setdefault(i, []).append(link.as_ref())
     return graph
 
 

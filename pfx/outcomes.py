@@ -5,7 +5,7 @@ record that is not on the destination blocks. The run (importing.Replay) and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +108,7 @@ class Ledger:
     present: set[int] = field(default_factory=set)
 
     @property
-    def records(self) -> list[Record]:
+    def records(self) -> Sequence[Record]:
         return self.plan.records
 
     def blocker(self, i: int) -> str | None:

@@ -1,16 +1,35 @@
-"""Adaptive write concurrency, pure: grow while the server keeps up, back off when it pushes.
+"""Adaptive write concurrency, pure: grow while more in flight means more done, back off on
+pushback.
 
-SQLite-backed servers serialise writes and answer contention with 503 (measured: two writes
-in flight are slower than one); PostgreSQL takes a few at once; Cloud answers 429 when
-rate-limited. Start with one write in flight and add one at a time while answers stay fast;
-on pushback halve the allowance and remember where it broke, never growing past that again,
-so a SQLite destination settles at one write in flight after a single probe. The user's
-`--concurrency` is the ceiling.
+The allowance moves once per window (as many answers as writes allowed): answers close to
+their kind's unqueued time (see RECENT) mean nothing queues at the server (a far-away
+destination is latency-bound: grow); answers that slow down in step with the allowance mean
+the server serialises them (SQLite: two writes in flight take twice as long as one, so
+shrink back). 429/503 halve the allowance once per window; growth then resumes to just below
+where it broke, and probes past that point only after a wait that doubles with every failed
+probe, so a SQLite destination settles at one write in flight while a rate-limited one keeps
+what it gained. The user's `--concurrency` is the ceiling.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
+
+# Writes waiting at the server (Little's law: allowance x (1 - fastest / recent)) below which
+# one more in flight is free throughput, and above which the last one bought little; a share
+# of the allowance at high allowances, where jitter alone makes some answers slower.
+GROW_BELOW = (0.5, 0.06)
+SHRINK_ABOVE = (0.75, 0.15)
+# Answers averaged before the allowance may move (at least; or one per write allowed).
+MIN_WINDOW = 4
+# Recent answers kept per kind of write. The median of those answered at the lowest allowance
+# among them is "unqueued" for that kind: a median, as jitter would make most answers look
+# queued next to the minimum; the lowest allowance, as answers at a queued allowance would
+# soon make queueing look normal.
+RECENT = 64
+# Windows to wait before probing past a point that broke, doubled per failed probe, capped.
+MAX_WAIT = 64
 
 
 @dataclass
@@ -18,31 +37,75 @@ class Pace:
     """The current allowance of concurrent writes and the rule that moves it."""
 
     ceiling: int = 8
-    limit: float = 1.0
-    # Answers slower than this (seconds) stop growth: the server is already saturated.
-    slow: float = 0.5
-    # Successes needed at the current allowance before growing by one.
-    patience: int = 20
-    streak: int = 0
+    limit: int = 1
+    # Recent answer times (seconds) per kind of write: writes of different kinds differ in
+    # cost (a variable vs a deployment), so each is compared with its own kind.
+    recent: dict[str, deque[tuple[int, float]]] = field(default_factory=dict)
+    # Answers in the window under way, and the sum of each one's time over its kind's fast.
+    answers: int = 0
+    total: float = 0.0
+    # Answers since the last cut: pushbacks of writes already in flight then are not new news.
+    since_cut: int = 0
+    cut_at: int = 0
+    # Where growth last broke, how many windows to wait before probing it again, waited so far.
+    broke_at: int | None = None
+    wait: int = 0
+    waited: int = 0
 
     def allowed(self) -> int:
-        return max(1, min(self.ceiling, int(self.limit)))
+        return max(1, min(self.ceiling, self.limit))
 
-    def on_success(self, seconds: float) -> None:
-        if seconds >= self.slow:
-            self.streak = 0
+    def on_success(self, seconds: float, kind: str = "") -> None:
+        """One write of `kind` answered in `seconds`; may move the allowance at the end of a
+        window."""
+        self.since_cut += 1
+        seconds = max(seconds, 1e-6)
+        times = self.recent.setdefault(kind, deque(maxlen=RECENT))
+        times.append((self.allowed(), seconds))
+        self.answers += 1
+        self.total += seconds / _unqueued(times)
+        if self.answers < max(MIN_WINDOW, self.allowed()):
             return
-        self.streak += 1
-        if self.streak >= self.patience * self.allowed() and self.limit < self.ceiling:
-            self.limit += 1.0
-            self.streak = 0
+        slower = max(1.0, self.total / self.answers)
+        self.answers, self.total = 0, 0.0
+        allowed = self.allowed()
+        queued = allowed * (1.0 - 1.0 / slower)
+        if queued > max(SHRINK_ABOVE[0], SHRINK_ABOVE[1] * allowed) and allowed > 1:
+            self._broke(allowed)
+            self.limit = allowed - 1
+        elif queued < max(GROW_BELOW[0], GROW_BELOW[1] * allowed):
+            self._grow()
 
     def on_pushback(self) -> None:
-        broke_at = self.allowed()
-        self.limit = max(1.0, self.limit / 2.0)
-        # Never grow back to where the server pushed back.
-        self.ceiling = max(1, min(self.ceiling, broke_at - 1))
-        self.streak = 0
+        """The server refused a write for now (429, 503): halve, once per window of writes."""
+        self.since_cut += 1
+        if self.cut_at and self.since_cut < self.cut_at:
+            return
+        self._broke(self.allowed())
+        self.cut_at = self.allowed()
+        self.since_cut = 0
+        self.limit = max(1, self.allowed() // 2)
+        self.answers, self.total = 0, 0.0
+
+    def _grow(self) -> None:
+        if self.allowed() >= self.ceiling:
+            return
+        if self.broke_at is not None and self.allowed() + 1 >= self.broke_at:
+            self.waited += 1
+            if self.waited < self.wait:
+                return
+            self.waited = 0
+        self.limit = self.allowed() + 1
+        if self.broke_at is not None and self.limit > self.broke_at:
+            # Past the old break point without trouble: it no longer holds.
+            self.broke_at, self.wait = None, 0
+
+    def _broke(self, at: int) -> None:
+        if at <= 1:
+            return
+        self.wait = min(MAX_WAIT, max(1, self.wait * 2)) if self.broke_at == at else 1
+        self.broke_at = at
+        self.waited = 0
 
     @staticmethod
     def backoff(attempt: int, retry_after: float | None = None) -> float:
@@ -50,3 +113,10 @@ class Pace:
         if retry_after is not None:
             return min(60.0, max(0.0, retry_after))
         return float(min(8.0, 0.05 * 2.0 ** (attempt - 1)))
+
+
+def _unqueued(times: deque[tuple[int, float]]) -> float:
+    """The median time of the answers taken at the lowest allowance among `times`."""
+    lowest = min(allowed for allowed, _ in times)
+    at_lowest = sorted(seconds for allowed, seconds in times if allowed == lowest)
+    return max(at_lowest[len(at_lowest) // 2], 1e-6)

@@ -9,6 +9,7 @@ Kinds without unique names (automations) are paired by content first, then by na
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -80,7 +81,7 @@ class Action:
 class Plan:
     """One action per record (same order), and the id map of records that already exist."""
 
-    records: list[Record]
+    records: Sequence[Record]
     actions: list[Action]
     ids: dict[str, str]
     policy: Policy
@@ -102,7 +103,7 @@ class Plan:
         return table
 
 
-def bundle_index(records: list[Record]) -> Index:
+def bundle_index(records: Sequence[Record]) -> Index:
     index = Index()
     for record in records:
         index.add(record.kind, record.key, record.id)
@@ -119,7 +120,7 @@ def differing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> list[str]:
 
 
 def plan_import(
-    records: list[Record],
+    records: Sequence[Record],
     graph: Graph,
     inventory: Inventory,
     *,
@@ -169,7 +170,9 @@ def plan_import(
     return Plan(records, actions, ids, policy, unresolved, destination.accepts)
 
 
-def _name_losses(records: list[Record], actions: list[Action], destination: Destination) -> None:
+def _name_losses(
+    records: Sequence[Record], actions: list[Action], destination: Destination
+) -> None:
     """Each record the destination will hold: what of it the destination cannot hold, and
     whether it can use it (Kind.caveat)."""
     for record, action in zip(records, actions, strict=True):
@@ -255,7 +258,7 @@ def _loosely(kind: Kind, record: Record, inventory: Inventory) -> JSONObject | N
 
 
 def _match(
-    records: list[Record],
+    records: Sequence[Record],
     inventory: Inventory,
     ours_tokens: dict[str, str],
     theirs_tokens: dict[str, str],

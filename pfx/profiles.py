@@ -20,8 +20,15 @@ class Target:
     profile: str | None
     api_key: str | None = field(default=None, repr=False)
     auth_string: str | None = field(default=None, repr=False)
+    # False (PREFECT_API_TLS_INSECURE_SKIP_VERIFY), a CA file (PREFECT_API_SSL_CERT_FILE), or
+    # True for the default trust store.
     verify: bool | str = True
     timeout: float = 60.0
+    # PREFECT_CLIENT_CUSTOM_HEADERS (e.g. for servers behind IAP or Cloudflare Access): their
+    # values can be credentials, so they are kept out of repr like the key.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # PREFECT_CLIENT_CSRF_SUPPORT_ENABLED: fetch and send a CSRF token where the server wants one.
+    csrf: bool = True
 
     @property
     def public_url(self) -> str:
@@ -59,6 +66,7 @@ def resolve(profile: str | None) -> Target:
 
 def _target(settings: object, name: str | None) -> Target:
     api = settings.api  # type: ignore[attr-defined]
+    client = settings.client  # type: ignore[attr-defined]
     if not api.url:
         where = f"profile {name!r}" if name else "the environment"
         raise UsageError(
@@ -77,4 +85,6 @@ def _target(settings: object, name: str | None) -> Target:
         auth_string=api.auth_string.get_secret_value() if api.auth_string else None,
         verify=verify,
         timeout=float(api.request_timeout or 60.0),
+        headers=tuple((str(k), str(v)) for k, v in (client.custom_headers or {}).items()),
+        csrf=bool(client.csrf_support_enabled),
     )

@@ -239,3 +239,22 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     bad = pfx("--debug", "verify", tampered(tmp_path)["edited"])
     assert bad.returncode != 0
     assert "Traceback" in bad.stderr and "BundleError" in bad.stderr
+
+
+# --- output paths -------------------------------------------------------------------------------
+
+
+def test_unwritable_output_paths_are_usage_errors_before_any_read(tmp_path: Path) -> None:
+    """`-o DIR`, `-o` under a missing directory and `--report DIR` are refused in one line,
+    exit 2, before any server is asked (the profile's server does not exist)."""
+    env = {"PREFECT_API_URL": "http://127.0.0.1:9/api", "PREFECT_PROFILES_PATH": "/nonexistent"}
+    for args in (
+        ("export", "-o", tmp_path),
+        ("export", "-o", tmp_path / "missing" / "snap.pfx"),
+        ("import", GOLDEN, "--report", tmp_path),
+    ):
+        result = CliRunner().invoke(cli, [str(a) for a in args], env=env)
+        # click's own usage errors (a `dir_okay=False` option) are fine too: exit 2, no trace.
+        assert result.exit_code == 2, result.output
+        assert "directory" in result.stderr and "Traceback" not in result.output
+        assert "cannot reach" not in result.output

@@ -1,44 +1,127 @@
-"""Adaptive write concurrency (pure): how the allowance moves with the server's answers."""
+"""Adaptive write concurrency (pure): how the allowance moves with simulated servers."""
 
 from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
 
 from pfx.pace import Pace
 
 
-def drive(pace: Pace, capacity: int, writes: int) -> list[int]:
-    """Simulate a server that pushes back whenever more than `capacity` writes are in flight."""
+@dataclass
+class Simulated:
+    """A destination: `delay` seconds away, `service` seconds per write, `capacity` writes at
+    once (more queue), optionally a request-rate limit (429 above it, as Cloud does) and
+    pushback whenever more than `locks_above` writes are in flight (SQLite's locked 503)."""
+
+    delay: float = 0.001
+    service: float = 0.01
+    capacity: int = 1000
+    rate: float | None = None
+    locks_above: int | None = None
+    # Each answer's time varies by up to this share either way (seeded, repeatable).
+    jitter: float = 0.0
+    rng: random.Random = dataclasses.field(default_factory=lambda: random.Random(11))
+
+    def latency(self, in_flight: int, cost: float = 1.0) -> float:
+        spread = 1.0 + self.jitter * (2.0 * self.rng.random() - 1.0)
+        return (self.delay + cost * self.service * max(1.0, in_flight / self.capacity)) * spread
+
+    def pushes_back(self, in_flight: int) -> bool:
+        if self.locks_above is not None and in_flight > self.locks_above:
+            return True
+        return self.rate is not None and in_flight / self.latency(in_flight) > self.rate
+
+
+def drive(
+    pace: Pace, server: Simulated, writes: int, costs: tuple[float, ...] = (1.0,)
+) -> list[int]:
+    """The allowance before each of `writes` answers from `server`; writes come in phases of
+    kinds costing `costs` times the service time each (like variables, then deployments)."""
     seen = []
-    for _ in range(writes):
+    for i in range(writes):
         allowed = pace.allowed()
         seen.append(allowed)
-        if allowed > capacity:
+        phase = i * len(costs) // writes
+        if server.pushes_back(allowed):
             pace.on_pushback()
         else:
-            pace.on_success(0.01)
+            pace.on_success(server.latency(allowed, costs[phase]), kind=str(phase))
     return seen
 
 
 def test_sqlite_like_server_settles_at_one_write() -> None:
-    """A server that takes one write at a time is probed once, then never pushed again."""
-    pace = Pace(ceiling=8)
-    seen = drive(pace, capacity=1, writes=2000)
+    """A server that serialises writes (two in flight take twice as long) settles at one."""
+    seen = drive(Pace(ceiling=8), Simulated(capacity=1), 3000)
     assert seen[-1] == 1
-    assert sum(1 for a in seen if a > 1) == 1
+    assert max(seen) <= 2
+    assert sum(1 for a in seen[1000:] if a > 1) < 40
 
 
-def test_roomy_server_grows_to_the_ceiling() -> None:
+def test_locked_sqlite_settles_at_one_write() -> None:
+    """A server that answers 503 to any second write in flight is probed rarely, then left."""
+    seen = drive(Pace(ceiling=8), Simulated(capacity=1, locks_above=1), 3000)
+    assert seen[-1] == 1
+    assert sum(1 for a in seen[1000:] if a > 1) < 40
+
+
+def test_far_away_fast_server_grows_to_the_ceiling_quickly() -> None:
+    """100 ms away, 5 ms of server time, no pushback: latency is the limit, so grow."""
+    seen = drive(Pace(ceiling=8), Simulated(delay=0.1, service=0.005), 300)
+    assert seen.index(8) < 60
+    assert seen[-1] == 8
+
+
+def test_jitter_and_costlier_kinds_do_not_stop_growth_far_away() -> None:
+    """Answers varying by 30% and a phase of writes ten times costlier still grow to the
+    ceiling 40 ms away, where latency is the limit."""
+    server = Simulated(delay=0.04, service=0.002, jitter=0.3)
+    seen = drive(Pace(ceiling=8), server, 2000, costs=(1.0, 10.0))
+    assert seen[999] == 8 and seen[-1] == 8
+
+
+def test_jittery_sqlite_stays_near_one() -> None:
+    """A serialising server with 30% jitter and costlier later writes stays near one."""
+    server = Simulated(capacity=1, jitter=0.3)
+    seen = drive(Pace(ceiling=8), server, 4000, costs=(1.0, 5.0))
+    tail = seen[500:]
+    assert sum(tail) / len(tail) < 1.3
+
+
+def test_roomy_server_grows_to_the_ceiling_no_further() -> None:
     """A server that keeps up lets the allowance grow to the user's ceiling, no further."""
-    pace = Pace(ceiling=6)
-    seen = drive(pace, capacity=100, writes=2000)
+    seen = drive(Pace(ceiling=6), Simulated(), 2000)
     assert seen[-1] == 6 and max(seen) == 6
 
 
-def test_slow_answers_stop_growth() -> None:
-    """Answers slower than `slow` keep the allowance where it is."""
+def test_server_with_four_slots_settles_near_four() -> None:
+    """A server with four parallel slots: more in flight only queue, so stop near four."""
+    seen = drive(Pace(ceiling=16), Simulated(capacity=4), 3000)
+    tail = seen[1000:]
+    assert min(tail) >= 3 and max(tail) <= 5
+
+
+def test_rate_limit_backs_off_but_keeps_the_gain() -> None:
+    """429 above 40 requests/s at 100 ms: settle just under the limit (4 in flight), not at 1."""
+    server = Simulated(delay=0.1, service=0.001, rate=40.0)
+    seen = drive(Pace(ceiling=16), server, 3000)
+    tail = seen[1000:]
+    assert min(tail) >= 2
+    assert sum(tail) / len(tail) >= 3.0
+    assert sum(1 for a in tail if server.pushes_back(a)) < 40
+
+
+def test_transient_pushback_does_not_cap_for_good() -> None:
+    """A burst of 503s to the writes in flight halves the allowance once; it grows back."""
     pace = Pace(ceiling=8)
-    for _ in range(1000):
-        pace.on_success(2.0)
-    assert pace.allowed() == 1
+    drive(pace, Simulated(delay=0.05), 200)
+    assert pace.allowed() == 8
+    for _ in range(8):
+        pace.on_pushback()
+    assert pace.allowed() == 4
+    seen = drive(pace, Simulated(delay=0.05), 2000)
+    assert seen[-1] == 8
 
 
 def test_backoff_grows_and_honours_retry_after() -> None:

@@ -8,7 +8,7 @@ from pfx.graph import build_graph
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import BY_NAME
-from pfx.kinds.base import Call, Destination, Kind, Listing
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record, Ref
 from pfx.plan import Inventory, Plan, Policy, plan_import
 
@@ -181,6 +181,7 @@ FAKE = Kind(
     key=lambda data, _index: (str(data["name"]),),
     create=_create,
     update=_update,
+    shape=Shape(key=2, fields={"name": "str"}),
     unique_key=False,
     unsupported=_unsupported,
 )

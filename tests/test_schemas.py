@@ -130,3 +130,17 @@ def test_format_names_the_current_version() -> None:
     version = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
     assert FORMAT.splitlines()[2].startswith(f"Version {version}.")
     assert f"- **{version}**" in FORMAT
+
+
+def test_format_record_shapes_follow_the_kinds() -> None:
+    """FORMAT.md's record shapes table says what each kind's `shape` says (key parts, fields)."""
+    from pfx.kinds import KINDS
+
+    names = {"str": "string", "int": "integer", "object": "object", "array": "array"}
+    rows = re.findall(r"^\| `([a-z-]+)` \| (\d+) \| (.*) \|$", FORMAT, flags=re.MULTILINE)
+    documented = {kind: (int(parts), fields.strip()) for kind, parts, fields in rows}
+    for kind in KINDS:
+        fields = ", ".join(f"`{k}` {names[v]}" for k, v in kind.shape.fields.items())
+        assert documented.get(kind.name) == (kind.shape.key, fields), (
+            f"schemas/FORMAT.md's record shapes table differs from pfx/kinds for {kind.name}"
+        )

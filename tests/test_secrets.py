@@ -39,6 +39,7 @@ def doc(name: str = "db") -> Record:
         "value": SECRET,
         "credentials": {"token": TOKEN, "extra": TOKEN + "2"},
         "plain": "visible",
+        "data": {},
     }
     return Record(kind="block-document", key=("secret", name), data=data)
 

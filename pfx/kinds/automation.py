@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from pfx.ids import UUID, Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.model import Record, Ref
 
 KIND_NAME = "automation"
@@ -223,6 +223,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # key: (name, ordinal); create sends name and trigger.
+    shape=Shape(key=2, fields={"name": "str", "trigger": "object"}),
     refs=_refs,
     unique_key=False,
     keep=_keep,

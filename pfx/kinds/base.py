@@ -53,13 +53,24 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """What a kind's import code reads from a record, checked by `pfx verify` before import.
+
+    `key`: the number of natural-key parts. `fields`: top-level `data` fields the kind's
+    create/update/late code reads, each with its JSON type: `str`, `int`, `number`, `bool`,
+    `object`, `array` or `any`; a trailing `?` allows the field to be absent or null.
+    """
+
+    key: int
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Destination:
     """What import knows about the destination server when it decides what is supported."""
 
     cloud: bool = False
     server_version: str | None = None
-    # Work pool types the destination's workers can run (None: unknown, accept all).
-    worker_types: frozenset[str] | None = None
     block_types: frozenset[str] = frozenset()
     # The request schemas the destination accepts (its /openapi.json); None: not known, and
     # payloads go as the kinds build them.
@@ -103,6 +114,8 @@ class Kind:
     create: Callable[[Record, JSONObject], Call | list[Call]]
     # The requests that make an existing destination object equal to the record.
     update: Callable[[Record, JSONObject, JSONObject], list[Call]]
+    # What import reads from a record of this kind (verify checks it; see Shape).
+    shape: Shape
     # What the record depends on; `index` resolves source ids and names to natural keys.
     refs: Callable[[JSONObject, Index], list[Ref]] = no_refs
     # Whether the source item is a resource of its own (False: it belongs to another record,

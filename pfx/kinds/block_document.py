@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.model import Record, Ref
 from pfx.secrets import MASK
 
@@ -161,6 +161,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # key: (type slug, name).
+    shape=Shape(key=2, fields={"name": "str", "data": "object"}),
     refs=_refs,
     keep=_keep,
     secret_paths=_secret_paths,

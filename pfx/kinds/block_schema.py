@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.model import Record, Ref
 
 KIND_NAME = "block-schema"
@@ -97,6 +97,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # key: (checksum, version); create sends block_type_id and version.
+    shape=Shape(key=2, fields={"block_type_id": "str", "version": "str"}),
     refs=_refs,
     keep=_keep,
     # Each release registers its system schemas with its own version string, same checksum:

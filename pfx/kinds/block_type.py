@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Listing
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record
 
 # What BlockTypeUpdate accepts; name and slug are fixed at creation.
@@ -85,6 +85,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # create sends name and slug.
+    shape=Shape(key=1, fields={"name": "str", "slug": "str"}),
     unsupported=_unsupported,
     compare=_compare,
     note=_note,

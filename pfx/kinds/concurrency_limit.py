@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.model import Record
 
 # The v2 listing holds every limit, sorted by (unique) name on the server, so offset paging is
@@ -51,5 +51,7 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # create sends the name.
+    shape=Shape(key=1, fields={"name": "str"}),
     own=_own,
 )

@@ -9,7 +9,7 @@ import re
 
 from pfx.ids import Index, find_ids
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.kinds.concurrency_limit import DEPLOYMENT_PREFIX
 from pfx.model import Record, Ref
 
@@ -435,6 +435,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # key: (flow name, name); create sends name and flow_id.
+    shape=Shape(key=2, fields={"name": "str", "flow_id": "str"}),
     refs=_refs,
     keep=_keep,
     late=_late,

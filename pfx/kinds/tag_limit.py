@@ -9,7 +9,7 @@ import re
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Listing
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.kinds.concurrency_limit import LISTING, SERVER_FIELDS, TAG_PREFIX
 from pfx.model import Record
 
@@ -99,6 +99,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # create names the limit tag:<tag> and sends the limit.
+    shape=Shape(key=1, fields={"tag": "str", "concurrency_limit": "int"}),
     own=_own,
     unsupported=_unsupported,
     keep=_keep,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.model import Record
 
 
@@ -31,4 +31,6 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # create sends the name.
+    shape=Shape(key=1, fields={"name": "str"}),
 )

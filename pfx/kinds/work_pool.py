@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Listing
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record, Ref
 
 # What WorkPoolCreate accepts (besides name and type, fixed at creation: WorkPoolUpdate).
@@ -107,6 +107,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # create sends name and type; URLs name the pool.
+    shape=Shape(key=1, fields={"name": "str", "type": "str"}),
     refs=_refs,
     unsupported=_unsupported,
     caveat=_caveat,

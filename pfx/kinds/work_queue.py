@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Kind, Listing
+from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.model import Record, Ref
 
 KIND_NAME = "work-queue"
@@ -116,6 +116,8 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
+    # key: (pool, name), both in the queue's URL; create sends the name.
+    shape=Shape(key=2, fields={"name": "str"}),
     refs=_refs,
     early=_early,
 )

@@ -310,18 +310,19 @@ def test_update_never_sends_null_limit_to_a_linked_deployment() -> None:
     assert limit_bodies == [{"global_concurrency_limit_id": None}, {"concurrency_limit": 3}]
 
 
-def test_update_rewrites_labels_through_upsert_and_restores_schedules() -> None:
-    """Labels change only by the upsert POST, which wipes schedules; they are posted again."""
+def test_update_rewrites_labels_through_one_whole_upsert() -> None:
+    """Labels change only by the upsert POST, which replaces schedules: it carries the whole
+    configuration with the schedules, so no later call can leave the deployment without them."""
     dest = copy.deepcopy(DEST_ITEMS[ADHOC])
     dest["labels"] = {"env": "dev"}
     calls = KIND.update(RECORDS[ADHOC], remapped(ADHOC), dest)
-    assert calls[0] == Call(
-        "POST",
-        "/deployments/",
-        {"name": "adhoc", "flow_id": dest["flow_id"], "labels": DEST_ITEMS[ADHOC]["labels"]},
-    )
-    assert calls[-1].path == f"/deployments/{dest['id']}/schedules"
-    assert not any(c.method == "DELETE" for c in calls)
+    upsert = calls[0]
+    assert (upsert.method, upsert.path) == ("POST", "/deployments/")
+    assert isinstance(upsert.body, dict)
+    assert upsert.body["labels"] == DEST_ITEMS[ADHOC]["labels"]
+    assert upsert.body["flow_id"] == dest["flow_id"] and upsert.body["name"] == "adhoc"
+    assert upsert.body["schedules"] and "concurrency_limit" not in upsert.body
+    assert not any("/schedules" in c.path for c in calls)
 
 
 def test_update_replaces_differing_schedules_by_id() -> None:

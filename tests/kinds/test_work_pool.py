@@ -118,7 +118,7 @@ def test_push_and_managed_pools_are_left_to_the_destination() -> None:
     assert KIND.unsupported(managed, Destination()) is None
     assert KIND.caveat(managed, Destination()) is not None
     k8s = records()[("k8s-pool",)]
-    assert KIND.unsupported(k8s, Destination(worker_types=frozenset({"process"}))) is None
+    assert KIND.unsupported(k8s, Destination()) is None
     assert KIND.caveat(k8s, Destination()) is None
 
 

@@ -1,0 +1,203 @@
+"""What import relies on in a bundle beyond its checksums, pure: each kind's record shape,
+ids and refs, secret slots, the source URL and the key derivation (schemas/FORMAT.md,
+Invariants). bundle.py runs these on every read, so import never meets what they refuse.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+from pfx.errors import BundleError
+from pfx.ids import UUID
+from pfx.jsontypes import JSON
+from pfx.kinds import BY_NAME, kind_named
+from pfx.model import Record, SecretsSummary, Source
+from pfx.records import Head
+from pfx.secrets import MASK, get_path
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "number": (int, float),
+    "bool": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+# The placeholder key export gives a ref to an id the source itself could not resolve.
+MISSING = "<missing>"
+# Query parameters that carry credentials in URLs (api_key=, token=, ...).
+_CREDENTIAL = re.compile(r"key|token|secret|passw|auth|signature|credential", re.IGNORECASE)
+
+# Bounds on scrypt parameters a reader accepts: a bundle chooses how hard its key is to
+# derive, and without bounds a few bytes of manifest can ask for gigabytes and minutes
+# (n = 2^23 took 34 s and 8.4 GB) or crash the KDF. pfx writes n = 2^15, r = 8, p = 1.
+KDF_N = (2**10, 2**20)
+KDF_R = (1, 32)
+KDF_P = (1, 16)
+# scrypt needs 128 * n * r bytes of memory and time in proportion to n * r * p.
+KDF_MEMORY = 256 * 2**20
+KDF_WORK = 2**24
+SALT_BYTES = 16
+# AES-GCM output: a 12-byte nonce and a 16-byte tag around the ciphertext.
+SEALED_MIN = 12 + 16
+
+
+def _is(value: JSON, spec: str) -> bool:
+    base = spec.rstrip("?")
+    if value is None:
+        return spec.endswith("?") or base == "any"
+    if base == "any":
+        return True
+    if base in ("int", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _TYPES[base])
+
+
+def check_record(record: Record, n: int) -> None:
+    """One record against its kind's shape, its ids, refs and secret slot; `n` is its
+    1-based number in the bundle, for messages."""
+    kind = kind_named(record.kind)
+    where = f"record {n} ({record.label})"
+    if len(record.key) != kind.shape.key:
+        raise BundleError(
+            f"damaged bundle: {where} has a key of {len(record.key)} parts; "
+            f"{kind.name} keys have {kind.shape.key}"
+        )
+    for name, spec in kind.shape.fields.items():
+        value = record.data.get(name)
+        if not _is(value, spec):
+            what = "missing" if name not in record.data else f"not {spec.rstrip('?')}"
+            raise BundleError(f"damaged bundle: {where} data field {name!r} is {what}")
+    if record.id is not None and not UUID.fullmatch(record.id):
+        raise BundleError(f"damaged bundle: {where} has an id that is not a UUID")
+    for ref in record.refs:
+        target = BY_NAME.get(ref.kind)
+        if target is None:
+            raise BundleError(f"damaged bundle: {where} refers to unknown kind {ref.kind!r}")
+        arity = 2 if ref.key[:1] == (MISSING,) else target.shape.key
+        if len(ref.key) != arity:
+            raise BundleError(
+                f"damaged bundle: {where} refers to {ref.kind} {'/'.join(ref.key)!r}, "
+                f"a key of {len(ref.key)} parts; {ref.kind} keys have {arity}"
+            )
+        if ref.id is not None and not UUID.fullmatch(ref.id):
+            raise BundleError(f"damaged bundle: {where} ref at {ref.path!r} has a non-UUID id")
+    _check_slot(record, where)
+
+
+def _check_slot(record: Record, where: str) -> None:
+    slot = record.secrets
+    if slot is None:
+        return
+    if not slot.fields or not all(slot.fields):
+        raise BundleError(f"damaged bundle: {where} has a secret slot without field paths")
+    if slot.mode == "encrypted":
+        if not slot.ciphertext:
+            raise BundleError(f"damaged bundle: {where} has encrypted secrets but no data")
+        if len(_b64(slot.ciphertext) or b"") < SEALED_MIN:
+            raise BundleError(f"damaged bundle: {where} has encrypted secrets that are not base64")
+    elif slot.ciphertext:
+        raise BundleError(f"damaged bundle: {where} has ciphertext in {slot.mode} mode")
+    if slot.mode != "plaintext":
+        for path in slot.fields:
+            if get_path(record.data, path) != MASK:
+                raise BundleError(
+                    f"damaged bundle: {where} field {path} is {slot.mode} but holds a value"
+                )
+
+
+def _b64(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def check_heads(heads: Sequence[Head]) -> None:
+    """Across records: unique (kind, key) and source ids, and refs that agree with the
+    records they name (a ref's id is its target's source id)."""
+    by_key: dict[tuple[str, tuple[str, ...]], Head] = {}
+    by_id: dict[str, Head] = {}
+    for head in heads:
+        ident = (head.kind, head.key)
+        if ident in by_key:
+            raise BundleError(f"damaged bundle: {head.label} appears twice")
+        by_key[ident] = head
+        if head.id is not None:
+            other = by_id.get(head.id.lower())
+            if other is not None:
+                raise BundleError(
+                    f"damaged bundle: {other.label} and {head.label} have the same source id "
+                    f"{head.id} (import could not tell their references apart)"
+                )
+            by_id[head.id.lower()] = head
+    for head in heads:
+        for ref in head.links:
+            if ref.id is None:
+                continue
+            target = by_key.get((ref.kind, ref.key))
+            named = by_id.get(ref.id.lower())
+            # Import orders by the key and rewrites the id: both must name the same record.
+            if (target is not None or named is not None) and target is not named:
+                whose = f"{named.label}'s" if named is not None else "not that record's"
+                raise BundleError(
+                    f"damaged bundle: {head.label} refers at {ref.path!r} to "
+                    f"{ref.kind} {'/'.join(ref.key)} by id {ref.id}, which is {whose}"
+                )
+
+
+def check_source(source: Source) -> None:
+    """No credentials in the source URL (userinfo, API keys in the query)."""
+    try:
+        parts = urlsplit(source.url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError:
+        raise BundleError("damaged bundle: manifest source.url is not a URL") from None
+    if userinfo:
+        raise BundleError("damaged bundle: manifest source.url holds credentials (user:password@)")
+    named = sorted({k for k, _ in query if _CREDENTIAL.search(k)})
+    if named:
+        raise BundleError(
+            f"damaged bundle: manifest source.url holds credentials (query {', '.join(named)})"
+        )
+
+
+def check_kdf(summary: SecretsSummary) -> None:
+    """The key derivation is scrypt with bounded parameters, salt and check in base64."""
+    kdf = summary.kdf
+    if kdf is None:
+        return
+    if kdf.get("name") != "scrypt":
+        raise BundleError(
+            f"damaged bundle: manifest secrets.kdf.name is {kdf.get('name')!r}; "
+            "pfx derives keys with 'scrypt' only"
+        )
+    values: dict[str, int] = {}
+    for name, (low, high) in (("n", KDF_N), ("r", KDF_R), ("p", KDF_P)):
+        value = kdf.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise BundleError(
+                f"damaged bundle: manifest secrets.kdf.{name} is {value!r}; "
+                f"pfx accepts scrypt {name} from {low} to {high}"
+            )
+        values[name] = value
+    n, r, p = values["n"], values["r"], values["p"]
+    if n & (n - 1):
+        raise BundleError(f"damaged bundle: manifest secrets.kdf.n is {n}, not a power of two")
+    if 128 * n * r > KDF_MEMORY or n * r * p > KDF_WORK:
+        raise BundleError(
+            f"damaged bundle: manifest secrets.kdf asks scrypt for n={n}, r={r}, p={p}: "
+            f"more than pfx spends on a key ({KDF_MEMORY // 2**20} MiB, n*r*p <= 2^24)"
+        )
+    salt = kdf.get("salt")
+    if not isinstance(salt, str) or len(_b64(salt) or b"") < SALT_BYTES:
+        raise BundleError(
+            f"damaged bundle: manifest secrets.kdf.salt is not base64 of {SALT_BYTES}+ bytes"
+        )
+    if summary.check is not None and len(_b64(summary.check) or b"") < SEALED_MIN:
+        raise BundleError("damaged bundle: manifest secrets.check is not base64 of a ciphertext")

@@ -1,0 +1,146 @@
+"""A bundle's records kept as their JSON lines and decoded on demand, pure.
+
+A decoded record costs about 9 KB of Python objects, its line a fifth of that: a bundle of
+20k records stays resident as bytes plus a small head per record (kind, key, id and refs as
+tuples), and each `records[i]` decodes its line again. Only bundle.py builds one, after
+checking each line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, overload
+
+import orjson
+
+from pfx.model import Record, Ref
+
+
+class Link(NamedTuple):
+    """A ref as a head keeps it: a plain tuple whose strings and keys are shared between
+    records (a pydantic Ref costs about 1 KB; 20k records hold 50k refs)."""
+
+    kind: str
+    key: tuple[str, ...]
+    id: str | None
+    path: str
+    soft: bool
+    late: bool
+
+    def as_ref(self) -> Ref:
+        return Ref(
+            kind=self.kind,
+            key=self.key,
+            id=self.id,
+            path=self.path,
+            soft=self.soft,
+            late=self.late,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What graph, plan and checks need of a record without its data."""
+
+    kind: str
+    key: tuple[str, ...]
+    id: str | None
+    links: tuple[Link, ...]
+
+    @property
+    def label(self) -> str:
+        """A short human name: `deployment etl/daily`."""
+        return f"{self.kind} {'/'.join(self.key)}"
+
+
+def head_of(record: Record, shared: dict[object, object] | None = None) -> Head:
+    """The head of a decoded record; `shared` (kept across records) makes equal strings and
+    keys one object, so heads cost little more than their references."""
+    pool: dict[object, object] = {} if shared is None else shared
+
+    def one(value: object) -> object:
+        return pool.setdefault(value, value)
+
+    def key_of(key: tuple[str, ...]) -> tuple[str, ...]:
+        found = pool.get(key)
+        if found is None:
+            found = pool.setdefault(key, tuple(str(one(part)) for part in key))
+        return found  # type: ignore[return-value]
+
+    links = tuple(
+        Link(
+            str(one(r.kind)),
+            key_of(r.key),
+            None if r.id is None else str(one(r.id)),
+            str(one(r.path)),
+            r.soft,
+            r.late,
+        )
+        for r in record.refs
+    )
+    ident = None if record.id is None else str(one(record.id))
+    return Head(str(one(record.kind)), key_of(record.key), ident, links)
+
+
+class RecordLines(Sequence[Record]):
+    """Records as checked JSON lines: `len`, index and iteration decode on demand; `heads`
+    and `head(i)` answer kind, key, id and refs (`links`) without decoding."""
+
+    __slots__ = ("_heads", "_lines")
+
+    def __init__(self, lines: list[bytes], heads: list[Head]) -> None:
+        self._lines = lines
+        self._heads = heads
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @overload
+    def __getitem__(self, i: int) -> Record: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Record]: ...
+    def __getitem__(self, i: int | slice) -> Record | list[Record]:
+        if isinstance(i, slice):
+            return [self._decode(line) for line in self._lines[i]]
+        return self._decode(self._lines[i])
+
+    def __iter__(self) -> Iterator[Record]:
+        for line in self._lines:
+            yield self._decode(line)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecordLines):
+            return self._lines == other._lines
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<RecordLines: {len(self)} records>"
+
+    @property
+    def heads(self) -> Sequence[Head]:
+        """Every record's head, in bundle order."""
+        return self._heads
+
+    def head(self, i: int) -> Head:
+        return self._heads[i]
+
+    def line(self, i: int) -> bytes:
+        """Record `i` as written in the bundle (canonical JSON with its newline)."""
+        return self._lines[i]
+
+    @staticmethod
+    def _decode(line: bytes) -> Record:
+        # The line was parsed, validated and depth-checked when the bundle was read.
+        return Record.model_validate(orjson.loads(line))
+
+
+def heads_of(records: Sequence[Record]) -> Sequence[Head]:
+    """Heads of any record sequence: resident ones of RecordLines, else computed."""
+    if isinstance(records, RecordLines):
+        return records.heads
+    return [head_of(r) for r in records]
