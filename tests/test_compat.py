@@ -33,8 +33,8 @@ def test_pair_runs_end_to_end(pair_34_to_38: PairResult) -> None:
 @pytest.mark.server
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 8, not yet in pfx: 3.4's system block types/schemas are reported as "
-    "'skipped: differs' and protected flags are not carried (see COMPAT-FINDINGS.md)",
+    reason="issue 8: the census compares block-schema capabilities and automation "
+    "trigger.expect as ordered lists; pfx keeps them sorted (they are sets on the server)",
 )
 def test_every_source_resource_arrives_equal_or_named(pair_34_to_38: PairResult) -> None:
     """Every 3.4 resource is on 3.8 equal by the census, or pfx's report names it."""
