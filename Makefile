@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 N ?= 200
 
-.PHONY: install demo test lint schemas bench bench-deps compat releases test-releases clean
+.PHONY: install demo test lint schemas bench bench-deps compat releases test-releases trust clean
 
 $(BIN)/pfx: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -51,6 +51,10 @@ bench: install bench-deps
 compat: releases
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m compat
 	$(BIN)/python -m fixtures.compat --out compat-results
+
+# Lost answers, resets, 503s and a destination killed mid-import; census equal at the end.
+trust: install
+	$(BIN)/python -m fixtures.trust_run
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

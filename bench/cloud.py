@@ -149,7 +149,13 @@ def targets(
             )
         )
     far = results["delays"].get("100")
-    if far and far.get("transfer") and far["pfx_import"].get("seconds_per_resource"):
+    transfer = far.get("transfer") if far else None
+    if (
+        far
+        and transfer
+        and transfer.get("seconds_per_resource")
+        and far["pfx_import"].get("seconds_per_resource")
+    ):
         ratio = far["transfer"]["seconds_per_resource"] / far["pfx_import"]["seconds_per_resource"]
         out.append(("transfer / pfx, s per resource through 100 ms", ratio, 5.0, False))
     return out

@@ -324,6 +324,54 @@ class Api:
             return None
 
 
+def _reason(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    return text.splitlines()[0]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _error(url: str, method: str, path: str, response: httpx.Response) -> ApiError:
+    status = response.status_code
+    if status == 401:
+        return ApiError(
+            f"{url} refused the credentials (HTTP 401): check the API key or auth string", status
+        )
+    detail = ""
+    try:
+        payload = response.json()
+        raw = payload.get("detail", payload) if isinstance(payload, dict) else payload
+        detail = raw if isinstance(raw, str) else _validation_summary(raw)
+    except ValueError:
+        detail = response.text
+    detail = " ".join(detail.split())[:300]
+    return ApiError(f"HTTP {status} on {method} {path}: {detail}", status)
+
+
+def _validation_summary(raw: JSON) -> str:
+    """Locations and messages of a 422 only: the server echoes inputs, which may be secret."""
+    if isinstance(raw, list):
+        parts = []
+        for item in raw:
+            if isinstance(item, dict):
+                loc = item.get("loc")
+                where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
+                parts.append(f"{where}: {item.get('msg', '')}")
+        return "; ".join(parts)
+    if isinstance(raw, dict):
+        text = next((v for v in raw.values() if isinstance(v, str)), "")
+        return text or "unexpected error body"
+    return "unexpected error body"
+
+
 def is_read(method: str, path: str) -> bool:
     """Whether a request only reads: GET, and the POSTs that filter or count."""
     if method == "GET":
@@ -383,51 +431,3 @@ def _body(response: httpx.Response) -> object:
         return response.json()
     except ValueError:
         return None
-
-
-def _reason(error: Exception) -> str:
-    text = str(error) or type(error).__name__
-    if "refused" in text.lower():
-        return "connection refused"
-    return text.splitlines()[0]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
-
-
-def _error(url: str, method: str, path: str, response: httpx.Response) -> ApiError:
-    status = response.status_code
-    if status == 401:
-        return ApiError(
-            f"{url} refused the credentials (HTTP 401): check the API key or auth string", status
-        )
-    detail = ""
-    try:
-        payload = response.json()
-        raw = payload.get("detail", payload) if isinstance(payload, dict) else payload
-        detail = raw if isinstance(raw, str) else _validation_summary(raw)
-    except ValueError:
-        detail = response.text
-    detail = " ".join(detail.split())[:300]
-    return ApiError(f"HTTP {status} on {method} {path}: {detail}", status)
-
-
-def _validation_summary(raw: JSON) -> str:
-    """Locations and messages of a 422 only: the server echoes inputs, which may be secret."""
-    if isinstance(raw, list):
-        parts = []
-        for item in raw:
-            if isinstance(item, dict):
-                loc = item.get("loc")
-                where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
-                parts.append(f"{where}: {item.get('msg', '')}")
-        return "; ".join(parts)
-    if isinstance(raw, dict):
-        text = next((v for v in raw.values() if isinstance(v, str)), "")
-        return text or "unexpected error body"
-    return "unexpected error body"

@@ -268,3 +268,67 @@ def test_import_through_a_flaky_network_ends_equal_without_duplicates(
     automations = [r for r in load(bundle).records if r.kind == "automation"]
     assert len(read_all(server.url, "automation")) == len(automations)
     assert posts > 0
+
+
+def test_update_makes_every_kind_equal_to_the_bundle(
+    bundle: Path, new_server: Callable[[str], Server], tmp_path: Path
+) -> None:
+    """After the destination drifts in one record of every updatable kind (flow tags, a
+    variable, a pool, a queue, a block document, limits, a deployment's labels and schedules,
+    an automation), `--on-conflict update` reports each updated and the census equals the
+    bundle again; a second run reports them unchanged."""
+    server = new_server("dst")
+    env = env_for(tmp_path, dst=server)
+    pfx(env, "import", bundle, "-p", "dst", "-q")
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        first = {k: read_all(server.url, k) for k in ("flow", "variable", "deployment")}
+        flow = first["flow"][0]
+        c.patch(f"/flows/{flow['id']}", json={"tags": ["drifted"]}).raise_for_status()
+        var = first["variable"][0]
+        c.patch(f"/variables/{var['id']}", json={"value": "drifted"}).raise_for_status()
+        pool = next(p for p in read_all(server.url, "work-pool") if p["type"] == "process")
+        name = pool["name"]
+        c.patch(f"/work_pools/{name}", json={"description": "drifted"}).raise_for_status()
+        queue = c.post(f"/work_pools/{name}/queues/filter", json={}).json()[-1]
+        c.patch(
+            f"/work_pools/{name}/queues/{queue['name']}", json={"concurrency_limit": 99}
+        ).raise_for_status()
+        limit = read_all(server.url, "global-concurrency-limit")[0]
+        c.patch(f"/v2/concurrency_limits/{limit['id']}", json={"limit": 99}).raise_for_status()
+        deployment = next(d for d in first["deployment"] if d["schedules"])
+        c.post(
+            "/deployments/",
+            json={"name": deployment["name"], "flow_id": deployment["flow_id"], "labels": {}},
+        ).raise_for_status()
+        automation = read_all(server.url, "automation")[0]
+        c.patch(f"/automations/{automation['id']}", json={"enabled": False}).raise_for_status()
+    result = pfx(
+        env,
+        "import",
+        bundle,
+        "-p",
+        "dst",
+        "--on-conflict",
+        "update",
+        "--report",
+        tmp_path / "u.json",
+    )
+    report = read_report(tmp_path / "u.json")
+    updated = {o["kind"] for o in report["outcomes"] if o["status"] == "updated"}
+    assert {"flow", "variable", "work-pool", "work-queue", "deployment", "automation"} <= updated
+    assert "global-concurrency-limit" in updated, result.stdout
+    assert not [o for o in report["outcomes"] if o["status"] == "failed"], result.stdout
+    census_equal(bundle, server, tmp_path, tmp_path / "u.json")
+    pfx(
+        env,
+        "import",
+        bundle,
+        "-p",
+        "dst",
+        "--on-conflict",
+        "update",
+        "--report",
+        tmp_path / "again.json",
+    )
+    again = read_report(tmp_path / "again.json")
+    assert not [o for o in again["outcomes"] if o["status"] in ("updated", "failed")]
