@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from fixtures import compare
 from fixtures.compat import pfx, seed_release, start_pair, user_env
 from fixtures.releases import release
+from pfx.bundlefile import read_bundle
 
 pytestmark = [pytest.mark.server, pytest.mark.compat]
 
@@ -31,8 +33,11 @@ class Run:
     dst: compare.Census
     baseline: compare.Census
     output: str
-    # The checksum of every block schema on the destination after the import (repeats kept).
-    schema_checksums: list[str]
+    # The checksum of every block schema on the destination before and after the import.
+    schemas_before: list[str]
+    schemas_after: list[str]
+    # The bundle manifest's `skipped`: what export named instead of carrying.
+    skipped: list[tuple[str, tuple[str, ...]]]
 
     def verdicts(self) -> list[compare.Verdict]:
         return compare.compare(self.src, self.dst, self.baseline)
@@ -54,14 +59,14 @@ def run_pair(src_name: str, dst_name: str, workdir: Path, prepare: Any = None) -
         if prepare is not None:
             prepare(s.url)
         baseline = compare.take(d.url)
+        before = _checksums(d.url)
         env = user_env(workdir / "user", {"src": s, "dst": d})
         bundle, report_path = workdir / "snap.pfx", workdir / "report.json"
         exported = pfx(env, "export", "-p", "src", "-o", str(bundle), "--secrets", "encrypt", "-q")
         assert exported.returncode == 0, exported.stderr
         imported = pfx(env, "import", str(bundle), "-p", "dst", "--report", str(report_path))
         report = json.loads(report_path.read_text())
-        with httpx.Client(base_url=d.url, timeout=120) as client:
-            schemas = client.post("/block_schemas/filter", json={"limit": 200}).json()
+        skipped = [(x.kind, x.key) for x in read_bundle(bundle).manifest.skipped]
         return Run(
             imported.returncode,
             report,
@@ -69,11 +74,19 @@ def run_pair(src_name: str, dst_name: str, workdir: Path, prepare: Any = None) -
             compare.take(d.url),
             baseline,
             imported.stdout + imported.stderr,
-            [str(x["checksum"]) for x in schemas],
+            before,
+            _checksums(d.url),
+            skipped,
         )
     finally:
         s.stop()
         d.stop()
+
+
+def _checksums(url: str) -> list[str]:
+    with httpx.Client(base_url=url, timeout=120) as client:
+        schemas = client.post("/block_schemas/filter", json={"limit": 200}).json()
+    return sorted(str(x["checksum"]) for x in schemas)
 
 
 @pytest.fixture
@@ -96,7 +109,11 @@ def test_v2_to_38_carries_job_variables_and_tag_limits(workdir: Path) -> None:
     src_tags = set(run.src.records.get("tag-concurrency-limit", {}))
     assert src_tags, "the 2.20 seed has v1 tag limits"
     assert src_tags <= set(run.dst.records.get("tag-concurrency-limit", {}))
-    assert not [v for v in run.verdicts() if v.state == "missing"], run.output
+    missing = Counter(v.kind for v in run.verdicts() if v.state == "missing")
+    # What did not arrive was named at export (2.x notification policies: 3.x has none); the
+    # census keys policies by content, export by id, so they are counted per kind.
+    named = Counter(kind for kind, _ in run.skipped)
+    assert all(named[kind] >= n for kind, n in missing.items()), (missing, run.skipped)
 
 
 def _grace_period(url: str) -> None:
@@ -123,8 +140,12 @@ def test_into_38_exits_0_without_duplicate_schemas(source: str, workdir: Path) -
     """3.7/3.4 -> 3.8 exits 0; no schema is created twice; system types are unchanged."""
     run = run_pair(source, "3.8", workdir)
     assert run.exit_code == 0, run.output
-    checksums = run.schema_checksums
-    assert checksums and len(checksums) == len(set(checksums)), "a block schema was duplicated"
+    # The destination's own schemas may share a checksum (3.8 registers some twice); the
+    # import adds no second copy of any checksum.
+    before, after = Counter(run.schemas_before), Counter(run.schemas_after)
+    assert all(after[c] == before[c] or (before[c] == 0 and after[c] == 1) for c in after), (
+        after - before
+    )
     protected = [
         o
         for o in run.report["outcomes"]
