@@ -1,72 +1,27 @@
-"""The `pfx` command line: a thin click layer over the library, and its one error boundary.
+"""The `pfx` command line: a thin click layer over the library.
 
-Every command calls one library function; `fail_cleanly` is the only place an exception
-becomes output: one line and an exit code, the traceback only with --debug.
+Every command calls one library function inside `boundary.fail_cleanly`, the only place an
+exception becomes output. The commands around a move (diff, cutover, render) live in
+cli_workflows.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from pfx import __version__
+from pfx.boundary import fail_cleanly
 
 if TYPE_CHECKING:
-    from pfx.errors import PfxError as PfxErrorType
     from pfx.mapping import EnvMap
 
 F = TypeVar("F", bound=Callable[..., Any])
-USER_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EISDIR, errno.ENOENT}
-)
 SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
-
-
-@contextlib.contextmanager
-def fail_cleanly(debug: bool) -> Iterator[None]:
-    """Turn any failure into one line on stderr and an exit code (2 usage/bundle, 1 other)."""
-    from pfx.errors import PfxError
-
-    try:
-        yield
-    except PfxError as e:
-        if debug:
-            raise
-        click.echo(f"pfx: error: {e}", err=True)
-        sys.exit(e.exit_code)
-    except BaseExceptionGroup as group:
-        # Concurrent reads fail together; the first of our own errors says what went wrong.
-        first = _first_pfx_error(group)
-        if debug or first is None:
-            raise
-        click.echo(f"pfx: error: {first}", err=True)
-        sys.exit(first.exit_code)
-    except KeyboardInterrupt:
-        click.echo("pfx: interrupted", err=True)
-        sys.exit(130)
-    except click.exceptions.Exit:
-        raise
-    except OSError as e:
-        # A full disk, a read-only or missing directory, a path that is a directory: the
-        # user's to fix, said in one line (nothing half-written: files go to a temporary
-        # name first).
-        if debug or e.errno not in USER_ERRNOS:
-            raise
-        where = f": {e.filename}" if e.filename else ""
-        click.echo(f"pfx: error: {e.strerror}{where}", err=True)
-        sys.exit(2)
-    except Exception as e:
-        if debug:
-            raise
-        name = type(e).__name__
-        click.echo(f"pfx: internal error: {name}: {e} (run with --debug for a traceback)", err=True)
-        sys.exit(70)
 
 
 def passphrase_option(purpose: str) -> Callable[[F], F]:
@@ -115,19 +70,6 @@ def selector_options(f: F) -> F:
         metavar="SELECTOR",
         help="Only records matching SELECTOR, with their dependencies (repeatable).",
     )(f)
-
-
-def _first_pfx_error(group: BaseExceptionGroup[BaseException]) -> PfxErrorType | None:
-    from pfx.errors import PfxError
-
-    for error in group.exceptions:
-        if isinstance(error, PfxError):
-            return error
-        if isinstance(error, BaseExceptionGroup):
-            found = _first_pfx_error(error)
-            if found is not None:
-                return found
-    return None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -398,74 +340,6 @@ def _read_map(path: Path | None) -> EnvMap | None:
     return parse_mapping(text, str(path))
 
 
-@cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path), required=False)
-@click.option("-p", "--profile", help="Render this profile's live server instead of a bundle.")
-@click.option(
-    "--to",
-    "target",
-    type=click.Choice(["prefect-yaml"]),
-    default="prefect-yaml",
-    show_default=True,
-    help="What to render: prefect.yaml, automations.yaml and prefect-setup.sh.",
-)
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Directory to write into (created if missing; each file written atomically).",
-)
-@click.option("--include", multiple=True, help="Render only what these selectors pick.")
-@click.option("--exclude", multiple=True, help="Leave out what these selectors pick.")
-@concurrency_option("Most requests in flight at once against a live server.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print what was written and left out as JSON."
-)
-@click.pass_context
-def render(
-    ctx: click.Context,
-    bundle: Path | None,
-    profile: str | None,
-    target: str,
-    output: Path,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    concurrency: int,
-    as_json: bool,
-) -> None:
-    """Render a bundle (or a live server) as code: prefect.yaml for `prefect deploy`, an
-    automations file and a companion file of `prefect` commands; list every field left out.
-
-    \b
-      pfx render snap.pfx --to prefect-yaml -o infra/
-      pfx render -p prod -o infra/ --include 'deployment:etl-*/*'
-
-    \b
-    Selectors: KIND:GLOB (natural key joined with '/'), kind:KIND, tag:TAG.
-    """
-    with fail_cleanly(_debug(ctx)):
-        import orjson
-
-        from pfx.render import summary_json, summary_text
-        from pfx.rendering import render_to
-
-        result = render_to(
-            output,
-            bundle,
-            profile,
-            include=include,
-            exclude=exclude,
-            concurrency=concurrency,
-        )
-        written = [str(p) for p in result.written]
-        if as_json:
-            summary = summary_json(result.rendering, written, result.source)
-            click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-        else:
-            click.echo(summary_text(result.rendering, written, result.source))
-
-
 @cli.group()
 def secrets() -> None:
     """Work with the secret values of a bundle."""
@@ -485,8 +359,9 @@ def secrets_template(ctx: click.Context, bundle: Path) -> None:
         click.echo(orjson.dumps(template(read_bundle(bundle)), option=orjson.OPT_INDENT_2))
 
 
-# The promotion commands (diff, cutover) live in their own module; importing it registers them.
-from pfx import cli_promotion  # noqa: E402, F401
+# The commands around a move (diff, cutover, render) live in their own module; importing it
+# registers them.
+from pfx import cli_workflows  # noqa: E402, F401
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The promotion commands of the `pfx` command line: `diff` and `cutover` (thin, like cli.py).
+"""The commands around a move: `diff`, `cutover` and `render` (thin, like cli.py).
 
 Imported by pfx.cli, which registers them on its group.
 """
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from pfx.cli import _debug, cli, concurrency_option, fail_cleanly
+from pfx.boundary import fail_cleanly
+from pfx.cli import _debug, cli, concurrency_option, selector_options
 
 
 @cli.command()
@@ -83,3 +84,70 @@ def cutover_(
         result = cutover(report, profile, rollback=rollback, dry_run=dry_run)
         click.echo(out.cutover_text(result))
         sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path), required=False)
+@click.option("-p", "--profile", help="Render this profile's live server instead of a bundle.")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["prefect-yaml"]),
+    default="prefect-yaml",
+    show_default=True,
+    help="What to render: prefect.yaml, automations.yaml and prefect-setup.sh.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory to write into (created if missing; each file written atomically).",
+)
+@selector_options
+@concurrency_option("Most requests in flight at once against a live server.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print what was written and left out as JSON."
+)
+@click.pass_context
+def render(
+    ctx: click.Context,
+    bundle: Path | None,
+    profile: str | None,
+    target: str,
+    output: Path,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    concurrency: int,
+    as_json: bool,
+) -> None:
+    """Render a bundle (or a live server) as code: prefect.yaml for `prefect deploy`, an
+    automations file and a companion file of `prefect` commands; list every field left out.
+
+    \b
+      pfx render snap.pfx --to prefect-yaml -o infra/
+      pfx render -p prod -o infra/ --include 'deployment:etl-*/*'
+
+    \b
+    Selectors: KIND:GLOB (natural key joined with '/'), kind:KIND, tag:TAG.
+    """
+    with fail_cleanly(_debug(ctx)):
+        import orjson
+
+        from pfx.render import summary_json, summary_text
+        from pfx.rendering import render_to
+
+        result = render_to(
+            output,
+            bundle,
+            profile,
+            include=include,
+            exclude=exclude,
+            concurrency=concurrency,
+        )
+        written = [str(p) for p in result.written]
+        if as_json:
+            summary = summary_json(result.rendering, written, result.source)
+            click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        else:
+            click.echo(summary_text(result.rendering, written, result.source))
