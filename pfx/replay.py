@@ -58,6 +58,8 @@ class Replay:
         # Why the run stopped early (the destination stopped answering), or None.
         self.stopped: str | None = None
         self._ours_tokens: dict[str, str] | None = None
+        # Records whose late references were set (or found impossible) already.
+        self._late_done: set[int] = set()
 
     async def run(self) -> None:
         sorter = self.graph.sorter()
@@ -105,6 +107,10 @@ class Replay:
                 if dest_id and record.id:
                     self.ids[record.id] = dest_id
                 self.ledger.settle(i, written(record, action, dest_id, note))
+                if self._only_self_late(i):
+                    # Its own schedules and limit follow the create at once, in parallel
+                    # with other writes, instead of queueing for the end of the run.
+                    await self._set_late(i)
             else:
                 assert action.dest is not None
                 # `finish` completes an interrupted create: kinds with late refs finish in
@@ -287,33 +293,48 @@ class Replay:
 
     async def _late(self) -> None:
         """Set references that could only be set once every record existed."""
-        for i, refs in sorted(self.graph.late.items()):
-            result = self.ledger.outcomes.get(i)
-            if result is None or result.status not in ("created", "updated"):
+        for i in sorted(self.graph.late):
+            if i in self._late_done:
                 continue
-            if not result.destination_id:
-                continue
-            record = self.records[i]
-            kind = kind_named(record.kind)
-
-            def known(ref: Ref) -> bool:
-                return (ref.id or "") in self.ids
-
-            why = late_failure(refs, known)
-            if why is None and kind.late is None:
-                why = "created, but this kind cannot set late references"
             try:
-                if why is None:
-                    assert kind.late is not None
-                    late = kind.late(record, self._data(i), result.destination_id)
-                    for call in fitted(late, self.accepts):
-                        await self._repeatable(call)
+                await self._set_late(i)
             except Unreachable as e:
                 self.stopped = str(e)
                 return
-            except ApiError as e:
-                why = f"created, but setting its references failed: {e}"
-            if why:
-                self.ledger.outcomes[i] = result.model_copy(
-                    update={"status": "failed", "reason": why}
-                )
+
+    def _only_self_late(self, i: int) -> bool:
+        """Whether record `i`'s late refs all point at itself (a deployment's schedules and
+        own limit): they can be set right after its create, not at the end of the run."""
+        refs = self.graph.late.get(i)
+        own = self.records[i].id
+        return bool(refs) and own is not None and all(r.id == own for r in refs or ())
+
+    async def _set_late(self, i: int) -> None:
+        """Set record `i`'s late references, or fail it naming why (Unreachable propagates)."""
+        self._late_done.add(i)
+        result = self.ledger.outcomes.get(i)
+        if result is None or result.status not in ("created", "updated"):
+            return
+        if not result.destination_id:
+            return
+        record = self.records[i]
+        kind = kind_named(record.kind)
+
+        def known(ref: Ref) -> bool:
+            return (ref.id or "") in self.ids
+
+        why = late_failure(self.graph.late.get(i, []), known)
+        if why is None and kind.late is None:
+            why = "created, but this kind cannot set late references"
+        try:
+            if why is None:
+                assert kind.late is not None
+                late = kind.late(record, self._data(i), result.destination_id)
+                for call in fitted(late, self.accepts):
+                    await self._repeatable(call)
+        except Unreachable:
+            raise
+        except ApiError as e:
+            why = f"created, but setting its references failed: {e}"
+        if why:
+            self.ledger.outcomes[i] = result.model_copy(update={"status": "failed", "reason": why})
