@@ -261,9 +261,14 @@ def test_import_through_a_flaky_network_ends_equal_without_duplicates(
     report = read_report(tmp_path / "r.json")
     lost = [o for o in report["outcomes"] if "answer" in o["reason"] and "lost" in o["reason"]]
     assert lost, "some creates were read back after a lost answer"
+    failed = [f"{o['kind']} {o['key']}: {o['reason']}" for o in report["outcomes"]]
+    failed = [
+        line for line, o in zip(failed, report["outcomes"], strict=True) if o["status"] == "failed"
+    ]
+    assert not failed, failed
     env = env_for(tmp_path, dst=server)
     again = pfx(env, "import", bundle, "-p", "dst", "--report", tmp_path / "r2.json")
-    assert again.returncode == first.returncode, again.stdout
+    assert again.returncode in (0, 3), again.stdout
     census_equal(bundle, server, tmp_path, tmp_path / "r2.json")
     automations = [r for r in load(bundle).records if r.kind == "automation"]
     assert len(read_all(server.url, "automation")) == len(automations)
