@@ -307,33 +307,14 @@ def test_update_makes_every_kind_equal_to_the_bundle(
         ).raise_for_status()
         automation = read_all(server.url, "automation")[0]
         c.patch(f"/automations/{automation['id']}", json={"enabled": False}).raise_for_status()
-    result = pfx(
-        env,
-        "import",
-        bundle,
-        "-p",
-        "dst",
-        "--on-conflict",
-        "update",
-        "--report",
-        tmp_path / "u.json",
-    )
+    update = ("import", bundle, "-p", "dst", "--on-conflict", "update", "--report")
+    result = pfx(env, *update, tmp_path / "u.json")
     report = read_report(tmp_path / "u.json")
     updated = {o["kind"] for o in report["outcomes"] if o["status"] == "updated"}
     assert {"flow", "variable", "work-pool", "work-queue", "deployment", "automation"} <= updated
     assert "global-concurrency-limit" in updated, result.stdout
     assert not [o for o in report["outcomes"] if o["status"] == "failed"], result.stdout
     census_equal(bundle, server, tmp_path, tmp_path / "u.json")
-    pfx(
-        env,
-        "import",
-        bundle,
-        "-p",
-        "dst",
-        "--on-conflict",
-        "update",
-        "--report",
-        tmp_path / "again.json",
-    )
+    pfx(env, *update, tmp_path / "again.json")
     again = read_report(tmp_path / "again.json")
     assert not [o for o in again["outcomes"] if o["status"] in ("updated", "failed")]
