@@ -5,6 +5,8 @@ unchanged and import never writes them.
 
 from __future__ import annotations
 
+import html
+
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
@@ -12,6 +14,9 @@ from pfx.model import Record
 
 # What BlockTypeUpdate accepts; name and slug are fixed at creation.
 METADATA = ("logo_url", "documentation_url", "description", "code_example")
+# Every release's create (not its update) stores these HTML-escaped
+# (prefect/server/models/block_types.py): a server's value is escaped text already.
+ESCAPED = ("description", "code_example")
 
 
 def _key(data: JSONObject, _index: Index) -> tuple[str, ...]:
@@ -21,6 +26,12 @@ def _key(data: JSONObject, _index: Index) -> tuple[str, ...]:
 def _create(record: Record, data: JSONObject) -> Call:
     body: JSONObject = {"name": data["name"], "slug": data["slug"]}
     body |= {k: data.get(k) for k in METADATA}
+    for k in ESCAPED:
+        # Unescaped once, so that the create's own escaping stores the source's text
+        # (sent as read, `&gt;` would arrive as `&amp;gt;`).
+        value = body.get(k)
+        if isinstance(value, str):
+            body[k] = html.unescape(value)
     if data.get("is_protected"):
         # A type protected on the source that the destination does not register (2.x's
         # `json`, `date-time`, `process` on 3.x): the API creates only unprotected types,

@@ -98,3 +98,21 @@ def test_reserved_names_are_unsupported() -> None:
     record = Record(kind="block-type", key=("prefect-x",), data={"name": "Prefect X"})
     assert KIND.unsupported(record, Destination()) is not None
     assert KIND.unsupported(records("a")[("pfx-creds",)], Destination()) is None
+
+
+def test_create_undoes_the_servers_html_escaping_once() -> None:
+    """A description the source stored escaped (`a &gt; b`) is sent unescaped, so the
+    destination's create, which escapes it again, stores the source's text exactly."""
+    import html
+
+    text = 'if a > b & c < d: print("<x>") &copy;'
+    stored = html.escape(text, quote=False)
+    record = Record(
+        kind="block-type",
+        key=("t",),
+        data={"name": "T", "slug": "t", "description": stored, "code_example": stored},
+    )
+    call = KIND.create(record, record.data)
+    assert not isinstance(call, list) and isinstance(call.body, dict)
+    for field in ("description", "code_example"):
+        assert html.escape(call.body[field], quote=False) == stored
