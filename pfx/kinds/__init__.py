@@ -14,6 +14,8 @@ from pfx.kinds import (
     concurrency_limit,
     deployment,
     flow,
+    result_storage,
+    saved_search,
     tag_limit,
     variable,
     work_pool,
@@ -33,6 +35,8 @@ KINDS: tuple[Kind, ...] = (
     work_queue.KIND,
     deployment.KIND,
     automation.KIND,
+    saved_search.KIND,
+    result_storage.KIND,
 )
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
