@@ -96,7 +96,8 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_v2_to_38_carries_job_variables_and_tag_limits(workdir: Path) -> None:
-    """2.20 -> 3.8: infra_overrides arrive as job_variables, v1 tag limits as `tag:` limits."""
+    """2.20 -> 3.8: infra_overrides arrive as job_variables, v1 tag limits as `tag:` limits,
+    notification policies as automations."""
     run = run_pair("2.20", "3.8", workdir)
     assert run.exit_code in (0, 5), run.output
     src_deps = run.src.records["deployment"]
@@ -109,11 +110,17 @@ def test_v2_to_38_carries_job_variables_and_tag_limits(workdir: Path) -> None:
     src_tags = set(run.src.records.get("tag-concurrency-limit", {}))
     assert src_tags, "the 2.20 seed has v1 tag limits"
     assert src_tags <= set(run.dst.records.get("tag-concurrency-limit", {}))
-    missing = Counter(v.kind for v in run.verdicts() if v.state == "missing")
-    # What did not arrive was named at export (2.x notification policies: 3.x has none); the
-    # census keys policies by content, export by id, so they are counted per kind.
+    verdicts = run.verdicts()
+    missing = Counter(v.kind for v in verdicts if v.state == "missing")
+    # What did not arrive was named at export, counted per kind.
     named = Counter(kind for kind, _ in run.skipped)
     assert all(named[kind] >= n for kind, n in missing.items()), (missing, run.skipped)
+    # 2.x notification policies (3.x has none) arrived as automations doing the same: same
+    # states, tags, block and enabled flag (census N9), and none was named instead.
+    policies = [v for v in verdicts if v.kind == "flow-run-notification-policy"]
+    assert len(policies) == 2, policies
+    assert all(v.state == "equal" for v in policies), (policies, run.dst.dump())
+    assert named["flow-run-notification-policy"] == 0, run.skipped
 
 
 def _grace_period(url: str) -> None:
