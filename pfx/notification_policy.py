@@ -111,7 +111,7 @@ def to_automation(policy: JSONObject) -> JSONObject:
             "for_each": ["prefect.resource.id"],
             "posture": "Reactive",
             "threshold": 1,
-            "within": 0,
+            "within": 0.0,  # as servers list it: a 3.x export of the same automation reads alike
         },
         "actions": [
             {

@@ -30,11 +30,13 @@ RUN = FlowRun(
     name="brave-fox",
     flow_id=FLOW.id,
     parameters={"date": "2024-01-01"},
-    state=State(
-        type=StateType.FAILED,
-        name="Crashed",
-        message="boom",
-        timestamp=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+    state=State.model_validate(
+        {
+            "type": StateType.FAILED,
+            "name": "Crashed",
+            "message": "boom",
+            "timestamp": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        }
     ),
 )
 
@@ -85,7 +87,7 @@ def test_policy_becomes_a_reactive_state_trigger_with_one_notification() -> None
         "for_each": ["prefect.resource.id"],
         "posture": "Reactive",
         "threshold": 1,
-        "within": 0,
+        "within": 0.0,
     }
     actions = auto["actions"]
     assert isinstance(actions, list) and len(actions) == 1 and isinstance(actions[0], dict)
