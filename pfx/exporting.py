@@ -22,10 +22,11 @@ from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
 from pfx.keying import item_id, key_items
-from pfx.kinds import KINDS, automation, deployment, tag_limit
+from pfx.kinds import KINDS, automation, block_document, deployment, tag_limit
 from pfx.kinds.base import Kind, Listing
 from pfx.kinds.concurrency_limit import TAG_PREFIX
 from pfx.model import External, Manifest, Partial, Record, SecretsMode, Skipped, Source
+from pfx.notification_policy import LISTING_PATH, convert_policies
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
 from pfx.select import external_refs, parse_selector, select
@@ -85,7 +86,9 @@ async def _read_records(
         server_version = await api.server_version()
         api_version = await api.api_version()
         raw = await read_everything(api, include_secrets=False)
+        converted = await convert_notification_policies(api, raw)
     records, skipped = build_records(raw, Sealer.create("withheld", None))
+    skipped += converted
     source = Source(
         url=target.public_url,
         profile=target.profile,
@@ -115,7 +118,8 @@ async def _export(
             progress=progress,
             v1_tags=tag_limit.reads_v1(server_version),
         )
-        named = await name_uncarried(api)
+        named = await convert_notification_policies(api, raw)
+        named += await name_uncarried(api)
         stats = api.stats
     records, skipped = build_records(raw, sealer)
     partial: Partial | None = None
@@ -264,6 +268,24 @@ async def recover_owners(api: Api, raw: dict[str, list[JSONObject]]) -> None:
     for ident, found in owners.items():
         if len(found) == 1 and not automations[ident].get("owner_resource"):
             automations[ident]["owner_resource"] = found.pop()
+
+
+async def convert_notification_policies(
+    api: Api, raw: dict[str, list[JSONObject]]
+) -> list[Skipped]:
+    """Add an automation to `raw` for each 2.x flow-run notification policy of the source
+    (pfx.notification_policy); the skipped entries of those it cannot convert. A server without
+    the endpoint (3.x) has none."""
+    try:
+        policies = await api.list_all(Listing(LISTING_PATH))
+    except ApiError as e:
+        if e.status is None or e.status in (401, 403):
+            raise
+        return []  # 404/405/422: a 3.x server
+    documents = {str(d.get("id")).lower() for d in raw.get(block_document.KIND.name, [])}
+    converted = convert_policies(policies, documents)
+    raw[automation.KIND.name] = [*raw.get(automation.KIND.name, []), *converted.automations]
+    return converted.skipped
 
 
 async def name_uncarried(api: Api) -> list[Skipped]:

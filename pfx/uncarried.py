@@ -1,5 +1,6 @@
 """Resources some releases have that pfx does not carry: read at export only to be named in
 the manifest's `skipped` list (nothing is lost silently). Pure: exporting.py does the reads.
+(2.x flow-run notification policies are converted to automations: pfx.notification_policy.)
 """
 
 from __future__ import annotations
@@ -22,12 +23,6 @@ class Uncarried:
 
 
 UNCARRIED: tuple[Uncarried, ...] = (
-    Uncarried(
-        "flow-run-notification-policy",
-        "/flow_run_notification_policies/filter",
-        "Prefect 2.x flow-run notification policy: 3.x has none; not carried (recreate it as "
-        "an automation with a send-notification action)",
-    ),
     Uncarried(
         "saved-search",
         "/saved_searches/filter",
