@@ -10,7 +10,7 @@ from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import BY_NAME
 from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record, Ref
-from pfx.plan import Inventory, Plan, Policy, plan_import
+from pfx.plan import Inventory, Plan, Policy, differing, plan_import, same
 
 FLOW_SRC = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"
 FLOW_DST = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
@@ -240,3 +240,47 @@ def test_index_of_hand_made_inventory() -> None:
     inv = inventory(("flow", ("etl",), {"id": FLOW_DST, "name": "etl"}))
     assert inv.index.lookup(FLOW_DST) == ("flow", ("etl",))
     assert isinstance(inv.index, Index)
+
+
+# --- what "the same" means across releases ------------------------------------------------
+
+
+def test_a_field_the_bundle_lacks_is_not_compared() -> None:
+    """A 2.x flow has no `labels`; the 3.8 destination shows `{}` or server-made labels."""
+    flow = BY_NAME["flow"]
+    assert differing(flow, {"name": "etl"}, {"name": "etl", "labels": {"team": "a"}}) == []
+    assert differing(flow, {"name": "etl", "labels": {}}, {"name": "etl", "labels": {"x": "1"}})
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        # A newer release fills in keys an older one lacks, unset.
+        ({"cron": "0 2 * * *"}, {"cron": "0 2 * * *", "slug": None, "parameters": {}}),
+        ([{"type": "run-deployment"}], [{"type": "run-deployment", "schedule_after": 0.0}]),
+        # Servers store null, {} and [] for one another.
+        (None, {}),
+        ([], None),
+        (1, 1.0),
+    ],
+)
+def test_unset_values_a_release_fills_in_are_the_same(ours: JSON, theirs: JSON) -> None:
+    assert same(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        # A limit of 0 blocks every run; none means no limit.
+        (None, 0),
+        (0, None),
+        (True, 1),
+        ({"image": "a"}, {}),
+        ({}, {"image": "a"}),
+        ({"cron": "0 2 * * *"}, {"cron": "0 2 * * *", "slug": "nightly"}),
+        ([{"a": 1}], [{"a": 1}, {"a": 1}]),
+        ("", None),
+    ],
+)
+def test_values_that_differ_in_meaning_are_not_the_same(ours: JSON, theirs: JSON) -> None:
+    assert not same(ours, theirs)

@@ -9,7 +9,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fixtures import compare
-from fixtures.compat import pfx, seed_release, start_pair, user_env
+from fixtures.compat import PairResult, pfx, rerun, seed_release, start_pair, user_env
 from fixtures.releases import release
 from pfx.bundlefile import read_bundle
 
@@ -41,6 +41,9 @@ class Run:
     skipped: list[tuple[str, tuple[str, ...]]]
     # What `probe` answered on the destination after the import (None: no probe).
     probed: Any = None
+    # The same import again as a dry run: its exit code and every record not unchanged.
+    rerun_exit: int | None = None
+    rerun: list[str] = field(default_factory=list)
 
     def verdicts(self) -> list[compare.Verdict]:
         return compare.compare(self.src, self.dst, self.baseline)
@@ -79,6 +82,8 @@ def run_pair(
         report = json.loads(report_path.read_text())
         skipped = [(x.kind, x.key) for x in read_bundle(bundle).manifest.skipped]
         dst_census = compare.take(d.url)
+        again = PairResult(src.name, dst.name)
+        rerun(again, env, bundle, workdir / "rerun.json")
         return Run(
             imported.returncode,
             report,
@@ -90,6 +95,8 @@ def run_pair(
             _checksums(d.url),
             skipped,
             probe(d.url) if probe is not None else None,
+            again.rerun_exit,
+            again.rerun,
         )
     finally:
         s.stop()
@@ -173,6 +180,9 @@ def test_v2_to_38_carries_job_variables_and_tag_limits(workdir: Path) -> None:
     # ... and live: the active policy's automation acted on a failed `critical` run.
     fired = "notification policy: Failed, Crashed (tags: critical)"
     assert ("prefect.automation.action.triggered", fired) in run.probed, run.probed
+    # The same import again finds everything unchanged: fields 2.x lacks are not differences.
+    assert run.rerun == [], run.rerun
+    assert run.rerun_exit == run.exit_code
 
 
 def _grace_period(url: str) -> None:
@@ -192,6 +202,9 @@ def test_38_to_34_names_grace_period_seconds(workdir: Path) -> None:
     assert any("concurrency_options.grace_period_seconds" in f for f in losses.values()), losses
     assert run.exit_code == 5, run.output
     assert "grace_period_seconds" in run.output
+    # Again: nothing to do, the same loss named again.
+    assert run.rerun == [], run.rerun
+    assert run.rerun_exit == 5
 
 
 @pytest.mark.parametrize("source", ["3.7", "3.4"])
@@ -212,3 +225,5 @@ def test_into_38_exits_0_without_duplicate_schemas(source: str, workdir: Path) -
     ]
     assert protected and all(o["status"] == "unchanged" for o in protected)
     assert not [o for o in run.report["outcomes"] if o["code"] == "differs"]
+    assert run.rerun == [], run.rerun
+    assert run.rerun_exit == 0
