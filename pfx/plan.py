@@ -15,7 +15,7 @@ from typing import Literal
 
 from pfx.graph import Graph
 from pfx.ids import Index, portable
-from pfx.jsontypes import JSON, JSONObject
+from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
@@ -23,6 +23,7 @@ from pfx.losses import held, record_losses, without
 from pfx.model import Record
 from pfx.openapi import Accepts
 from pfx.report import Loss
+from pfx.sameness import differing_fields
 
 Policy = Literal["skip", "update", "fail"]
 Verb = Literal[
@@ -114,56 +115,13 @@ def bundle_index(records: Sequence[Record]) -> Index:
 
 def differing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> list[str]:
     """Field names that differ between two portable shapes of one resource: `ours` (the
-    bundle's) and `theirs` (the destination's, or the newer side of a diff).
-
-    A field `ours` lacks is not compared: the source's release had no such field, so the
-    bundle says nothing about it (a 2.x flow has no `labels`; a 3.8 destination shows `{}`).
-    Inside a field, a key `ours` lacks is equal when `theirs` holds it unset (the default a
-    newer release fills in: a schedule's `slug: null`, an action's `schedule_after: 0.0`),
-    and null, {} and [] are the same unset value (servers store one for another).
-    """
+    bundle's) and `theirs` (the destination's, or the newer side of a diff). What counts as
+    the same across releases: pfx.sameness."""
     a = {k: v for k, v in ours.items() if k not in kind.ignored}
     b = {k: v for k, v in theirs.items() if k not in kind.ignored}
     if kind.compare is not None:
         return kind.compare(a, b)
-    return sorted(k for k, v in a.items() if not same(v, b.get(k)))
-
-
-_EMPTY: tuple[JSON, ...] = (None, {}, [])
-
-
-def same(ours: JSON, theirs: JSON) -> bool:
-    """Whether two values hold the same content (see `differing`)."""
-    if ours == theirs and type(ours) is type(theirs):
-        return True
-    if _is_empty(ours) and _is_empty(theirs):
-        return True
-    if isinstance(ours, dict) and isinstance(theirs, dict):
-        return all(same(v, theirs.get(k)) for k, v in ours.items()) and all(
-            _unset(v) for k, v in theirs.items() if k not in ours
-        )
-    if isinstance(ours, list) and isinstance(theirs, list):
-        return len(ours) == len(theirs) and all(map(same, ours, theirs))
-    # 1 and 1.0 are one JSON number; a bool is not a number here (True != 1 in meaning).
-    numbers = (int, float)
-    return (
-        isinstance(ours, numbers)
-        and isinstance(theirs, numbers)
-        and not isinstance(ours, bool)
-        and not isinstance(theirs, bool)
-        and ours == theirs
-    )
-
-
-def _is_empty(value: JSON) -> bool:
-    return any(value == e and type(value) is type(e) for e in _EMPTY)
-
-
-def _unset(value: JSON) -> bool:
-    """A value a release fills in for a field it has and an older one lacks."""
-    if isinstance(value, dict):
-        return all(_unset(v) for v in value.values())
-    return _is_empty(value) or value in ("", False, 0)
+    return differing_fields(a, b)
 
 
 def plan_import(

@@ -10,7 +10,8 @@ from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import BY_NAME
 from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record, Ref
-from pfx.plan import Inventory, Plan, Policy, differing, plan_import, same
+from pfx.plan import Inventory, Plan, Policy, differing, plan_import
+from pfx.sameness import same
 
 FLOW_SRC = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"
 FLOW_DST = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
@@ -262,6 +263,8 @@ def test_a_field_the_bundle_lacks_is_not_compared() -> None:
         (None, {}),
         ([], None),
         (1, 1.0),
+        # One instant, written by two releases.
+        ("2024-01-15T06:30:00+00:00", "2024-01-15T06:30:00Z"),
     ],
 )
 def test_unset_values_a_release_fills_in_are_the_same(ours: JSON, theirs: JSON) -> None:
@@ -280,6 +283,8 @@ def test_unset_values_a_release_fills_in_are_the_same(ours: JSON, theirs: JSON) 
         ({"cron": "0 2 * * *"}, {"cron": "0 2 * * *", "slug": "nightly"}),
         ([{"a": 1}], [{"a": 1}, {"a": 1}]),
         ("", None),
+        ("2024-01-15T06:30:00+00:00", "2024-01-15T07:30:00Z"),
+        ("2024-01-15T06:30:00", "2024-01-15T06:30:00Z"),
     ],
 )
 def test_values_that_differ_in_meaning_are_not_the_same(ours: JSON, theirs: JSON) -> None:

@@ -4,14 +4,15 @@ limit. Create is one POST; what that POST cannot set is set by `late` once the i
 
 from __future__ import annotations
 
-import json
 import re
 
 from pfx.ids import Index, find_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.kinds.concurrency_limit import DEPLOYMENT_PREFIX
+from pfx.kinds.schedules import canonical_schedules, differing_schedules, same_schedules
 from pfx.model import Record, Ref
+from pfx.sameness import differing_fields
 
 # Ids and timestamps; server state, not configuration (readiness, worker polling, who wrote
 # it last); and work_queue_id, derived from work_pool_name + work_queue_name (kept).
@@ -28,7 +29,6 @@ SERVER_FIELDS = frozenset(
     }
 )
 # A schedule's identity and bookkeeping on one server; everything else is kept.
-SCHEDULE_SERVER_FIELDS = frozenset({"id", "created", "updated", "deployment_id"})
 # What a deployment's own (server-made) limit is configured with.
 OWN_LIMIT_FIELDS = ("name", "limit", "active", "slot_decay_per_second")
 
@@ -113,7 +113,7 @@ def _keep(data: JSONObject) -> JSONObject:
         kept["global_concurrency_limit"] = {"id": linked.get("id"), "name": linked.get("name")}
     schedules = kept.get("schedules")
     if isinstance(schedules, list):
-        kept["schedules"] = _canonical_schedules(schedules)
+        kept["schedules"] = canonical_schedules(schedules)
     return kept
 
 
@@ -149,16 +149,6 @@ def _from_v2(kept: JSONObject) -> JSONObject:
 
 def _no_schema(value: JSON) -> bool:
     return value is None or value == {} or value == _EMPTY_SCHEMA
-
-
-def _canonical_schedules(schedules: list[JSON]) -> list[JSON]:
-    """Schedules without per-server fields, in an order that does not depend on the server."""
-    trimmed: list[JSON] = [
-        {k: v for k, v in s.items() if k not in SCHEDULE_SERVER_FIELDS}
-        for s in schedules
-        if isinstance(s, dict)
-    ]
-    return sorted(trimmed, key=lambda s: json.dumps(s, sort_keys=True))
 
 
 # --- refs ----------------------------------------------------------------------------------
@@ -379,10 +369,10 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     calls.extend(_limit_calls(data, dest, dest_id))
     # When `late` writes the schedules (max_scheduled_runs), it adds them: clear them here.
     by_late = _needs_schedule_call(data)
-    wanted = _canonical_schedules(_schedules(data))
+    wanted = _schedules(data)
     if wiped:
         return calls
-    if by_late or wanted != _canonical_schedules(_schedules(dest)):
+    if by_late or not same_schedules(wanted, _schedules(dest)):
         if data.get("labels") == dest.get("labels"):
             present = dest.get("schedules")
             for schedule in present if isinstance(present, list) else []:
@@ -425,6 +415,11 @@ def _limit_calls(data: JSONObject, dest: JSONObject, dest_id: str) -> list[Call]
     return calls
 
 
+def _compare(ours: JSONObject, theirs: JSONObject) -> list[str]:
+    rest = differing_fields({k: v for k, v in ours.items() if k != "schedules"}, theirs)
+    return sorted([*rest, "schedules"]) if differing_schedules(ours, theirs) else rest
+
+
 KIND = Kind(
     name="deployment",
     # Names repeat across flows, so name order is not a stable paging order; creation time is.
@@ -441,4 +436,5 @@ KIND = Kind(
     keep=_keep,
     late=_late,
     early=_early,
+    compare=_compare,
 )
