@@ -289,3 +289,20 @@ def test_unset_values_a_release_fills_in_are_the_same(ours: JSON, theirs: JSON) 
 )
 def test_values_that_differ_in_meaning_are_not_the_same(ours: JSON, theirs: JSON) -> None:
     assert not same(ours, theirs)
+
+
+def test_a_value_naming_a_schema_names_its_checksum_whatever_the_version() -> None:
+    """A block schema is reused by checksum across releases' version strings (3.8 -> 3.7):
+    a value pointing at it points at the same schema, and a re-run finds it unchanged."""
+    checksum = "sha256:0fc8b7f936f38f465715ef2df4a817ac9fe38b80bb01d5c6c9649a6da6ae6971"
+    ours = Record(
+        kind="block-schema", key=(checksum, "3.8.8"), id=FLOW_SRC, data={"version": "3.8.8"}
+    )
+    pointer = variable("schema", {"block_schema_id": FLOW_SRC})
+    inv = inventory(
+        ("block-schema", (checksum, "3.7.8"), {"id": FLOW_DST, "version": "3.7.8"}),
+        on_server(
+            pointer, "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", value={"block_schema_id": FLOW_DST}
+        ),
+    )
+    assert verbs(plan([ours, pointer], inv)) == ["unchanged", "unchanged"]
