@@ -18,6 +18,7 @@ import orjson
 
 from pfx import bundle, bundlefile
 from pfx.api import Api, Stats
+from pfx.cloud import ACCESS, Access, name_cloud_only
 from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
@@ -116,6 +117,7 @@ async def _export(
             v1_tags=tag_limit.reads_v1(server_version),
         )
         named = await name_uncarried(api)
+        answers = await read_access(api, raw) if target.cloud else {}
         stats = api.stats
     records, skipped = build_records(raw, sealer)
     partial: Partial | None = None
@@ -131,7 +133,7 @@ async def _export(
             external=external,
         )
         notes = [f"{r.label}: {why}" for r in records if (why := picked.because(r))]
-    skipped += named
+    skipped += named + name_cloud_only(records, raw, answers)
     source = Source(
         url=target.public_url,
         profile=target.profile,
@@ -218,6 +220,9 @@ async def read_everything(
             tg.start_soon(read_v1)
     if v1:
         raw[tag_limit.KIND.name] = _with_v1_tags(raw.get(tag_limit.KIND.name, []), v1)
+    for kind in KINDS:
+        if kind.gather is not None and kind.name in raw:
+            raw[kind.name] = kind.gather(raw[kind.name])
     await recover_owners(api, raw)
     return raw
 
@@ -282,6 +287,33 @@ async def name_uncarried(api: Api) -> list[Skipped]:
             continue  # 404/405/422: this release does not have the kind
         named += name_items(what, answer)
     return named
+
+
+async def read_access(api: Api, raw: dict[str, list[JSONObject]]) -> dict[tuple[str, str], JSON]:
+    """What each object's Prefect Cloud access endpoint answers (pfx.cloud.ACCESS), keyed by
+    (access kind, id or name). A workspace whose plan has no object-level access answers
+    403/404 for the first object of a kind: that kind is then not read further."""
+    answers: dict[tuple[str, str], JSON] = {}
+    limiter = anyio.CapacityLimiter(8)
+    for access in ACCESS:
+        idents = [i for item in raw.get(access.of, []) if (i := access.ident(item))]
+        if not idents:
+            continue
+        try:
+            answers[(access.kind, idents[0])] = await api.request("GET", access.url(idents[0]))
+        except ApiError as e:
+            if e.status is None or e.status == 401:
+                raise
+            continue
+
+        async def read(ident: str, access: Access = access) -> None:
+            async with limiter:
+                answers[(access.kind, ident)] = await api.request("GET", access.url(ident))
+
+        async with anyio.create_task_group() as tg:
+            for ident in idents[1:]:
+                tg.start_soon(read, ident)
+    return answers
 
 
 def _with_v1_tags(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:

@@ -12,7 +12,7 @@ from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import kind_named
 from pfx.kinds.base import Call
 from pfx.model import Record
-from pfx.openapi import Accepts
+from pfx.openapi import Accepts, Drop
 from pfx.report import Loss
 
 # Fields servers set on their own resources: a system type's protection follows from the
@@ -53,9 +53,12 @@ def record_losses(
     record: Record, verb: str, dest: JSONObject | None, accepts: Accepts | None
 ) -> list[Loss]:
     """The losses the writes for `record` would have (plan time, before any id is known)."""
-    if accepts is None or verb not in ("create", "update", "finish"):
+    if verb not in ("create", "update", "finish"):
         return []
     kind = kind_named(record.kind)
+    bound = account_losses(record, kind.account_bound)
+    if accepts is None:
+        return bound
     calls: list[Call] = []
     if verb == "create":
         made = kind.create(record, record.data)
@@ -64,7 +67,23 @@ def record_losses(
         calls = kind.update(record, record.data, dest)
     if kind.late is not None and verb in ("create", "finish"):
         calls += kind.late(record, record.data, "<id>")
-    return fit_calls(calls, accepts)[1]
+    return bound + fit_calls(calls, accepts)[1]
+
+
+def account_losses(record: Record, fields: frozenset[str]) -> list[Loss]:
+    """A loss for each field naming an object of the source's Prefect Cloud account (a
+    webhook's service account) that holds a value: such fields are never sent."""
+    return [
+        Loss(
+            field=name,
+            value_kind=Drop(name, record.data[name]).value_kind,
+            why="names an object of the source's Prefect Cloud account (users, teams and "
+            "service accounts are the account's, not the workspace's); not sent: set it "
+            "again on the destination",
+        )
+        for name in sorted(fields)
+        if record.data.get(name) not in (None, "", [], {})
+    ]
 
 
 def fitted(calls: Call | list[Call], accepts: Accepts | None) -> list[Call]:

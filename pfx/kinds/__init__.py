@@ -14,8 +14,10 @@ from pfx.kinds import (
     concurrency_limit,
     deployment,
     flow,
+    sla,
     tag_limit,
     variable,
+    webhook,
     work_pool,
     work_queue,
 )
@@ -33,6 +35,8 @@ KINDS: tuple[Kind, ...] = (
     work_queue.KIND,
     deployment.KIND,
     automation.KIND,
+    webhook.KIND,
+    sla.KIND,
 )
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}

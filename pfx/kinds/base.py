@@ -159,6 +159,13 @@ class Kind:
     # replaced by natural-key tokens, server and ignored fields dropped). None: top-level
     # fields compared for equality.
     compare: Callable[[JSONObject, JSONObject], list[str]] | None = None
+    # The items as the kind keys them, from what its listing returns (SLAs: one item per
+    # deployment from one per SLA); applied wherever the listing is read. None: as listed.
+    gather: Callable[[list[JSONObject]], list[JSONObject]] | None = None
+    # Fields naming objects of the source's Prefect Cloud account rather than of its workspace
+    # (service accounts, users, teams): another account has none of them, so they are never
+    # sent, and a value there is a named loss on every destination (pfx.losses).
+    account_bound: frozenset[str] = frozenset()
 
     def kept(self, data: JSONObject) -> JSONObject:
         """The record data export keeps for an item: server fields dropped."""

@@ -25,6 +25,9 @@ SERVER_FIELDS = frozenset(
         "created_by",
         "updated_by",
         "work_queue_id",
+        # Prefect Cloud: the id of the live version, server-made (its history is named in
+        # the manifest's skipped list, pfx.cloud).
+        "version_id",
     }
 )
 # A schedule's identity and bookkeeping on one server; everything else is kept.
