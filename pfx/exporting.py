@@ -110,13 +110,15 @@ async def _export(
     async with Api(target, concurrency=concurrency) as api:
         server_version = await api.server_version()
         api_version = await api.api_version()
+        unreadable: list[Skipped] = []
         raw = await read_everything(
             api,
             include_secrets=mode != "withheld",
             progress=progress,
             v1_tags=tag_limit.reads_v1(server_version),
+            unreadable=unreadable,
         )
-        named = await name_uncarried(api)
+        named = unreadable + await name_uncarried(api)
         answers = await read_access(api, raw) if target.cloud else {}
         stats = api.stats
     records, skipped = build_records(raw, sealer)
@@ -165,12 +167,19 @@ async def _export(
 
 
 async def read_everything(
-    api: Api, *, include_secrets: bool, progress: Progress | None = None, v1_tags: bool = False
+    api: Api,
+    *,
+    include_secrets: bool,
+    progress: Progress | None = None,
+    v1_tags: bool = False,
+    unreadable: list[Skipped] | None = None,
 ) -> dict[str, list[JSONObject]]:
     """Every item of every kind, read concurrently (one task per kind, pages in order).
 
     `v1_tags`: also read tag limits from the v1 table (servers before 3.4.19 keep them there
-    only; see kinds/tag_limit.py).
+    only; see kinds/tag_limit.py). A kind that only some releases have (Kind.endpoint) is
+    empty on a server that answers 404/405 for it; any other failure to read it is named in
+    `unreadable` when given (export), else raised.
     """
     raw: dict[str, list[JSONObject]] = {}
     # Kinds that share a listing (global and tag limits both live in the v2 list) read it once.
@@ -187,6 +196,27 @@ async def read_everything(
     read_kinds = {kind.name: anyio.Event() for kind in KINDS}
 
     async def read(ident: bytes) -> None:
+        try:
+            items = await read_listing(ident)
+        except ApiError as e:
+            optional = [kind for kind in shared[ident] if kind.endpoint]
+            if not optional or e.status is None or e.status in (401, 403):
+                raise
+            if e.status not in (404, 405):
+                if unreadable is None:
+                    raise
+                unreadable.extend(
+                    Skipped(kind=kind.name, key=("*",), reason=f"could not be read: {e}")
+                    for kind in optional
+                )
+            items = []
+        for kind in shared[ident]:
+            raw[kind.name] = items
+            read_kinds[kind.name].set()
+            if progress:
+                progress(kind.name, sum(1 for item in items if kind.own(item)))
+
+    async def read_listing(ident: bytes) -> list[JSONObject]:
         listing = listings[ident]
         if listing.per is None:
             items = await api.list_all(listing)
@@ -202,11 +232,7 @@ async def read_everything(
                 for name in names:
                     fan.start_soon(under, name)
             items = [item for name in names for item in pages[name]]
-        for kind in shared[ident]:
-            raw[kind.name] = items
-            read_kinds[kind.name].set()
-            if progress:
-                progress(kind.name, sum(1 for item in items if kind.own(item)))
+        return items
 
     v1: list[JSONObject] = []
 

@@ -85,6 +85,11 @@ class Accepts:
         """Whether the server has this endpoint at all (any body)."""
         return self.schema_for(method, path) is not None
 
+    def offers(self, path: str) -> bool:
+        """Whether the server has an endpoint at `path` (any method)."""
+        clean = "/" + path.strip("/").split("?", 1)[0]
+        return any(r.pattern.fullmatch(clean) for r in self.routes)
+
     def trim(self, method: str, path: str, body: JSON) -> tuple[JSON, list[Drop]]:
         """`body` without the fields the endpoint's schema does not accept, and what went."""
         schema = self.schema_for(method, path)

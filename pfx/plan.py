@@ -140,6 +140,10 @@ def plan_import(
     ids: dict[str, str] = {}
     for i, record in enumerate(records):
         kind = kind_named(record.kind)
+        lacking = lacks(kind, destination)
+        if lacking:
+            actions.append(Action("unsupported", reason=lacking))
+            continue
         dest = matches.get(i)
         if dest is None:
             actions.append(_absent(i, record, kind, destination, missing_secrets))
@@ -170,6 +174,18 @@ def plan_import(
                 ids.setdefault(ref.id, str(found["id"]))
     _name_losses(records, actions, destination)
     return Plan(records, actions, ids, policy, unresolved, destination.accepts, theirs_tokens)
+
+
+def lacks(kind: Kind, destination: Destination) -> str | None:
+    """Why the destination cannot hold any record of `kind` (its release does not have the
+    kind: Kind.endpoint is not in its OpenAPI), or None. Unknown OpenAPI: assumed present."""
+    accepts = destination.accepts
+    if kind.endpoint is None or accepts is None or accepts.offers(kind.endpoint):
+        return None
+    return (
+        f"{accepts.server} does not have {kind.name} records "
+        f"(its API offers no {kind.endpoint}); not imported"
+    )
 
 
 def _name_losses(

@@ -40,10 +40,19 @@ class Listing:
     # Read once per item of this kind, `{name}` in `path` filled with the item's name: for
     # lists whose global endpoint sorts on a non-unique field (queue names repeat per pool).
     per: str | None = None
+    # A GET of one object (a server setting) instead of a POST listing: the answer is the
+    # kind's only item.
+    single: bool = False
 
     def with_body(self, extra: JSONObject) -> Listing:
         return Listing(
-            self.path, self.body | extra, self.paged, self.secret_body, self.count_path, self.per
+            self.path,
+            self.body | extra,
+            self.paged,
+            self.secret_body,
+            self.count_path,
+            self.per,
+            self.single,
         )
 
     def under(self, name: str) -> Listing:
@@ -135,6 +144,11 @@ class Kind:
     note: Callable[[Record, JSONObject], str | None] = lambda _record, _dest: None
     # Names are not unique (automations): keys get an ordinal, matching pairs by content.
     unique_key: bool = True
+    # An API path (relative to the API root) that a server offers exactly when it has this
+    # kind (kinds that only some releases have); None: every server has it. A destination
+    # whose OpenAPI lacks it gets no record of the kind (plan: `unsupported`), and a source
+    # that answers 404 there has none.
+    endpoint: str | None = None
     # Fields that exist on both sides but that the destination sets itself and import does not
     # carry; excluded from comparison only.
     ignored: frozenset[str] = frozenset()
