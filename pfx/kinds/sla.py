@@ -98,4 +98,6 @@ KIND = Kind(
     shape=Shape(key=2, fields={"deployment_id": "str", "slas": "array"}),
     refs=_refs,
     gather=gather,
+    # The one documented SLA endpoint; self-hosted servers do not have it.
+    endpoint="/slas/apply-resource-slas/{resource_id}",
 )

@@ -53,8 +53,11 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
-    shape=Shape(key=1, fields={"name": "str", "template": "any"}),
+    # create sends the name; the template is a string or an object (the CLI and Terraform differ).
+    shape=Shape(key=1, fields={"name": "str"}),
     caveat=_caveat,
+    # Prefect Cloud has it, self-hosted servers do not (plan: `unsupported` there).
+    endpoint="/webhooks/",
     ignored=ACCOUNT_BOUND,
     account_bound=ACCOUNT_BOUND,
 )
