@@ -10,9 +10,9 @@ import copy
 
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import kind_named
-from pfx.kinds.base import Call
+from pfx.kinds.base import Call, Destination
 from pfx.model import Record
-from pfx.openapi import Accepts, Drop
+from pfx.openapi import Accepts
 from pfx.report import Loss
 
 # Fields servers set on their own resources: a system type's protection follows from the
@@ -50,15 +50,20 @@ def fit_calls(calls: Call | list[Call], accepts: Accepts | None) -> tuple[list[C
 
 
 def record_losses(
-    record: Record, verb: str, dest: JSONObject | None, accepts: Accepts | None
+    record: Record,
+    verb: str,
+    dest: JSONObject | None,
+    accepts: Accepts | None,
+    destination: Destination | None = None,
 ) -> list[Loss]:
-    """The losses the writes for `record` would have (plan time, before any id is known)."""
+    """The losses the writes for `record` would have (plan time, before any id is known):
+    the kind's own (Kind.losses, given `destination`) and what the schemas drop."""
     if verb not in ("create", "update", "finish"):
         return []
     kind = kind_named(record.kind)
-    bound = account_losses(record, kind.account_bound)
+    own = kind.losses(record, destination or Destination(accepts=accepts))
     if accepts is None:
-        return bound
+        return own
     calls: list[Call] = []
     if verb == "create":
         made = kind.create(record, record.data)
@@ -67,23 +72,8 @@ def record_losses(
         calls = kind.update(record, record.data, dest)
     if kind.late is not None and verb in ("create", "finish"):
         calls += kind.late(record, record.data, "<id>")
-    return bound + fit_calls(calls, accepts)[1]
-
-
-def account_losses(record: Record, fields: frozenset[str]) -> list[Loss]:
-    """A loss for each field naming an object of the source's Prefect Cloud account (a
-    webhook's service account) that holds a value: such fields are never sent."""
-    return [
-        Loss(
-            field=name,
-            value_kind=Drop(name, record.data[name]).value_kind,
-            why="names an object of the source's Prefect Cloud account (users, teams and "
-            "service accounts are the account's, not the workspace's); not sent: set it "
-            "again on the destination",
-        )
-        for name in sorted(fields)
-        if record.data.get(name) not in (None, "", [], {})
-    ]
+    schema = fit_calls(calls, accepts)[1]
+    return own + [loss for loss in schema if loss.field not in {o.field for o in own}]
 
 
 def fitted(calls: Call | list[Call], accepts: Accepts | None) -> list[Call]:

@@ -151,7 +151,7 @@ def plan_import(
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
         # What the destination cannot hold is named as a loss, not a difference.
-        lost = record_losses(record, "create", None, destination.accepts)
+        lost = record_losses(record, "create", None, destination.accepts, destination)
         ours = portable_shape(without(record.data, lost), ours_tokens)
         theirs = portable_shape(kind.kept(dest), theirs_tokens)
         fields = differing(kind, ours, theirs)
@@ -199,10 +199,12 @@ def _name_losses(
         kind = kind_named(record.kind)
         if action.verb == "unchanged" and action.dest is not None:
             # What the destination lacks of it: the same losses a create would have.
-            lost = record_losses(record, "create", None, destination.accepts)
+            lost = record_losses(record, "create", None, destination.accepts, destination)
             action.losses = held(lost, record.data, kind.kept(action.dest))
         else:
-            action.losses = record_losses(record, action.verb, action.dest, destination.accepts)
+            action.losses = record_losses(
+                record, action.verb, action.dest, destination.accepts, destination
+            )
         action.caveat = kind.caveat(record, destination) or ""
 
 

@@ -141,6 +141,7 @@ def test_cloud_source_carries_webhooks_and_slas_and_names_the_rest(
     assert [s["name"] for s in by_kind["sla"][first].data["slas"]] == ["late", "ttc"]
     assert len(by_kind["sla"]) == 2
     assert all("version_id" not in r.data for r in by_kind["deployment"].values())
+    assert all(r.data["version_info"]["type"] for r in by_kind["deployment"].values())
     skipped = {(s.kind, s.key) for s in made.manifest.skipped}
     versions = {key for kind, key in skipped if kind == "deployment-version-history"}
     assert versions == set(by_kind["deployment"])
@@ -163,6 +164,10 @@ def test_cloud_source_carries_webhooks_and_slas_and_names_the_rest(
         assert all("offers no /" in o["reason"] for o in skipped_here.values())
         others = [o for o in outcomes if (o["kind"], tuple(o["key"])) not in cloud_only]
         assert {o["status"] for o in others} <= {"created", "unchanged"}
+        # 3.8 has no version_info: a named loss on every deployment, never silently dropped.
+        for o in others:
+            lost = {loss["field"] for loss in o["losses"]}
+            assert ("version_info" in lost) == (o["kind"] == "deployment"), o
     after = compare.take(destination.url)
     verdicts = compare.compare(compare.take(server.url), after, baseline)
     wrong = [v.label for v in verdicts if v.state not in ("equal", "own")]
@@ -186,3 +191,15 @@ def test_a_self_hosted_source_reads_no_cloud_endpoint_beyond_one_listing(
     assert made.manifest.source.cloud is False
     assert made.manifest.counts.get("webhook") == 0 and made.manifest.counts.get("sla") == 0
     assert not [s for s in made.manifest.skipped if s.kind.endswith(("-access", "-history"))]
+
+
+def test_render_names_webhooks_and_slas_as_not_rendered() -> None:
+    """`pfx render` writes no file for Cloud's own kinds and lists each of them, with why."""
+    from pfx.render import render
+
+    records = [
+        Record(kind="webhook", key=("hook",), data={"name": "hook"}),
+        Record(kind="sla", key=("etl", "daily"), data={"deployment_id": DEP, "slas": []}),
+    ]
+    rendering = render(records, source="b.pfx")
+    assert {(o.kind, o.field) for o in rendering.omissions} == {("webhook", "*"), ("sla", "*")}

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, field_losses
 from pfx.model import Record
+from pfx.report import Loss
 
 # The fields create and update send (the Terraform provider's WebhookCore, less the account's).
 _FIELDS = ("name", "description", "enabled", "template")
 # Names an object of the source's Prefect Cloud account, not of its workspace: another account
-# has no such service account, so it is never sent (a named loss, see losses.account_losses).
-ACCOUNT_BOUND = frozenset({"service_account_id"})
+# has no such service account, so it is never sent (a named loss).
+ACCOUNT_BOUND = ("service_account_id",)
 
 
 def _key(data: JSONObject, _index: Index) -> tuple[str, ...]:
@@ -35,6 +36,16 @@ def _create(record: Record, data: JSONObject) -> Call:
 def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     # PUT replaces every field (the CLI's `webhook update` sends them all).
     return [Call("PUT", f"/webhooks/{dest['id']}", _body(data))]
+
+
+def _losses(record: Record, _dest: Destination) -> list[Loss]:
+    return field_losses(
+        record,
+        ACCOUNT_BOUND,
+        "names a service account of the source's Prefect Cloud account (users, teams and "
+        "service accounts are the account's, not the workspace's); not sent: set it again on "
+        "the destination",
+    )
 
 
 def _caveat(record: Record, _dest: Destination) -> str | None:
@@ -58,6 +69,5 @@ KIND = Kind(
     caveat=_caveat,
     # Prefect Cloud has it, self-hosted servers do not (plan: `unsupported` there).
     endpoint="/webhooks/",
-    ignored=ACCOUNT_BOUND,
-    account_bound=ACCOUNT_BOUND,
+    losses=_losses,
 )
