@@ -119,7 +119,8 @@ async def _export(
             unreadable=unreadable,
         )
         named = unreadable + await name_uncarried(api)
-        answers = await read_access(api, raw) if target.cloud else {}
+        answers, unread = await read_access(api, raw) if target.cloud else ({}, [])
+        named += unread
         stats = api.stats
     records, skipped = build_records(raw, sealer)
     partial: Partial | None = None
@@ -315,11 +316,15 @@ async def name_uncarried(api: Api) -> list[Skipped]:
     return named
 
 
-async def read_access(api: Api, raw: dict[str, list[JSONObject]]) -> dict[tuple[str, str], JSON]:
+async def read_access(
+    api: Api, raw: dict[str, list[JSONObject]]
+) -> tuple[dict[tuple[str, str], JSON], list[Skipped]]:
     """What each object's Prefect Cloud access endpoint answers (pfx.cloud.ACCESS), keyed by
-    (access kind, id or name). A workspace whose plan has no object-level access answers
-    403/404 for the first object of a kind: that kind is then not read further."""
+    (access kind, id or name), and what could not be read. The first object of a kind tells:
+    404/405, the workspace has no object-level access (nothing to name); another refusal (a
+    key without the permission) is named, so that access settings are never dropped unsaid."""
     answers: dict[tuple[str, str], JSON] = {}
+    unread: list[Skipped] = []
     limiter = anyio.CapacityLimiter(8)
     for access in ACCESS:
         idents = [i for item in raw.get(access.of, []) if (i := access.ident(item))]
@@ -330,16 +335,23 @@ async def read_access(api: Api, raw: dict[str, list[JSONObject]]) -> dict[tuple[
         except ApiError as e:
             if e.status is None or e.status == 401:
                 raise
+            if e.status not in (404, 405):
+                reason = f"could not be read ({e}): access settings, if any, are not named"
+                unread.append(Skipped(kind=access.kind, key=("*",), reason=reason))
             continue
 
         async def read(ident: str, access: Access = access) -> None:
             async with limiter:
-                answers[(access.kind, ident)] = await api.request("GET", access.url(ident))
+                try:
+                    answers[(access.kind, ident)] = await api.request("GET", access.url(ident))
+                except ApiError as e:
+                    if e.status != 404:  # 404: deleted since it was listed
+                        raise
 
         async with anyio.create_task_group() as tg:
             for ident in idents[1:]:
                 tg.start_soon(read, ident)
-    return answers
+    return answers, unread
 
 
 def _with_v1_tags(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:

@@ -203,3 +203,23 @@ def test_render_names_webhooks_and_slas_as_not_rendered() -> None:
     ]
     rendering = render(records, source="b.pfx")
     assert {(o.kind, o.field) for o in rendering.omissions} == {("webhook", "*"), ("sla", "*")}
+
+
+def test_access_the_key_may_not_read_is_named_not_dropped(
+    seeded_source: tuple[Server, SeedInfo],
+    profiles_env: Callable[..., dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """A Cloud key refused on the access endpoints (403) still exports, and the manifest says
+    per kind that access settings could not be read; one refusal per kind, no request storm."""
+    server, _ = seeded_source
+    canned = canned_for(server.url)
+    canned.access_refused = 403
+    with CloudFake(server.url, canned) as fake:
+        env = profiles_env(src=fake.url)
+        ok(env, "export", "-p", "src", "-o", tmp_path / "b.pfx", "-q")
+        assert fake.count("GET", r"/access$") == 3
+    skipped = load(tmp_path / "b.pfx").manifest.skipped
+    unread = {s.kind: s for s in skipped if s.kind.endswith("-access")}
+    assert set(unread) == {"deployment-access", "work-pool-access", "block-document-access"}
+    assert all(s.key == ("*",) and "could not be read" in s.reason for s in unread.values())
