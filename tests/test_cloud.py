@@ -223,3 +223,22 @@ def test_access_the_key_may_not_read_is_named_not_dropped(
     unread = {s.kind: s for s in skipped if s.kind.endswith("-access")}
     assert set(unread) == {"deployment-access", "work-pool-access", "block-document-access"}
     assert all(s.key == ("*",) and "could not be read" in s.reason for s in unread.values())
+
+
+def test_version_info_is_a_named_loss_only_off_cloud() -> None:
+    """A deployment's version_info is sent as it is; a destination that is not Cloud loses it
+    (named, also where its schema accepts it), a Cloud destination keeps it."""
+    from pfx.kinds.deployment import KIND
+
+    info = {"type": "vcs:github", "version": "abc123", "branch": "main"}
+    data = KIND.kept({"name": "d", "flow_id": DEP, "version_info": info, "version_id": SA})
+    record = Record(kind="deployment", key=("f", "d"), data=data)
+    assert "version_id" not in record.data
+    call = KIND.create(record, record.data)
+    assert not isinstance(call, list) and isinstance(call.body, dict)
+    assert call.body["version_info"] == info
+    plain = Destination(accepts=read_accepts({"paths": {}}, "3.8.8"))
+    [loss] = record_losses(record, "create", None, plain.accepts, plain)
+    assert loss.field == "version_info" and "only Prefect Cloud" in loss.why
+    cloudy = Destination(cloud=True)
+    assert record_losses(record, "create", None, None, cloudy) == []
