@@ -304,10 +304,7 @@ async def name_uncarried(api: Api) -> list[Skipped]:
     named: list[Skipped] = []
     for what in UNCARRIED:
         try:
-            if what.single:
-                answer: JSON = await api.request("GET", what.path)
-            else:
-                answer = list(await api.list_all(Listing(what.path)))
+            answer: JSON = list(await api.list_all(Listing(what.path)))
         except ApiError as e:
             if e.status is None or e.status in (401, 403):
                 raise

@@ -160,7 +160,10 @@ def test_format_record_shapes_follow_the_kinds() -> None:
     rows = re.findall(r"^\| `([a-z-]+)` \| (\d+) \| (.*) \|$", FORMAT, flags=re.MULTILINE)
     documented = {kind: (int(parts), fields.strip()) for kind, parts, fields in rows}
     for kind in KINDS:
-        fields = ", ".join(f"`{k}` {names[v]}" for k, v in kind.shape.fields.items())
+        fields = ", ".join(
+            f"`{k}` {names[v.rstrip('?')]}{' or absent' if v.endswith('?') else ''}"
+            for k, v in kind.shape.fields.items()
+        )
         assert documented.get(kind.name) == (kind.shape.key, fields), (
             f"schemas/FORMAT.md's record shapes table differs from pfx/kinds for {kind.name}"
         )

@@ -14,6 +14,8 @@ from pfx.kinds import (
     concurrency_limit,
     deployment,
     flow,
+    result_storage,
+    saved_search,
     sla,
     tag_limit,
     variable,
@@ -35,6 +37,8 @@ KINDS: tuple[Kind, ...] = (
     work_queue.KIND,
     deployment.KIND,
     automation.KIND,
+    saved_search.KIND,
+    result_storage.KIND,
     webhook.KIND,
     sla.KIND,
 )

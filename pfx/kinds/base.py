@@ -153,6 +153,9 @@ class Kind:
     # whose OpenAPI lacks it gets no record of the kind (plan: `unsupported`), and a source
     # that answers 404 there has none.
     endpoint: str | None = None
+    # The oldest pfx release that reads records of this kind (kinds appended in a later minor
+    # format version): a bundle holding one names it as its `reader`.
+    since: str = "0.1"
     # Fields that exist on both sides but that the destination sets itself and import does not
     # carry; excluded from comparison only.
     ignored: frozenset[str] = frozenset()

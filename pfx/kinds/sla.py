@@ -100,4 +100,5 @@ KIND = Kind(
     gather=gather,
     # The one documented SLA endpoint; self-hosted servers do not have it.
     endpoint="/slas/apply-resource-slas/{resource_id}",
+    since="0.2",
 )

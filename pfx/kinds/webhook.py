@@ -69,5 +69,6 @@ KIND = Kind(
     caveat=_caveat,
     # Prefect Cloud has it, self-hosted servers do not (plan: `unsupported` there).
     endpoint="/webhooks/",
+    since="0.2",
     losses=_losses,
 )

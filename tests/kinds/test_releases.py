@@ -118,16 +118,13 @@ def test_schema_matches_by_checksum_whatever_its_version() -> None:
 
 
 def test_kinds_pfx_does_not_carry_are_named() -> None:
-    """2.x notification policies, saved searches and a set default storage are named."""
+    """2.x notification policies are named (saved searches and the default result storage
+    are carried kinds since format 1.3)."""
     by_kind = {u.kind: u for u in UNCARRIED}
     policies = name_items(by_kind["flow-run-notification-policy"], [{"id": "p1", "name": None}])
     assert [(s.kind, s.key) for s in policies] == [("flow-run-notification-policy", ("p1",))]
     assert "automation" in policies[0].reason
-    searches = name_items(by_kind["saved-search"], [{"id": "s", "name": "late runs"}])
-    assert [s.key for s in searches] == [("late runs",)]
-    storage = by_kind["server-default-result-storage"]
-    assert name_items(storage, {"default_result_storage_block_id": None}) == []
-    assert len(name_items(storage, {"default_result_storage_block_id": "b"})) == 1
+    assert set(by_kind) == {"flow-run-notification-policy"}
 
 
 def test_unprotected_types_prefect_registers_are_the_destinations_own() -> None:
