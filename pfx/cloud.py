@@ -26,6 +26,15 @@ VERSION_REASON = (
 )
 
 
+# Prefect Cloud's own kinds: a Cloud source that does not list one (404/405: the path pfx
+# reads is not Cloud's, see README "Prefect Cloud") must say so, not export none silently.
+CLOUD_KINDS = ("webhook", "sla")
+UNLISTED_REASON = (
+    "this Prefect Cloud workspace answered {status} to {path}, where pfx lists {kind} records: "
+    "any it has are not exported (pfx's path may not be Cloud's; see README, Prefect Cloud)"
+)
+
+
 @dataclass(frozen=True)
 class Access:
     """Per-object access of one kind: the skipped entries' kind, whose objects, and where."""

@@ -18,7 +18,8 @@ import orjson
 
 from pfx import bundle, bundlefile
 from pfx.api import Api, Stats
-from pfx.cloud import ACCESS, Access, name_cloud_only
+from pfx.cloud import name_cloud_only
+from pfx.cloudreads import name_unlisted, read_access
 from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
@@ -120,7 +121,7 @@ async def _export(
         )
         named = unreadable + await name_uncarried(api)
         answers, unread = await read_access(api, raw) if target.cloud else ({}, [])
-        named += unread
+        named += unread + (await name_unlisted(api) if target.cloud else [])
         stats = api.stats
     records, skipped = build_records(raw, sealer)
     partial: Partial | None = None
@@ -311,44 +312,6 @@ async def name_uncarried(api: Api) -> list[Skipped]:
             continue  # 404/405/422: this release does not have the kind
         named += name_items(what, answer)
     return named
-
-
-async def read_access(
-    api: Api, raw: dict[str, list[JSONObject]]
-) -> tuple[dict[tuple[str, str], JSON], list[Skipped]]:
-    """What each object's Prefect Cloud access endpoint answers (pfx.cloud.ACCESS), keyed by
-    (access kind, id or name), and what could not be read. The first object of a kind tells:
-    404/405, the workspace has no object-level access (nothing to name); another refusal (a
-    key without the permission) is named, so that access settings are never dropped unsaid."""
-    answers: dict[tuple[str, str], JSON] = {}
-    unread: list[Skipped] = []
-    limiter = anyio.CapacityLimiter(8)
-    for access in ACCESS:
-        idents = [i for item in raw.get(access.of, []) if (i := access.ident(item))]
-        if not idents:
-            continue
-        try:
-            answers[(access.kind, idents[0])] = await api.request("GET", access.url(idents[0]))
-        except ApiError as e:
-            if e.status is None or e.status == 401:
-                raise
-            if e.status not in (404, 405):
-                reason = f"could not be read ({e}): access settings, if any, are not named"
-                unread.append(Skipped(kind=access.kind, key=("*",), reason=reason))
-            continue
-
-        async def read(ident: str, access: Access = access) -> None:
-            async with limiter:
-                try:
-                    answers[(access.kind, ident)] = await api.request("GET", access.url(ident))
-                except ApiError as e:
-                    if e.status != 404:  # 404: deleted since it was listed
-                        raise
-
-        async with anyio.create_task_group() as tg:
-            for ident in idents[1:]:
-                tg.start_soon(read, ident)
-    return answers, unread
 
 
 def _with_v1_tags(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:

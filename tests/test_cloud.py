@@ -211,10 +211,12 @@ def test_access_the_key_may_not_read_is_named_not_dropped(
     tmp_path: Path,
 ) -> None:
     """A Cloud key refused on the access endpoints (403) still exports, and the manifest says
-    per kind that access settings could not be read; one refusal per kind, no request storm."""
+    per kind that access settings could not be read (one refusal per kind, no request storm);
+    a Cloud workspace without pfx's SLA listing (404) is named too, not read as none."""
     server, _ = seeded_source
     canned = canned_for(server.url)
     canned.access_refused = 403
+    canned.slas = None
     with CloudFake(server.url, canned) as fake:
         env = profiles_env(src=fake.url)
         ok(env, "export", "-p", "src", "-o", tmp_path / "b.pfx", "-q")
@@ -223,6 +225,8 @@ def test_access_the_key_may_not_read_is_named_not_dropped(
     unread = {s.kind: s for s in skipped if s.kind.endswith("-access")}
     assert set(unread) == {"deployment-access", "work-pool-access", "block-document-access"}
     assert all(s.key == ("*",) and "could not be read" in s.reason for s in unread.values())
+    [unlisted] = [s for s in skipped if s.kind == "sla"]
+    assert unlisted.key == ("*",) and "answered 404 to /slas/filter" in unlisted.reason
 
 
 def test_version_info_is_a_named_loss_only_off_cloud() -> None:
