@@ -246,3 +246,26 @@ def test_version_info_is_a_named_loss_only_off_cloud() -> None:
     assert loss.field == "version_info" and "only Prefect Cloud" in loss.why
     cloudy = Destination(cloud=True)
     assert record_losses(record, "create", None, None, cloudy) == []
+
+
+def test_a_cloud_shaped_openapi_document_is_read_relative_to_the_workspace() -> None:
+    """Paths under `/api/accounts/{account_id}/workspaces/{workspace_id}` (how Cloud names its
+    operations) match the calls pfx makes relative to the workspace's API root."""
+    root = "/api/accounts/{account_id}/workspaces/{workspace_id}"
+    body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/W"}}}}
+    document = {
+        "paths": {f"{root}/webhooks/": {"post": {"requestBody": body}}},
+        "components": {
+            "schemas": {
+                "W": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"name": {"type": "string"}},
+                }
+            }
+        },
+    }
+    cloudy = Destination(cloud=True, accepts=read_accepts(document, "Prefect Cloud"))
+    assert lacks(webhook.KIND, cloudy) is None and lacks(sla.KIND, cloudy) is not None
+    assert cloudy.accepts is not None
+    assert cloudy.accepts.trim("POST", "/webhooks/", {"name": "a", "x": 1})[0] == {"name": "a"}
