@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from fixtures import compare
-from fixtures.cloudfake import CloudFake, canned_for
+from fixtures.cloudfake import Canned, CloudFake, canned_for
 from fixtures.proxy import Proxy
 from fixtures.seed import SeedInfo
 from fixtures.servers import Server
@@ -269,3 +270,44 @@ def test_a_cloud_shaped_openapi_document_is_read_relative_to_the_workspace() -> 
     assert lacks(webhook.KIND, cloudy) is None and lacks(sla.KIND, cloudy) is not None
     assert cloudy.accepts is not None
     assert cloudy.accepts.trim("POST", "/webhooks/", {"name": "a", "x": 1})[0] == {"name": "a"}
+
+
+def test_into_a_cloud_shaped_destination_webhooks_and_slas_are_written_once(
+    seeded_source: tuple[Server, SeedInfo],
+    new_server: Callable[[str], Server],
+    profiles_env: Callable[..., dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """pfx's own write path for Cloud's kinds, against a fake that stores what it is sent (it
+    proves pfx's logic, not Cloud's behaviour): webhooks are created without the service
+    account (a named loss: exit 5), each deployment's SLAs arrive in one apply owned by the
+    destination's deployment, and importing again finds everything unchanged, writing nothing."""
+    server, _ = seeded_source
+    bundle = tmp_path / "cloud.pfx"
+    source = canned_for(server.url)
+    with CloudFake(server.url, source) as fake:
+        env = profiles_env(src=fake.url)
+        ok(env, "export", "-p", "src", "-o", bundle, "--secrets", "plaintext", "-q")
+    destination = new_server("cloud-dst")
+    stored = Canned(writable=True)
+    with CloudFake(destination.url, stored) as fake:
+        env = profiles_env(dst=fake.url)
+        first = pfx(env, "import", bundle, "-p", "dst", "--json")
+        assert first.returncode == 5, first.stdout[-2000:] + first.stderr
+        outcomes = orjson.loads(first.stdout)["outcomes"]
+        [stripe] = [o for o in outcomes if o["kind"] == "webhook" and o["key"] == ["stripe"]]
+        assert [loss["field"] for loss in stripe["losses"]] == ["service_account_id"]
+        assert "new URL" in stripe["reason"]
+        assert {o["status"] for o in outcomes} <= {"created", "unchanged"}
+        again = pfx(env, "import", bundle, "-p", "dst", "--json")
+        assert again.returncode == 5, again.stdout[-2000:] + again.stderr
+        statuses = {(o["kind"], o["status"]) for o in orjson.loads(again.stdout)["outcomes"]}
+        assert {status for _, status in statuses} == {"unchanged"}, statuses
+        assert fake.count("POST", r"/webhooks/$") == 2
+        assert fake.count("POST", r"/slas/apply-resource-slas/") == 2
+    assert sorted(w["name"] for w in stored.webhooks) == ["github-push", "stripe"]
+    assert all(w["service_account_id"] is None for w in stored.webhooks)
+    with httpx.Client(base_url=destination.url, timeout=60) as http:
+        ids = {d["id"] for d in http.post("/deployments/filter", json={}).json()}
+    owners = {s["owner_resource"].removeprefix("prefect.deployment.") for s in stored.slas}
+    assert len(stored.slas) == 3 and len(owners) == 2 and owners <= ids
