@@ -86,9 +86,13 @@ class Accepts:
         return self.schema_for(method, path) is not None
 
     def offers(self, path: str) -> bool:
-        """Whether the server has an endpoint at `path` (any method)."""
+        """Whether the server has an endpoint at `path` (any method), also under a prefix
+        (a document whose paths keep the API root, such as a Cloud workspace's)."""
         clean = "/" + path.strip("/").split("?", 1)[0]
-        return any(r.pattern.fullmatch(clean) for r in self.routes)
+        return any(
+            r.pattern.fullmatch(clean) or r.template.rstrip("/").endswith(clean)
+            for r in self.routes
+        )
 
     def trim(self, method: str, path: str, body: JSON) -> tuple[JSON, list[Drop]]:
         """`body` without the fields the endpoint's schema does not accept, and what went."""

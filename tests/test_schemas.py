@@ -119,7 +119,7 @@ def test_format_lists_the_registry_kinds_in_order() -> None:
     """FORMAT.md's kinds table holds exactly the registry's kinds, in bundle order."""
     assert documented_kinds() == [kind.name for kind in KINDS], (
         "schemas/FORMAT.md's kinds table differs from pfx/kinds/__init__.py: update the table "
-        "(a new or reordered kind is a new major format version)"
+        "(an appended kind is a minor format version, a reordered one a major)"
     )
 
 
