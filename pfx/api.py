@@ -273,6 +273,9 @@ class Api:
 
     async def _pages(self, listing: Listing) -> list[JSONObject]:
         """Every item of a listing, paged explicitly until a short page; deduplicated by id."""
+        if listing.single:
+            answer = await self.request("GET", listing.path)
+            return [answer] if isinstance(answer, dict) else []
         items: list[JSONObject] = []
         seen: set[str] = set()
         offset = 0

@@ -21,7 +21,7 @@ from pfx import __version__
 from pfx.errors import BundleError
 from pfx.invariants import check_heads, check_kdf, check_record, check_source
 from pfx.jsonline import TooDeep, dump_line, load_line
-from pfx.kinds import ORDER, kind_named
+from pfx.kinds import BY_NAME, ORDER
 from pfx.model import (
     FORMAT_MAJOR,
     FORMAT_MINOR,
@@ -35,7 +35,8 @@ from pfx.model import (
 )
 from pfx.records import Head, RecordLines, head_of, record_from
 
-# The oldest pfx release that reads what this one writes.
+# The oldest pfx release that reads what this one writes, when every record's kind is one
+# that release knows (a bundle with records of later kinds names the newest kind's `since`).
 READER = "0.1"
 
 
@@ -105,7 +106,7 @@ def build_manifest(
     summary = (secrets or SecretsSummary()).model_copy(update=slots)
     return Manifest(
         version=(FORMAT_MAJOR, FORMAT_MINOR),
-        reader=READER,
+        reader=reader_of(counts),
         pfx_version=__version__,
         created=created,
         source=source,
@@ -117,6 +118,13 @@ def build_manifest(
         skipped=skipped or [],
         selection=selection,
     )
+
+
+def reader_of(counts: Counter[str] | dict[str, int]) -> str:
+    """The oldest pfx release that reads a bundle with these records: READER, or the newest
+    `since` of the kinds present (a reader refuses a kind it does not know, rule 8)."""
+    releases = [READER] + [BY_NAME[k].since for k, n in counts.items() if n and k in BY_NAME]
+    return max(releases, key=lambda r: tuple(int(p) for p in r.split(".")))
 
 
 def encode(
@@ -236,7 +244,7 @@ def decode(lines: Iterable[bytes]) -> Bundle:
                 "(edited or corrupt)"
             )
         digest.update(line)
-        record = _record(line, i)
+        record = _record(line, i, manifest.reader)
         check_record(record, i + 1)
         if record.secrets:
             slots[record.secrets.mode] += len(record.secrets.fields)
@@ -265,7 +273,7 @@ def _label_of(line: bytes) -> str:
     return f" ({kind} {'/'.join(str(k) for k in key)})"
 
 
-def _record(line: bytes, i: int) -> Record:
+def _record(line: bytes, i: int, reader: str) -> Record:
     try:
         record = record_from(load_line(line))
     except ValidationError as e:
@@ -277,7 +285,12 @@ def _record(line: bytes, i: int) -> Record:
         ) from None
     except ValueError as e:
         raise BundleError(f"damaged bundle: record {i + 1}{_label_of(line)} is {e}") from None
-    kind_named(record.kind)
+    if record.kind not in BY_NAME:
+        # A kind appended in a later minor version (rule 8): the writer named who reads it.
+        raise BundleError(
+            f"record {i + 1} ({record.label}): unknown kind {record.kind!r}; this pfx "
+            f"{__version__} knows {', '.join(BY_NAME)}; the bundle needs pfx >= {reader}"
+        )
     return record
 
 

@@ -18,9 +18,11 @@ import orjson
 
 from pfx import bundle, bundlefile
 from pfx.api import Api, Stats
+from pfx.cloud import name_cloud_only
+from pfx.cloudreads import name_unlisted, read_access
 from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
-from pfx.jsontypes import JSON, JSONObject
+from pfx.jsontypes import JSONObject
 from pfx.keying import item_id, key_items
 from pfx.kinds import KINDS, automation, block_document, deployment, tag_limit
 from pfx.kinds.base import Kind, Listing
@@ -30,7 +32,6 @@ from pfx.notification_policy import LISTING_PATH, convert_policies
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
 from pfx.select import external_refs, parse_selector, select
-from pfx.uncarried import UNCARRIED, name_items
 
 Progress = Callable[[str, int], None]
 
@@ -112,14 +113,17 @@ async def _export(
     async with Api(target, concurrency=concurrency) as api:
         server_version = await api.server_version()
         api_version = await api.api_version()
+        unreadable: list[Skipped] = []
         raw = await read_everything(
             api,
             include_secrets=mode != "withheld",
             progress=progress,
             v1_tags=tag_limit.reads_v1(server_version),
+            unreadable=unreadable,
         )
-        named = await convert_notification_policies(api, raw)
-        named += await name_uncarried(api)
+        named = unreadable + await convert_notification_policies(api, raw)
+        answers, unread = await read_access(api, raw) if target.cloud else ({}, [])
+        named += unread + (await name_unlisted(api) if target.cloud else [])
         stats = api.stats
     records, skipped = build_records(raw, sealer)
     partial: Partial | None = None
@@ -135,7 +139,7 @@ async def _export(
             external=external,
         )
         notes = [f"{r.label}: {why}" for r in records if (why := picked.because(r))]
-    skipped += named
+    skipped += named + name_cloud_only(records, raw, answers)
     source = Source(
         url=target.public_url,
         profile=target.profile,
@@ -167,12 +171,19 @@ async def _export(
 
 
 async def read_everything(
-    api: Api, *, include_secrets: bool, progress: Progress | None = None, v1_tags: bool = False
+    api: Api,
+    *,
+    include_secrets: bool,
+    progress: Progress | None = None,
+    v1_tags: bool = False,
+    unreadable: list[Skipped] | None = None,
 ) -> dict[str, list[JSONObject]]:
     """Every item of every kind, read concurrently (one task per kind, pages in order).
 
     `v1_tags`: also read tag limits from the v1 table (servers before 3.4.19 keep them there
-    only; see kinds/tag_limit.py).
+    only; see kinds/tag_limit.py). A kind that only some releases have (Kind.endpoint) is
+    empty on a server that answers 404/405 for it; any other failure to read it is named in
+    `unreadable` when given (export), else raised.
     """
     raw: dict[str, list[JSONObject]] = {}
     # Kinds that share a listing (global and tag limits both live in the v2 list) read it once.
@@ -189,6 +200,27 @@ async def read_everything(
     read_kinds = {kind.name: anyio.Event() for kind in KINDS}
 
     async def read(ident: bytes) -> None:
+        try:
+            items = await read_listing(ident)
+        except ApiError as e:
+            optional = [kind for kind in shared[ident] if kind.endpoint]
+            if not optional or e.status is None or e.status in (401, 403):
+                raise
+            if e.status not in (404, 405):
+                if unreadable is None:
+                    raise
+                unreadable.extend(
+                    Skipped(kind=kind.name, key=("*",), reason=f"could not be read: {e}")
+                    for kind in optional
+                )
+            items = []
+        for kind in shared[ident]:
+            raw[kind.name] = items
+            read_kinds[kind.name].set()
+            if progress:
+                progress(kind.name, sum(1 for item in items if kind.own(item)))
+
+    async def read_listing(ident: bytes) -> list[JSONObject]:
         listing = listings[ident]
         if listing.per is None:
             items = await api.list_all(listing)
@@ -204,11 +236,7 @@ async def read_everything(
                 for name in names:
                     fan.start_soon(under, name)
             items = [item for name in names for item in pages[name]]
-        for kind in shared[ident]:
-            raw[kind.name] = items
-            read_kinds[kind.name].set()
-            if progress:
-                progress(kind.name, sum(1 for item in items if kind.own(item)))
+        return items
 
     v1: list[JSONObject] = []
 
@@ -222,6 +250,9 @@ async def read_everything(
             tg.start_soon(read_v1)
     if v1:
         raw[tag_limit.KIND.name] = _with_v1_tags(raw.get(tag_limit.KIND.name, []), v1)
+    for kind in KINDS:
+        if kind.gather is not None and kind.name in raw:
+            raw[kind.name] = kind.gather(raw[kind.name])
     await recover_owners(api, raw)
     return raw
 
@@ -286,24 +317,6 @@ async def convert_notification_policies(
     converted = convert_policies(policies, documents)
     raw[automation.KIND.name] = [*raw.get(automation.KIND.name, []), *converted.automations]
     return converted.skipped
-
-
-async def name_uncarried(api: Api) -> list[Skipped]:
-    """Skipped entries for what the source has of the kinds pfx does not carry (uncarried.py);
-    a server without the endpoint has none of them."""
-    named: list[Skipped] = []
-    for what in UNCARRIED:
-        try:
-            if what.single:
-                answer: JSON = await api.request("GET", what.path)
-            else:
-                answer = list(await api.list_all(Listing(what.path)))
-        except ApiError as e:
-            if e.status is None or e.status in (401, 403):
-                raise
-            continue  # 404/405/422: this release does not have the kind
-        named += name_items(what, answer)
-    return named
 
 
 def _with_v1_tags(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:

@@ -13,7 +13,7 @@ from pfx.jsontypes import JSONObject
 
 FORMAT_NAME = "pfx-bundle"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 2
+FORMAT_MINOR = 3
 
 SecretsMode = Literal["withheld", "encrypted", "plaintext"]
 

@@ -143,6 +143,10 @@ def plan_import(
     ids: dict[str, str] = {}
     for i, record in enumerate(records):
         kind = kind_named(record.kind)
+        lacking = lacks(kind, destination)
+        if lacking:
+            actions.append(Action("unsupported", reason=lacking))
+            continue
         dest = matches.get(i)
         if dest is None:
             actions.append(_absent(i, record, kind, destination, missing_secrets))
@@ -150,7 +154,7 @@ def plan_import(
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
         # What the destination cannot hold is named as a loss, not a difference.
-        lost = record_losses(record, "create", None, destination.accepts)
+        lost = record_losses(record, "create", None, destination.accepts, destination)
         ours = portable_shape(without(record.data, lost), ours_tokens)
         theirs = portable_shape(kind.kept(dest), theirs_tokens)
         fields = differing(kind, ours, theirs)
@@ -175,6 +179,18 @@ def plan_import(
     return Plan(records, actions, ids, policy, unresolved, destination.accepts, theirs_tokens)
 
 
+def lacks(kind: Kind, destination: Destination) -> str | None:
+    """Why the destination cannot hold any record of `kind` (its release does not have the
+    kind: Kind.endpoint is not in its OpenAPI), or None. Unknown OpenAPI: assumed present."""
+    accepts = destination.accepts
+    if kind.endpoint is None or accepts is None or accepts.offers(kind.endpoint):
+        return None
+    return (
+        f"{accepts.server} does not have {kind.name} records "
+        f"(its API offers no {kind.endpoint}); not imported"
+    )
+
+
 def _name_losses(
     records: Sequence[Record], actions: list[Action], destination: Destination
 ) -> None:
@@ -186,10 +202,12 @@ def _name_losses(
         kind = kind_named(record.kind)
         if action.verb == "unchanged" and action.dest is not None:
             # What the destination lacks of it: the same losses a create would have.
-            lost = record_losses(record, "create", None, destination.accepts)
+            lost = record_losses(record, "create", None, destination.accepts, destination)
             action.losses = held(lost, record.data, kind.kept(action.dest))
         else:
-            action.losses = record_losses(record, action.verb, action.dest, destination.accepts)
+            action.losses = record_losses(
+                record, action.verb, action.dest, destination.accepts, destination
+            )
         action.caveat = kind.caveat(record, destination) or ""
 
 

@@ -1,5 +1,6 @@
 """The companion shell file, pure: `prefect` CLI commands that create what prefect.yaml cannot
-express (block types and documents, variables, concurrency limits, work pools and queues).
+express (block types and documents, the default result storage, variables, concurrency limits,
+work pools and queues).
 
 Where Prefect's API wants ids (block documents, a pool's result storage), the script's
 `pfx_api` resolves names to the target server's ids first. Secret values are never written:
@@ -17,6 +18,7 @@ from pfx.ids import find_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, Ref
 from pfx.render import Names, Omission, Rendering
+from pfx.render_settings import storage_commands
 from pfx.secretsfile import env_name
 
 SETUP_SH = "prefect-setup.sh"
@@ -107,7 +109,7 @@ def render_commands(records: list[Record], names: Names, source: str) -> Renderi
     out = Rendering()
     by_key = {(r.kind, r.key): r for r in records}
     sections = {
-        "blocks": _blocks(records, by_key, out),
+        "blocks": _blocks(records, by_key, out) + storage_commands(records, out.omissions),
         "variables": [_variable(r) for r in records if r.kind == "variable"],
         "limits": [c for r in records for c in _limit(r, out.omissions)],
         "pools": _pools(records, names, by_key, out),

@@ -323,6 +323,22 @@ def test_unknown_kind_is_refused() -> None:
         bundle.decode(lines_of([*sample(), alien]))
 
 
+def test_reader_names_the_newest_kind_present() -> None:
+    """`reader` is 0.1 unless a record has a kind appended later (format 1.3: 0.2); a bundle
+    with a kind this pfx does not know is refused naming the record and that release."""
+    plain = bundle.decode(lines_of(sample())).manifest
+    assert plain.version == (1, 3) and plain.reader == "0.1"
+    assert plain.counts["saved-search"] == 0
+    search = Record(kind="saved-search", key=("late",), data={"name": "late", "filters": []})
+    assert bundle.decode(lines_of([*sample(), search])).manifest.reader == "0.2"
+    alien = Record(kind="gizmo", key=("x",), data={})
+    forged = forge(bundle.sort_records([*sample(), alien]), reader="0.9")
+    with pytest.raises(BundleError) as refusal:
+        bundle.decode(forged)
+    assert "(gizmo x): unknown kind 'gizmo'" in str(refusal.value)
+    assert str(refusal.value).endswith("the bundle needs pfx >= 0.9")
+
+
 def test_forged_edges_are_refused() -> None:
     """Manifest edges that do not follow from the records' refs are refused."""
     with pytest.raises(BundleError, match="edges"):

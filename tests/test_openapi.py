@@ -96,3 +96,13 @@ def test_no_document_means_nothing_trimmed() -> None:
     """Without the server's document (or an unknown endpoint) a body goes as it is."""
     empty = read_accepts(None)
     assert empty.trim("POST", "/deployments/", DEPLOYMENT) == (DEPLOYMENT, [])
+
+
+def test_offers_tells_which_release_has_an_endpoint(v34: Accepts, v38: Accepts) -> None:
+    """`/admin/storage` is 3.7+; saved searches every release; a prefixed path still counts."""
+    assert v38.offers("/admin/storage") and not v34.offers("/admin/storage")
+    assert v34.offers("/saved_searches/") and v38.offers("/saved_searches/")
+    prefixed = read_accepts(
+        {"paths": {"/api/accounts/{a}/workspaces/{w}/saved_searches/": {"put": {}}}}
+    )
+    assert prefixed.offers("/saved_searches/") and not prefixed.offers("/admin/storage")

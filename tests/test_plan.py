@@ -10,6 +10,8 @@ from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import BY_NAME
 from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record, Ref
+from pfx.openapi import read_accepts
+from pfx.outcomes import predict
 from pfx.plan import Inventory, Plan, Policy, differing, plan_import
 from pfx.sameness import same
 
@@ -306,3 +308,56 @@ def test_a_value_naming_a_schema_names_its_checksum_whatever_the_version() -> No
         ),
     )
     assert verbs(plan([ours, pointer], inv)) == ["unchanged", "unchanged"]
+
+
+# --- kinds that only some releases have (Kind.endpoint) ---------------------------------------
+
+OPTIONAL = Kind(
+    name="fake-setting",
+    listing=Listing("/fake/setting", single=True),
+    server_fields=frozenset(),
+    key=lambda _data, _index: ("default",),
+    create=lambda record, data: Call("PUT", "/fake/setting", data),
+    update=lambda record, data, dest: [Call("PUT", "/fake/setting", data)],
+    shape=Shape(key=1),
+    endpoint="/fake/setting",
+)
+
+
+def release(*paths: str) -> Destination:
+    """A destination whose OpenAPI offers exactly `paths` (GET and PUT each)."""
+    document: JSONObject = {"paths": {p: {"get": {}, "put": {}} for p in paths}}
+    return Destination(accepts=read_accepts(document, "Prefect 3.4.25"))
+
+
+@pytest.fixture
+def optional_kind(monkeypatch: pytest.MonkeyPatch) -> Kind:
+    monkeypatch.setitem(BY_NAME, OPTIONAL.name, OPTIONAL)
+    return OPTIONAL
+
+
+def test_kind_the_destination_lacks_is_unsupported_with_release_and_endpoint(
+    optional_kind: Kind,
+) -> None:
+    """Every record of a kind whose endpoint the destination's OpenAPI lacks: `unsupported`,
+    naming the release and the endpoint; the dry run predicts a skip (exit 4 by report)."""
+    record = Record(kind=OPTIONAL.name, key=("default",), data={"x": 1})
+    graph = build_graph([record])
+    p = plan_import([record], graph, inventory(), destination=release("/flows/"))
+    assert verbs(p) == ["unsupported"]
+    assert p.actions[0].reason == (
+        "Prefect 3.4.25 does not have fake-setting records (its API offers no /fake/setting); "
+        "not imported"
+    )
+    [predicted] = predict(p, graph)
+    assert (predicted.status, predicted.code) == ("skipped", "unsupported")
+    assert predicted.reason == p.actions[0].reason
+
+
+def test_kind_the_destination_has_or_may_have_is_planned_as_usual(optional_kind: Kind) -> None:
+    """Offered endpoint, or no OpenAPI known: the record is planned like any other."""
+    record = Record(kind=OPTIONAL.name, key=("default",), data={"x": 1})
+    graph = build_graph([record])
+    for destination in (release("/fake/setting"), Destination()):
+        p = plan_import([record], graph, inventory(), destination=destination)
+        assert verbs(p) == ["create"]

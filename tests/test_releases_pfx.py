@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fixtures import compare
-from fixtures.compat import PairResult, pfx, rerun, seed_release, start_pair, user_env
+from fixtures.compat import GOOD, PairResult, pfx, rerun, seed_release, start_pair, user_env
 from fixtures.releases import release
 from pfx.bundlefile import read_bundle
 
@@ -83,7 +83,7 @@ def run_pair(
         skipped = [(x.kind, x.key) for x in read_bundle(bundle).manifest.skipped]
         dst_census = compare.take(d.url)
         again = PairResult(src.name, dst.name)
-        rerun(again, env, bundle, workdir / "rerun.json")
+        rerun(again, env, bundle, workdir / "rerun.json", report)
         return Run(
             imported.returncode,
             report,
@@ -196,15 +196,18 @@ def _grace_period(url: str) -> None:
 
 
 def test_38_to_34_names_grace_period_seconds(workdir: Path) -> None:
-    """3.8 -> 3.4: the grace period 3.4 cannot hold is a named loss (exit 5), the rest arrives."""
+    """3.8 -> 3.4: the grace period 3.4 cannot hold is a named loss, the rest arrives except the
+    default result storage, which 3.4 does not have: skipped as unsupported (exit 4)."""
     run = run_pair("3.8", "3.4", workdir, prepare=_grace_period)
     losses = run.losses()
     assert any("concurrency_options.grace_period_seconds" in f for f in losses.values()), losses
-    assert run.exit_code == 5, run.output
     assert "grace_period_seconds" in run.output
-    # Again: nothing to do, the same loss named again.
+    bad = {(o["kind"], o["code"]) for o in run.report["outcomes"] if o["status"] not in GOOD}
+    assert bad == {("default-result-storage", "unsupported")}, bad
+    assert run.exit_code == 4, run.output
+    # Again: nothing to do; the same loss and the same unsupported setting named again.
     assert run.rerun == [], run.rerun
-    assert run.rerun_exit == 5
+    assert run.rerun_exit == 4
 
 
 @pytest.mark.parametrize("source", ["3.7", "3.4"])

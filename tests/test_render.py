@@ -266,6 +266,31 @@ def test_secrets_are_never_written_and_templates_wait_for_deploy() -> None:
     assert "{{ prefect.blocks.secret.db }}" in script.split("deployments() {")[1]
 
 
+def test_default_storage_is_set_by_name_and_saved_searches_are_named() -> None:
+    """The default result storage becomes a `pfx_api PUT /admin/storage` naming its block (the
+    script resolves it to the target's id) after the blocks; saved searches are named."""
+    block_id = "66666666-6666-4666-8666-666666666666"
+    storage = Record(
+        kind="default-result-storage",
+        key=("default",),
+        data={"default_result_storage_block_id": block_id},
+        refs=[
+            Ref(
+                kind="block-document",
+                key=("s3-bucket", "results"),
+                id=block_id,
+                path="default_result_storage_block_id",
+            )
+        ],
+    )
+    search = Record(kind="saved-search", key=("late",), data={"name": "late", "filters": []})
+    out = render([storage, search], source="test")
+    blocks = out.files["prefect-setup.sh"].split("blocks() {")[1].split("}\n")[0]
+    want = {"default_result_storage_block_id": {"$block_document": ["s3-bucket", "results"]}}
+    assert f"pfx_api PUT /admin/storage '{json.dumps(want, separators=(',', ':'))}'" in blocks
+    assert [(o.kind, o.key, o.field) for o in out.omissions] == [("saved-search", ("late",), "*")]
+
+
 def test_render_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     """A missing bundle, or a bundle and a profile at once: one-line error, exit 2, nothing
     written."""

@@ -14,8 +14,12 @@ from pfx.kinds import (
     concurrency_limit,
     deployment,
     flow,
+    result_storage,
+    saved_search,
+    sla,
     tag_limit,
     variable,
+    webhook,
     work_pool,
     work_queue,
 )
@@ -33,6 +37,10 @@ KINDS: tuple[Kind, ...] = (
     work_queue.KIND,
     deployment.KIND,
     automation.KIND,
+    saved_search.KIND,
+    result_storage.KIND,
+    webhook.KIND,
+    sla.KIND,
 )
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}

@@ -8,10 +8,11 @@ import re
 
 from pfx.ids import Index, find_ids
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, field_losses
 from pfx.kinds.concurrency_limit import DEPLOYMENT_PREFIX
 from pfx.kinds.schedules import canonical_schedules, differing_schedules, same_schedules
 from pfx.model import Record, Ref
+from pfx.report import Loss
 from pfx.sameness import differing_fields
 
 # Ids and timestamps; server state, not configuration (readiness, worker polling, who wrote
@@ -26,6 +27,11 @@ SERVER_FIELDS = frozenset(
         "created_by",
         "updated_by",
         "work_queue_id",
+        # Prefect Cloud: the id of the live version, server-made (its history is named in
+        # the manifest's skipped list, pfx.cloud), and a branch's base and root deployments.
+        "version_id",
+        "base",
+        "root",
     }
 )
 # A schedule's identity and bookkeeping on one server; everything else is kept.
@@ -40,10 +46,15 @@ _CREATE_FIELDS = (
     "infrastructure_document_id", "concurrency_options",
     # 2.x only: sent so that the destination's schema names it when it holds a value.
     "manifest_path",
+    # Prefect Cloud's, sent when present (named losses elsewhere, see _losses).
+    "version_info", "branch",
 )  # fmt: skip
+_CLOUD_FIELDS = ("version_info", "branch")
 # DeploymentUpdate has no name, flow_id or labels (labels change only through the upsert).
 _UPDATE_FIELDS = tuple(
-    f for f in _CREATE_FIELDS if f not in ("name", "flow_id", "labels", "manifest_path")
+    f
+    for f in _CREATE_FIELDS
+    if f not in ("name", "flow_id", "labels", "manifest_path", *_CLOUD_FIELDS)
 )
 # How the create body sets the own or linked limit (the update sets them by _limit_calls).
 _LIMIT_FIELDS = ("concurrency_limit", "global_concurrency_limit_id")
@@ -356,6 +367,8 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
         calls.append(Call("POST", "/deployments/", upsert | {"flow_id": dest["flow_id"]}))
         wiped = not _needs_schedule_call(data)
     fields: JSONObject = {k: data.get(k) for k in _UPDATE_FIELDS}
+    # Never null: a source without them (self-hosted) says nothing about Cloud's.
+    fields |= {k: data[k] for k in _CLOUD_FIELDS if data.get(k) is not None}
     if _no_schema(fields["parameter_openapi_schema"]):
         # No PATCH value gives back {}; leave an empty schema be, replace another by the
         # object form (kept as {} too). A null schema must go: with enforcement on, the
@@ -420,6 +433,19 @@ def _compare(ours: JSONObject, theirs: JSONObject) -> list[str]:
     return sorted([*rest, "schedules"]) if differing_schedules(ours, theirs) else rest
 
 
+def _losses(record: Record, dest: Destination) -> list[Loss]:
+    # Self-hosted 3.x servers accept version_info and discard it (server/models/deployments.py
+    # excludes it), and have no branches: only Prefect Cloud holds them.
+    if dest.cloud:
+        return []
+    where = dest.accepts.server if dest.accepts else "the destination"
+    why = (
+        f"only Prefect Cloud keeps it; {where} is not Cloud (self-hosted releases refuse it "
+        "or accept and discard it)"
+    )
+    return field_losses(record, _CLOUD_FIELDS, why)
+
+
 KIND = Kind(
     name="deployment",
     # Names repeat across flows, so name order is not a stable paging order; creation time is.
@@ -437,4 +463,5 @@ KIND = Kind(
     late=_late,
     early=_early,
     compare=_compare,
+    losses=_losses,
 )

@@ -12,7 +12,6 @@ from pfx.kinds import block_schema, block_type, deployment, tag_limit
 from pfx.losses import fit_calls, record_losses
 from pfx.model import Record
 from pfx.openapi import Accepts, read_accepts
-from pfx.uncarried import UNCARRIED, name_items
 
 DOCS = Path(__file__).parents[2] / "fixtures" / "api" / "openapi"
 
@@ -115,18 +114,6 @@ def test_schema_matches_by_checksum_whatever_its_version() -> None:
     assert kind.match_key is not None
     assert kind.match_key(("sha256:abc", "3.6.29")) == kind.match_key(("sha256:abc", "3.8.8"))
     assert "version" in kind.ignored
-
-
-def test_kinds_pfx_does_not_carry_are_named() -> None:
-    """Saved searches and a set default storage are named (2.x notification policies are
-    converted: tests/test_notification_policy.py)."""
-    by_kind = {u.kind: u for u in UNCARRIED}
-    assert "flow-run-notification-policy" not in by_kind
-    searches = name_items(by_kind["saved-search"], [{"id": "s", "name": "late runs"}])
-    assert [s.key for s in searches] == [("late runs",)]
-    storage = by_kind["server-default-result-storage"]
-    assert name_items(storage, {"default_result_storage_block_id": None}) == []
-    assert len(name_items(storage, {"default_result_storage_block_id": "b"})) == 1
 
 
 def test_unprotected_types_prefect_registers_are_the_destinations_own() -> None:
