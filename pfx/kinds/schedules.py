@@ -17,6 +17,12 @@ from pfx.sameness import same
 # Fields each server sets on its own schedule rows.
 SCHEDULE_SERVER_FIELDS = frozenset({"id", "created", "updated", "deployment_id"})
 
+# Fields that DeploymentScheduleCreate accepts, and 2.x's (the destination's schema names them
+# as losses when they hold a value: 3.x has no per-schedule catchup or max_active_runs).
+SCHEDULE_FIELDS = (
+    "schedule", "active", "max_scheduled_runs", "parameters", "slug", "max_active_runs", "catchup"
+)  # fmt: skip
+
 
 def canonical_schedules(schedules: list[JSON]) -> list[JSON]:
     """Schedules without per-server fields, in an order that does not depend on the server."""
@@ -67,3 +73,17 @@ def _rrule(schedule: JSON) -> str | None:
 def differing_schedules(ours: JSONObject, theirs: JSONObject) -> bool:
     """Whether a deployment's schedules differ (absent from the bundle: not compared)."""
     return "schedules" in ours and not same_schedules(ours["schedules"], theirs.get("schedules"))
+
+
+def schedule_bodies(data: JSONObject) -> list[JSON]:
+    """The schedules as a schedule create takes them."""
+    raw = data.get("schedules")
+    if not isinstance(raw, list):
+        return []
+    return [{k: s[k] for k in SCHEDULE_FIELDS if k in s} for s in raw if isinstance(s, dict)]
+
+
+def needs_schedule_call(data: JSONObject) -> bool:
+    # POST /deployments/ and PATCH /deployments/{id} rebuild schedules without
+    # max_scheduled_runs; only POST /deployments/{id}/schedules keeps it.
+    return any(isinstance(s, dict) and s.get("max_scheduled_runs") for s in schedule_bodies(data))
