@@ -11,20 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench import cloud
+from fixtures.inventory import KINDS
 
-KINDS = (
-    "flow",
-    "deployment",
-    "work-pool",
-    "work-queue",
-    "block-type",
-    "block-schema",
-    "block-document",
-    "variable",
-    "global-concurrency-limit",
-    "tag-concurrency-limit",
-    "automation",
-)
 RUNS = (("transfer", "prefect transfer"), ("pfx_import", "pfx import"), ("floor", "floor"))
 
 # The commands whose memory the synthetic bundles measure (issue 11: <= 200 MB, < 1.5x growth).

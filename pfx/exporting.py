@@ -18,18 +18,20 @@ import orjson
 
 from pfx import bundle, bundlefile
 from pfx.api import Api, Stats
+from pfx.cloud import name_cloud_only
+from pfx.cloudreads import name_unlisted, read_access
 from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
-from pfx.jsontypes import JSON, JSONObject
+from pfx.jsontypes import JSONObject
 from pfx.keying import item_id, key_items
-from pfx.kinds import KINDS, automation, deployment, tag_limit
+from pfx.kinds import KINDS, automation, block_document, deployment, tag_limit
 from pfx.kinds.base import Kind, Listing
 from pfx.kinds.concurrency_limit import TAG_PREFIX
 from pfx.model import External, Manifest, Partial, Record, SecretsMode, Skipped, Source
+from pfx.notification_policy import LISTING_PATH, convert_policies
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
 from pfx.select import external_refs, parse_selector, select
-from pfx.uncarried import UNCARRIED, name_items
 
 Progress = Callable[[str, int], None]
 
@@ -85,7 +87,9 @@ async def _read_records(
         server_version = await api.server_version()
         api_version = await api.api_version()
         raw = await read_everything(api, include_secrets=False)
+        converted = await convert_notification_policies(api, raw)
     records, skipped = build_records(raw, Sealer.create("withheld", None))
+    skipped += converted
     source = Source(
         url=target.public_url,
         profile=target.profile,
@@ -117,7 +121,9 @@ async def _export(
             v1_tags=tag_limit.reads_v1(server_version),
             unreadable=unreadable,
         )
-        named = unreadable + await name_uncarried(api)
+        named = unreadable + await convert_notification_policies(api, raw)
+        answers, unread = await read_access(api, raw) if target.cloud else ({}, [])
+        named += unread + (await name_unlisted(api) if target.cloud else [])
         stats = api.stats
     records, skipped = build_records(raw, sealer)
     partial: Partial | None = None
@@ -133,7 +139,7 @@ async def _export(
             external=external,
         )
         notes = [f"{r.label}: {why}" for r in records if (why := picked.because(r))]
-    skipped += named
+    skipped += named + name_cloud_only(records, raw, answers)
     source = Source(
         url=target.public_url,
         profile=target.profile,
@@ -244,6 +250,9 @@ async def read_everything(
             tg.start_soon(read_v1)
     if v1:
         raw[tag_limit.KIND.name] = _with_v1_tags(raw.get(tag_limit.KIND.name, []), v1)
+    for kind in KINDS:
+        if kind.gather is not None and kind.name in raw:
+            raw[kind.name] = kind.gather(raw[kind.name])
     await recover_owners(api, raw)
     return raw
 
@@ -292,19 +301,22 @@ async def recover_owners(api: Api, raw: dict[str, list[JSONObject]]) -> None:
             automations[ident]["owner_resource"] = found.pop()
 
 
-async def name_uncarried(api: Api) -> list[Skipped]:
-    """Skipped entries for what the source has of the kinds pfx does not carry (uncarried.py);
-    a server without the endpoint has none of them."""
-    named: list[Skipped] = []
-    for what in UNCARRIED:
-        try:
-            answer: JSON = list(await api.list_all(Listing(what.path)))
-        except ApiError as e:
-            if e.status is None or e.status in (401, 403):
-                raise
-            continue  # 404/405/422: this release does not have the kind
-        named += name_items(what, answer)
-    return named
+async def convert_notification_policies(
+    api: Api, raw: dict[str, list[JSONObject]]
+) -> list[Skipped]:
+    """Add an automation to `raw` for each 2.x flow-run notification policy of the source
+    (pfx.notification_policy); the skipped entries of those it cannot convert. A server without
+    the endpoint (3.x) has none."""
+    try:
+        policies = await api.list_all(Listing(LISTING_PATH))
+    except ApiError as e:
+        if e.status is None or e.status in (401, 403):
+            raise
+        return []  # 404/405/422: a 3.x server
+    documents = {str(d.get("id")).lower() for d in raw.get(block_document.KIND.name, [])}
+    converted = convert_policies(policies, documents)
+    raw[automation.KIND.name] = [*raw.get(automation.KIND.name, []), *converted.automations]
+    return converted.skipped
 
 
 def _with_v1_tags(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:

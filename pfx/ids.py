@@ -15,6 +15,13 @@ from pfx.jsontypes import JSON, JSONObject
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+# Kinds whose items are one across servers under the first parts of their key: a block
+# schema is its checksum, whatever release's version string it was registered under
+# (kinds/block_schema.py reuses a destination's schema by checksum; a block document that
+# points at it holds the same schema).
+_TOKEN_PARTS = {"block-schema": 1}
+
+
 @dataclass
 class Index:
     """Natural keys by id, and the set of keys present, for every item read from one server."""
@@ -47,7 +54,10 @@ class Index:
 
     def tokens(self) -> dict[str, str]:
         """id -> a server-independent token naming the item, for comparing across servers."""
-        return {i: f"<{kind}:{'/'.join(key)}>" for i, (kind, key) in self.by_id.items()}
+        return {
+            i: f"<{kind}:{'/'.join(key[: _TOKEN_PARTS.get(kind)])}>"
+            for i, (kind, key) in self.by_id.items()
+        }
 
 
 def portable(value: JSON, tokens: Mapping[str, str]) -> JSON:

@@ -10,7 +10,7 @@ import copy
 
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import kind_named
-from pfx.kinds.base import Call
+from pfx.kinds.base import Call, Destination
 from pfx.model import Record
 from pfx.openapi import Accepts
 from pfx.report import Loss
@@ -50,12 +50,20 @@ def fit_calls(calls: Call | list[Call], accepts: Accepts | None) -> tuple[list[C
 
 
 def record_losses(
-    record: Record, verb: str, dest: JSONObject | None, accepts: Accepts | None
+    record: Record,
+    verb: str,
+    dest: JSONObject | None,
+    accepts: Accepts | None,
+    destination: Destination | None = None,
 ) -> list[Loss]:
-    """The losses the writes for `record` would have (plan time, before any id is known)."""
-    if accepts is None or verb not in ("create", "update", "finish"):
+    """The losses the writes for `record` would have (plan time, before any id is known):
+    the kind's own (Kind.losses, given `destination`) and what the schemas drop."""
+    if verb not in ("create", "update", "finish"):
         return []
     kind = kind_named(record.kind)
+    own = kind.losses(record, destination or Destination(accepts=accepts))
+    if accepts is None:
+        return own
     calls: list[Call] = []
     if verb == "create":
         made = kind.create(record, record.data)
@@ -64,7 +72,8 @@ def record_losses(
         calls = kind.update(record, record.data, dest)
     if kind.late is not None and verb in ("create", "finish"):
         calls += kind.late(record, record.data, "<id>")
-    return fit_calls(calls, accepts)[1]
+    schema = fit_calls(calls, accepts)[1]
+    return own + [loss for loss in schema if loss.field not in {o.field for o in own}]
 
 
 def fitted(calls: Call | list[Call], accepts: Accepts | None) -> list[Call]:

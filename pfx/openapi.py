@@ -236,7 +236,8 @@ def read_accepts(document: JSON, server: str = "the destination") -> Accepts:
         for method, op in ops.items():
             if method not in ("get", "post", "put", "patch", "delete") or not isinstance(op, dict):
                 continue
-            routes.append(Route(method.upper(), _pattern(template), template, _body(op)))
+            relative = _WORKSPACE.sub("", template)
+            routes.append(Route(method.upper(), _pattern(relative), relative, _body(op)))
     return Accepts(
         routes=routes,
         components={k: v for k, v in schemas.items() if isinstance(v, dict)}
@@ -253,6 +254,13 @@ def _body(op: JSONObject) -> JSONObject:
     media = content.get("application/json") if isinstance(content, dict) else None
     schema = media.get("schema") if isinstance(media, dict) else None
     return schema if isinstance(schema, dict) else {}
+
+
+# Prefect Cloud names its operations after paths under the workspace (the operation id
+# `apply_slas_api_accounts__account_id__workspaces__workspace_id__slas_...` that PrefectHQ's
+# Terraform provider links to): such a document's paths are made relative to the API root,
+# as a self-hosted server's already are.
+_WORKSPACE = re.compile(r"^/api/accounts/\{[^}/]+\}/workspaces/\{[^}/]+\}(?=/)")
 
 
 def _pattern(template: str) -> re.Pattern[str]:

@@ -23,6 +23,7 @@ from pfx.losses import held, record_losses, without
 from pfx.model import Record
 from pfx.openapi import Accepts
 from pfx.report import Loss
+from pfx.sameness import differing_fields
 
 Policy = Literal["skip", "update", "fail"]
 Verb = Literal[
@@ -113,12 +114,14 @@ def bundle_index(records: Sequence[Record]) -> Index:
 
 
 def differing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> list[str]:
-    """Field names that differ between two portable shapes of one resource."""
+    """Field names that differ between two portable shapes of one resource: `ours` (the
+    bundle's) and `theirs` (the destination's, or the newer side of a diff). What counts as
+    the same across releases: pfx.sameness."""
     a = {k: v for k, v in ours.items() if k not in kind.ignored}
     b = {k: v for k, v in theirs.items() if k not in kind.ignored}
     if kind.compare is not None:
         return kind.compare(a, b)
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return differing_fields(a, b)
 
 
 def plan_import(
@@ -151,7 +154,7 @@ def plan_import(
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
         # What the destination cannot hold is named as a loss, not a difference.
-        lost = record_losses(record, "create", None, destination.accepts)
+        lost = record_losses(record, "create", None, destination.accepts, destination)
         ours = portable_shape(without(record.data, lost), ours_tokens)
         theirs = portable_shape(kind.kept(dest), theirs_tokens)
         fields = differing(kind, ours, theirs)
@@ -199,10 +202,12 @@ def _name_losses(
         kind = kind_named(record.kind)
         if action.verb == "unchanged" and action.dest is not None:
             # What the destination lacks of it: the same losses a create would have.
-            lost = record_losses(record, "create", None, destination.accepts)
+            lost = record_losses(record, "create", None, destination.accepts, destination)
             action.losses = held(lost, record.data, kind.kept(action.dest))
         else:
-            action.losses = record_losses(record, action.verb, action.dest, destination.accepts)
+            action.losses = record_losses(
+                record, action.verb, action.dest, destination.accepts, destination
+            )
         action.caveat = kind.caveat(record, destination) or ""
 
 

@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 from pfx.jsontypes import JSONObject
 from pfx.model import Record
 
+# Prefect Cloud's own kinds: no file of `prefect deploy` or setup script renders them.
+CLOUD_ONLY = {
+    "webhook": "a Prefect Cloud webhook: not rendered (`prefect cloud webhook create` takes "
+    "its name, description and template; the URL is new)",
+    "sla": "Prefect Cloud SLAs: not rendered (a prefect.yaml deployment's `sla:` list or "
+    "POST /slas/apply-resource-slas sets them)",
+}
+
 
 @dataclass(frozen=True)
 class Omission:
@@ -88,6 +96,9 @@ def render(
         out.files |= part.files
         out.omissions += part.omissions
         out.counts |= part.counts
+    out.omissions += [
+        Omission(r.kind, r.key, "*", CLOUD_ONLY[r.kind]) for r in chosen if r.kind in CLOUD_ONLY
+    ]
     out.omissions.sort(key=lambda o: (o.kind, o.key, o.field))
     return out
 

@@ -210,12 +210,12 @@ class Replay:
     async def _read_kind(self, kind: Kind, pools: set[str]) -> list[JSONObject]:
         # Other writes of this run go on meanwhile: the count cannot be checked (the record
         # sought was written before the read started, so the pages hold it).
-        if kind.listing.per is None:
-            return await self.api.list_all(kind.listing, counted=False)
         items: list[JSONObject] = []
-        for pool in sorted(pools):
+        if kind.listing.per is None:
+            items = await self.api.list_all(kind.listing, counted=False)
+        for pool in sorted(pools) if kind.listing.per is not None else ():
             items += await self.api.list_all(kind.listing.under(pool), counted=False)
-        return items
+        return kind.gather(items) if kind.gather is not None else items
 
     def _match(
         self, i: int, kind: Kind, items: list[JSONObject], index: Index

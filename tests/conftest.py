@@ -181,32 +181,37 @@ def prefect_free_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
 
 
+def user_env(
+    home: Path, active: str | None = None, passphrase: str | None = None, **servers: Server | str
+) -> dict[str, str]:
+    """The environment of a user whose profiles.toml (in `home`) has one profile per server
+    (PREFECT_API_URL), to run `pfx` with as a user would (subprocess `env=` or CliRunner)."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "profiles.toml"
+    profiles = {
+        name: {"PREFECT_API_URL": s.url if isinstance(s, Server) else s}
+        for name, s in servers.items()
+    }
+    write_profiles(path, profiles, active=active)
+    env = prefect_free_environ() | {
+        "PREFECT_PROFILES_PATH": str(path),
+        "PREFECT_HOME": str(home),
+        # Without a profile's API URL Prefect would start a temporary server (which also
+        # tries to send telemetry): fail instead, and say so.
+        "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    if passphrase is not None:
+        env["PFX_PASSPHRASE"] = passphrase
+    return env
+
+
 @pytest.fixture
 def profiles_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
-    """A factory: `env = profiles_env(src=server, dst=other, active="src")` writes a
-    profiles.toml with one profile per server (PREFECT_API_URL) and returns the environment
-    to run `pfx` with, as a user would (subprocess `env=` or CliRunner `env=`)."""
+    """A factory: `env = profiles_env(src=server, dst=other, active="src")`: `user_env` in
+    this test's own directory."""
 
     def make(active: str | None = None, **servers: Server | str) -> dict[str, str]:
-        home = tmp_path / "prefect-home"
-        home.mkdir(exist_ok=True)
-        path = home / "profiles.toml"
-        profiles = {
-            name: {"PREFECT_API_URL": s.url if isinstance(s, Server) else s}
-            for name, s in servers.items()
-        }
-        write_profiles(path, profiles, active=active)
-        env = prefect_free_environ()
-        env.update(
-            {
-                "PREFECT_PROFILES_PATH": str(path),
-                "PREFECT_HOME": str(home),
-                # Without a profile's API URL Prefect would start a temporary server (which
-                # also tries to send telemetry): fail instead, and say so.
-                "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            }
-        )
-        return env
+        return user_env(tmp_path / "prefect-home", active, **servers)
 
     return make

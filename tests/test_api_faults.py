@@ -14,12 +14,12 @@ import pytest
 from fixtures.inventory import read_all
 from fixtures.proxy import Fault, Proxy
 from fixtures.seed import SeedInfo
-from fixtures.servers import Server, write_profiles
+from fixtures.servers import Server
 from pfx.api import Api
 from pfx.errors import Unreachable, WriteUnknown
 from pfx.jsontypes import JSON
 from pfx.profiles import Target
-from tests.conftest import prefect_free_environ
+from tests.conftest import user_env
 from tests.running import by_key, load, ok, pfx
 
 
@@ -110,15 +110,7 @@ def test_export_through_a_flaky_proxy_equals_a_direct_export(
         Fault("503", "POST|GET", "", probability=0.05),
     ]
     with Proxy(server.url, delay=0.002, faults=faults, seed=7) as proxy:
-        write_profiles(
-            tmp_path / "profiles.toml",
-            {"direct": {"PREFECT_API_URL": server.url}, "flaky": {"PREFECT_API_URL": proxy.url}},
-        )
-        env = prefect_free_environ() | {
-            "PREFECT_PROFILES_PATH": str(tmp_path / "profiles.toml"),
-            "PREFECT_HOME": str(tmp_path),
-            "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
-        }
+        env = user_env(tmp_path, direct=server, flaky=proxy.url)
         ok(env, "export", "-p", "flaky", "-o", tmp_path / "flaky.pfx", "-q")
         assert faults[0].hits > 0 and faults[1].hits > 0
     ok(env, "export", "-p", "direct", "-o", tmp_path / "direct.pfx", "-q")
@@ -174,16 +166,7 @@ def test_import_through_lost_answers_lands_each_record_once(
         Fault("reset", "POST", r"/filter$", probability=0.03),
     ]
     with Proxy(dst.url, faults=faults, seed=3) as proxy:
-        write_profiles(
-            tmp_path / "profiles.toml",
-            {"src": {"PREFECT_API_URL": source.url}, "dst": {"PREFECT_API_URL": proxy.url}},
-        )
-        env = prefect_free_environ() | {
-            "PREFECT_PROFILES_PATH": str(tmp_path / "profiles.toml"),
-            "PREFECT_HOME": str(tmp_path),
-            "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
-            "PFX_PASSPHRASE": "lost-answers-passphrase",
-        }
+        env = user_env(tmp_path, passphrase="lost-answers-passphrase", src=source, dst=proxy.url)
         bundle = tmp_path / "snap.pfx"
         ok(env, "export", "-p", "src", "-o", bundle, "--secrets", "encrypt", "-q")
         imported = pfx(env, "import", bundle, "-p", "dst", "-q", "--report", tmp_path / "r.json")

@@ -40,6 +40,14 @@ def test_complete_import_exits_zero(pair_34_to_38: PairResult) -> None:
     assert pair_34_to_38.exit_code == 0
 
 
+@pytest.mark.server
+def test_the_import_again_leaves_everything_unchanged(pair_34_to_38: PairResult) -> None:
+    """A dry run of the same import afterwards finds every record unchanged and exits 0:
+    fields 3.8 has and 3.4 lacks (filled in by 3.8) are not differences."""
+    assert pair_34_to_38.rerun == []
+    assert pair_34_to_38.rerun_exit == 0
+
+
 def test_census_names_a_dropped_field_and_ignores_release_noise() -> None:
     """The comparison flags a source value the destination lacks, and not the normalised
     release differences (ids, `Z` vs `+00:00`, 2.x infra_overrides, destination-only

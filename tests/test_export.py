@@ -12,6 +12,7 @@ from fixtures.inventory import count_resources, read_all
 from fixtures.seed import SeedInfo
 from fixtures.servers import Server
 from pfx.bundle import Bundle
+from tests.conftest import user_env
 from tests.running import json_out, load, ok, pfx, raw_bytes
 
 
@@ -22,15 +23,7 @@ def exported(
     """One withheld-secrets export of the seeded source, shared by this module's tests."""
     server, _ = seeded_source
     home = tmp_path_factory.mktemp("export")
-    from fixtures.servers import write_profiles
-    from tests.conftest import prefect_free_environ
-
-    write_profiles(home / "profiles.toml", {"src": {"PREFECT_API_URL": server.url}})
-    env = prefect_free_environ() | {
-        "PREFECT_PROFILES_PATH": str(home / "profiles.toml"),
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
-    }
+    env = user_env(home, src=server)
     path = home / "snap.pfx"
     ok(env, "export", "-p", "src", "-o", path, "-q")
     return path, load(path), env

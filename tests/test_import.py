@@ -19,10 +19,10 @@ import zstandard
 
 from fixtures.inventory import KINDS, count_resources, read_all
 from fixtures.seed import SeedInfo, seed
-from fixtures.servers import Server, start_servers, write_profiles
+from fixtures.servers import Server, start_servers
 from pfx.bundle import encode
 from pfx.bundlefile import write_lines
-from tests.conftest import prefect_free_environ
+from tests.conftest import user_env
 from tests.running import by_key, load, ok, pfx
 
 pytestmark = pytest.mark.xdist_group("import")
@@ -40,15 +40,8 @@ class Source:
 
 
 def env_for(workdir: Path, **servers: Server) -> dict[str, str]:
-    """The environment of a user whose profiles name `servers`."""
-    path = workdir / "profiles.toml"
-    write_profiles(path, {name: {"PREFECT_API_URL": s.url} for name, s in servers.items()})
-    return prefect_free_environ() | {
-        "PREFECT_PROFILES_PATH": str(path),
-        "PREFECT_HOME": str(workdir),
-        "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
-        "PFX_PASSPHRASE": PASSPHRASE,
-    }
+    """The environment of a user whose profiles name `servers` (with this module's passphrase)."""
+    return user_env(workdir, passphrase=PASSPHRASE, **servers)
 
 
 def state(url: str) -> dict[str, list[dict[str, Any]]]:

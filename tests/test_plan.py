@@ -12,7 +12,8 @@ from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record, Ref
 from pfx.openapi import read_accepts
 from pfx.outcomes import predict
-from pfx.plan import Inventory, Plan, Policy, plan_import
+from pfx.plan import Inventory, Plan, Policy, differing, plan_import
+from pfx.sameness import same
 
 FLOW_SRC = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"
 FLOW_DST = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
@@ -242,6 +243,71 @@ def test_index_of_hand_made_inventory() -> None:
     inv = inventory(("flow", ("etl",), {"id": FLOW_DST, "name": "etl"}))
     assert inv.index.lookup(FLOW_DST) == ("flow", ("etl",))
     assert isinstance(inv.index, Index)
+
+
+# --- what "the same" means across releases ------------------------------------------------
+
+
+def test_a_field_the_bundle_lacks_is_not_compared() -> None:
+    """A 2.x flow has no `labels`; the 3.8 destination shows `{}` or server-made labels."""
+    flow = BY_NAME["flow"]
+    assert differing(flow, {"name": "etl"}, {"name": "etl", "labels": {"team": "a"}}) == []
+    assert differing(flow, {"name": "etl", "labels": {}}, {"name": "etl", "labels": {"x": "1"}})
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        # A newer release fills in keys an older one lacks, unset.
+        ({"cron": "0 2 * * *"}, {"cron": "0 2 * * *", "slug": None, "parameters": {}}),
+        ([{"type": "run-deployment"}], [{"type": "run-deployment", "schedule_after": 0.0}]),
+        # Servers store null, {} and [] for one another.
+        (None, {}),
+        ([], None),
+        (1, 1.0),
+        # One instant, written by two releases.
+        ("2024-01-15T06:30:00+00:00", "2024-01-15T06:30:00Z"),
+    ],
+)
+def test_unset_values_a_release_fills_in_are_the_same(ours: JSON, theirs: JSON) -> None:
+    assert same(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        # A limit of 0 blocks every run; none means no limit.
+        (None, 0),
+        (0, None),
+        (True, 1),
+        ({"image": "a"}, {}),
+        ({}, {"image": "a"}),
+        ({"cron": "0 2 * * *"}, {"cron": "0 2 * * *", "slug": "nightly"}),
+        ([{"a": 1}], [{"a": 1}, {"a": 1}]),
+        ("", None),
+        ("2024-01-15T06:30:00+00:00", "2024-01-15T07:30:00Z"),
+        ("2024-01-15T06:30:00", "2024-01-15T06:30:00Z"),
+    ],
+)
+def test_values_that_differ_in_meaning_are_not_the_same(ours: JSON, theirs: JSON) -> None:
+    assert not same(ours, theirs)
+
+
+def test_a_value_naming_a_schema_names_its_checksum_whatever_the_version() -> None:
+    """A block schema is reused by checksum across releases' version strings (3.8 -> 3.7):
+    a value pointing at it points at the same schema, and a re-run finds it unchanged."""
+    checksum = "sha256:0fc8b7f936f38f465715ef2df4a817ac9fe38b80bb01d5c6c9649a6da6ae6971"
+    ours = Record(
+        kind="block-schema", key=(checksum, "3.8.8"), id=FLOW_SRC, data={"version": "3.8.8"}
+    )
+    pointer = variable("schema", {"block_schema_id": FLOW_SRC})
+    inv = inventory(
+        ("block-schema", (checksum, "3.7.8"), {"id": FLOW_DST, "version": "3.7.8"}),
+        on_server(
+            pointer, "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", value={"block_schema_id": FLOW_DST}
+        ),
+    )
+    assert verbs(plan([ours, pointer], inv)) == ["unchanged", "unchanged"]
 
 
 # --- kinds that only some releases have (Kind.endpoint) ---------------------------------------

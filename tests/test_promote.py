@@ -15,10 +15,10 @@ import pytest
 
 from fixtures.inventory import read_all
 from fixtures.seed import SeedInfo
-from fixtures.servers import Server, start_servers, write_profiles
+from fixtures.servers import Server, start_servers
 from pfx.bundle import Bundle
 from pfx.model import Record
-from tests.conftest import prefect_free_environ
+from tests.conftest import user_env
 from tests.running import json_out, load, ok, pfx
 
 PASSPHRASE = "promote tests passphrase"
@@ -45,16 +45,7 @@ def world(
     a, b = start_servers(workdir, ["a", "b"])
     try:
         servers = {"src": seeded_source[0], "a": a, "b": b}
-        write_profiles(
-            workdir / "profiles.toml",
-            {name: {"PREFECT_API_URL": s.url} for name, s in servers.items()},
-        )
-        env = prefect_free_environ() | {
-            "PREFECT_PROFILES_PATH": str(workdir / "profiles.toml"),
-            "PREFECT_HOME": str(workdir),
-            "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
-            "PFX_PASSPHRASE": PASSPHRASE,
-        }
+        env = user_env(workdir, passphrase=PASSPHRASE, **servers)
         full = workdir / "full.pfx"
         ok(env, "export", "-p", "src", "-o", full, "--secrets", "encrypt", "-q")
         yield World(env, a, b, full, load(full), workdir)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from fixtures import compare
-from fixtures.compat import GOOD, pfx, seed_release, start_pair, user_env
+from fixtures.compat import GOOD, PairResult, pfx, rerun, seed_release, start_pair, user_env
 from fixtures.releases import release
 from pfx.bundlefile import read_bundle
 
@@ -38,6 +39,11 @@ class Run:
     schemas_after: list[str]
     # The bundle manifest's `skipped`: what export named instead of carrying.
     skipped: list[tuple[str, tuple[str, ...]]]
+    # What `probe` answered on the destination after the import (None: no probe).
+    probed: Any = None
+    # The same import again as a dry run: its exit code and every record not unchanged.
+    rerun_exit: int | None = None
+    rerun: list[str] = field(default_factory=list)
 
     def verdicts(self) -> list[compare.Verdict]:
         return compare.compare(self.src, self.dst, self.baseline)
@@ -50,10 +56,18 @@ class Run:
         }
 
 
-def run_pair(src_name: str, dst_name: str, workdir: Path, prepare: Any = None) -> Run:
-    """Seed a `src_name` server as its user has it, export it, import into `dst_name`."""
+def run_pair(
+    src_name: str,
+    dst_name: str,
+    workdir: Path,
+    prepare: Any = None,
+    probe: Any = None,
+    dst_env: dict[str, str] | None = None,
+) -> Run:
+    """Seed a `src_name` server as its user has it, export it, import into `dst_name`; then
+    `probe(destination url)`, if given, while the destination still runs."""
     src, dst = release(src_name), release(dst_name)
-    s, d = start_pair(src, dst, workdir)
+    s, d = start_pair(src, dst, workdir, dst_env)
     try:
         seed_release(src, s, workdir, deployments=6)
         if prepare is not None:
@@ -67,16 +81,22 @@ def run_pair(src_name: str, dst_name: str, workdir: Path, prepare: Any = None) -
         imported = pfx(env, "import", str(bundle), "-p", "dst", "--report", str(report_path))
         report = json.loads(report_path.read_text())
         skipped = [(x.kind, x.key) for x in read_bundle(bundle).manifest.skipped]
+        dst_census = compare.take(d.url)
+        again = PairResult(src.name, dst.name)
+        rerun(again, env, bundle, workdir / "rerun.json", report)
         return Run(
             imported.returncode,
             report,
             compare.take(s.url),
-            compare.take(d.url),
+            dst_census,
             baseline,
             imported.stdout + imported.stderr,
             before,
             _checksums(d.url),
             skipped,
+            probe(d.url) if probe is not None else None,
+            again.rerun_exit,
+            again.rerun,
         )
     finally:
         s.stop()
@@ -95,9 +115,46 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+# The destination services an automation needs to fire, and its events to be read back (the
+# harness turns every service off).
+LIVE_AUTOMATIONS = {
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "true",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "true",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "0.5",
+}
+
+
+def _fail_a_critical_run(url: str) -> list[tuple[str, str]]:
+    """Fail a flow run tagged `critical` (the 2.20 seed's active policy watches it) and return
+    the automation action events that followed: (event, automation name)."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        flow = client.post("/flows/", json={"name": "pfx-live-check"}).json()
+        run = client.post(
+            "/flow_runs/",
+            json={
+                "flow_id": flow["id"],
+                "tags": ["critical"],
+                "state": {"type": "RUNNING", "name": "Running"},
+            },
+        ).json()
+        client.post(
+            f"/flow_runs/{run['id']}/set_state",
+            json={"state": {"type": "FAILED", "name": "Failed"}, "force": True},
+        ).raise_for_status()
+        query = {"filter": {"event": {"prefix": ["prefect.automation.action."]}}, "limit": 50}
+        seen: list[tuple[str, str]] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not seen:
+            time.sleep(1)
+            events = client.post("/events/filter", json=query).json().get("events", [])
+            seen = [(e["event"], e["resource"].get("prefect.resource.name", "")) for e in events]
+        return seen
+
+
 def test_v2_to_38_carries_job_variables_and_tag_limits(workdir: Path) -> None:
-    """2.20 -> 3.8: infra_overrides arrive as job_variables, v1 tag limits as `tag:` limits."""
-    run = run_pair("2.20", "3.8", workdir)
+    """2.20 -> 3.8: infra_overrides arrive as job_variables, v1 tag limits as `tag:` limits,
+    notification policies as automations that fire on 3.8."""
+    run = run_pair("2.20", "3.8", workdir, probe=_fail_a_critical_run, dst_env=LIVE_AUTOMATIONS)
     assert run.exit_code in (0, 5), run.output
     src_deps = run.src.records["deployment"]
     dst_deps = run.dst.records["deployment"]
@@ -109,11 +166,23 @@ def test_v2_to_38_carries_job_variables_and_tag_limits(workdir: Path) -> None:
     src_tags = set(run.src.records.get("tag-concurrency-limit", {}))
     assert src_tags, "the 2.20 seed has v1 tag limits"
     assert src_tags <= set(run.dst.records.get("tag-concurrency-limit", {}))
-    missing = Counter(v.kind for v in run.verdicts() if v.state == "missing")
-    # What did not arrive was named at export (2.x notification policies: 3.x has none); the
-    # census keys policies by content, export by id, so they are counted per kind.
+    verdicts = run.verdicts()
+    missing = Counter(v.kind for v in verdicts if v.state == "missing")
+    # What did not arrive was named at export, counted per kind.
     named = Counter(kind for kind, _ in run.skipped)
     assert all(named[kind] >= n for kind, n in missing.items()), (missing, run.skipped)
+    # 2.x notification policies (3.x has none) arrived as automations doing the same: same
+    # states, tags, block and enabled flag (census N9), and none was named instead.
+    policies = [v for v in verdicts if v.kind == "flow-run-notification-policy"]
+    assert len(policies) == 2, policies
+    assert all(v.state == "equal" for v in policies), (policies, run.dst.dump())
+    assert named["flow-run-notification-policy"] == 0, run.skipped
+    # ... and live: the active policy's automation acted on a failed `critical` run.
+    fired = "notification policy: Failed, Crashed (tags: critical)"
+    assert ("prefect.automation.action.triggered", fired) in run.probed, run.probed
+    # The same import again finds everything unchanged: fields 2.x lacks are not differences.
+    assert run.rerun == [], run.rerun
+    assert run.rerun_exit == run.exit_code
 
 
 def _grace_period(url: str) -> None:
@@ -136,6 +205,9 @@ def test_38_to_34_names_grace_period_seconds(workdir: Path) -> None:
     bad = {(o["kind"], o["code"]) for o in run.report["outcomes"] if o["status"] not in GOOD}
     assert bad == {("default-result-storage", "unsupported")}, bad
     assert run.exit_code == 4, run.output
+    # Again: nothing to do; the same loss and the same unsupported setting named again.
+    assert run.rerun == [], run.rerun
+    assert run.rerun_exit == 4
 
 
 @pytest.mark.parametrize("source", ["3.7", "3.4"])
@@ -156,3 +228,5 @@ def test_into_38_exits_0_without_duplicate_schemas(source: str, workdir: Path) -
     ]
     assert protected and all(o["status"] == "unchanged" for o in protected)
     assert not [o for o in run.report["outcomes"] if o["code"] == "differs"]
+    assert run.rerun == [], run.rerun
+    assert run.rerun_exit == 0

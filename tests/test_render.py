@@ -22,6 +22,7 @@ from pfx.bundle import Bundle
 from pfx.model import Record, Ref
 from pfx.render import Omission, render
 from pfx.secretsfile import env_name
+from tests.conftest import user_env
 from tests.running import json_out, load, ok, pfx
 
 # Server-made fields of a deployment (ids, times, state), never configuration.
@@ -42,15 +43,7 @@ def rendered(
     """The seeded source exported with the pfx CLI and rendered from the bundle."""
     server, _ = seeded_source
     home = tmp_path_factory.mktemp("render")
-    from fixtures.servers import write_profiles
-    from tests.conftest import prefect_free_environ
-
-    write_profiles(home / "profiles.toml", {"src": {"PREFECT_API_URL": server.url}})
-    env = prefect_free_environ() | {
-        "PREFECT_PROFILES_PATH": str(home / "profiles.toml"),
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
-    }
+    env = user_env(home, src=server)
     ok(env, "export", "-p", "src", "-o", home / "snap.pfx", "-q")
     summary = json_out(ok(env, "render", home / "snap.pfx", "-o", home / "infra", "--json"))
     (home / "env.json").write_text(json.dumps(env))

@@ -16,8 +16,10 @@ from pfx.kinds import (
     flow,
     result_storage,
     saved_search,
+    sla,
     tag_limit,
     variable,
+    webhook,
     work_pool,
     work_queue,
 )
@@ -37,6 +39,8 @@ KINDS: tuple[Kind, ...] = (
     automation.KIND,
     saved_search.KIND,
     result_storage.KIND,
+    webhook.KIND,
+    sla.KIND,
 )
 
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}

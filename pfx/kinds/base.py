@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pfx.ids import Index, replace_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, Ref
-from pfx.openapi import Accepts
+from pfx.openapi import Accepts, Drop
+
+if TYPE_CHECKING:
+    from pfx.report import Loss
 
 
 @dataclass(frozen=True)
@@ -176,11 +180,30 @@ class Kind:
     # replaced by natural-key tokens, server and ignored fields dropped). None: top-level
     # fields compared for equality.
     compare: Callable[[JSONObject, JSONObject], list[str]] | None = None
+    # The items as the kind keys them, from what its listing returns (SLAs: one item per
+    # deployment from one per SLA); applied wherever the listing is read. None: as listed.
+    gather: Callable[[list[JSONObject]], list[JSONObject]] | None = None
+    # Losses the destination's request schemas cannot reveal (pfx.losses adds the schema's):
+    # a field the kind never sends (a webhook's service account, of the source's account) or
+    # that a destination accepts and discards (a deployment's version_info off Cloud).
+    losses: Callable[[Record, Destination], list[Loss]] = lambda _record, _dest: []
 
     def kept(self, data: JSONObject) -> JSONObject:
         """The record data export keeps for an item: server fields dropped."""
         trimmed = {k: v for k, v in data.items() if k not in self.server_fields}
         return self.keep(trimmed) if self.keep else trimmed
+
+
+def field_losses(record: Record, fields: tuple[str, ...], why: str) -> list[Loss]:
+    """A loss for each of `fields` that holds a value in the record's data."""
+    # Imported here: pfx.report imports pfx.standby, which imports this module.
+    from pfx.report import Loss
+
+    return [
+        Loss(field=name, value_kind=Drop(name, record.data[name]).value_kind, why=why)
+        for name in fields
+        if record.data.get(name) not in (None, "", [], {})
+    ]
 
 
 def _str(value: JSON) -> str | None:

@@ -356,3 +356,21 @@ def test_same_deployments_on_two_servers_compare_equal() -> None:
     ours, theirs = INDEX.tokens(), DEST_INDEX.tokens()
     for key, record in RECORDS.items():
         assert portable(record.data, ours) == portable(DEST_RECORDS[key].data, theirs), key
+
+
+def test_schedules_compare_as_a_set_with_the_destinations_rrule_anchor() -> None:
+    """3.8 adds a DTSTART line to an rrule stored without one; the order of a set is free."""
+    from pfx.kinds.schedules import same_schedules
+
+    rule = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9"
+    cron = {"schedule": {"cron": "0 2 * * *", "timezone": "UTC"}, "active": True}
+    ours = [{"schedule": {"rrule": rule, "timezone": "UTC"}, "active": True}, cron]
+    anchored = {"schedule": {"rrule": f"DTSTART:20200101T000000\n{rule}", "timezone": "UTC"}}
+    theirs = [cron | {"slug": None}, anchored | {"active": True, "parameters": {}}]
+    assert same_schedules(ours, theirs)
+    # Another rule under the anchor, or an anchor the bundle set itself, is a difference.
+    other = {"schedule": {"rrule": "DTSTART:20200101T000000\nFREQ=DAILY", "timezone": "UTC"}}
+    assert not same_schedules(ours, [cron, other | {"active": True}])
+    mine = [{"schedule": {"rrule": f"DTSTART:20240101T000000\n{rule}", "timezone": "UTC"}}]
+    assert not same_schedules(mine, [anchored])
+    assert not same_schedules(ours, [cron])

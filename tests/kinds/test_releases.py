@@ -12,7 +12,6 @@ from pfx.kinds import block_schema, block_type, deployment, tag_limit
 from pfx.losses import fit_calls, record_losses
 from pfx.model import Record
 from pfx.openapi import Accepts, read_accepts
-from pfx.uncarried import UNCARRIED, name_items
 
 DOCS = Path(__file__).parents[2] / "fixtures" / "api" / "openapi"
 
@@ -115,16 +114,6 @@ def test_schema_matches_by_checksum_whatever_its_version() -> None:
     assert kind.match_key is not None
     assert kind.match_key(("sha256:abc", "3.6.29")) == kind.match_key(("sha256:abc", "3.8.8"))
     assert "version" in kind.ignored
-
-
-def test_kinds_pfx_does_not_carry_are_named() -> None:
-    """2.x notification policies are named (saved searches and the default result storage
-    are carried kinds since format 1.3)."""
-    by_kind = {u.kind: u for u in UNCARRIED}
-    policies = name_items(by_kind["flow-run-notification-policy"], [{"id": "p1", "name": None}])
-    assert [(s.kind, s.key) for s in policies] == [("flow-run-notification-policy", ("p1",))]
-    assert "automation" in policies[0].reason
-    assert set(by_kind) == {"flow-run-notification-policy"}
 
 
 def test_unprotected_types_prefect_registers_are_the_destinations_own() -> None:
