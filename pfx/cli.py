@@ -184,14 +184,14 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
 def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
     """Check a bundle's integrity and invariants; exit 0 only if it is intact (no server)."""
     with fail_cleanly(_debug(ctx)):
-        from pfx.bundlefile import read_bundle
+        from pfx.bundlefile import verify_bundle
 
-        result = read_bundle(bundle)
+        manifest = verify_bundle(bundle)
         if not quiet:
             click.echo(
-                f"ok: {bundle}: {len(result.records)} records intact "
-                f"(format {result.manifest.version[0]}.{result.manifest.version[1]}, "
-                f"digest {result.manifest.digest[:16]})"
+                f"ok: {bundle}: {len(manifest.hashes)} records intact "
+                f"(format {manifest.version[0]}.{manifest.version[1]}, "
+                f"digest {manifest.digest[:16]})"
             )
 
 
