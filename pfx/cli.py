@@ -16,6 +16,7 @@ import click
 
 from pfx import __version__
 from pfx.boundary import fail_cleanly
+from pfx.pace import CEILING
 
 if TYPE_CHECKING:
     from pfx.mapping import EnvMap
@@ -33,10 +34,10 @@ def passphrase_option(purpose: str) -> Callable[[F], F]:
     )
 
 
-def concurrency_option(text: str) -> Callable[[F], F]:
+def concurrency_option(text: str, default: int = 8) -> Callable[[F], F]:
     """--concurrency, shared by export and import."""
     return click.option(
-        "--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help=text
+        "--concurrency", type=click.IntRange(1, 64), default=default, show_default=True, help=text
     )
 
 
@@ -225,7 +226,9 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
     "listed by --dry-run) as complete: exit 0 instead of 5.",
 )
 @passphrase_option("of an encrypted bundle")
-@concurrency_option("Ceiling of concurrent writes; the actual number adapts to the server.")
+@concurrency_option(
+    "Ceiling of concurrent writes; the actual number adapts to the server.", default=CEILING
+)
 @selector_options
 @click.option(
     "--map",
