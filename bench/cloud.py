@@ -140,7 +140,7 @@ def table(results: dict[str, Any], direct_import: float | None) -> list[str]:
                 f"{'—' if per is None else f'{per:.4f}'} | {run['answered'].get('429', 0)} | "
                 f"{run.get('busiest_second', '—')} | {vs} |"
             )
-    return lines
+    return [*lines, ""]
 
 
 def targets(
