@@ -56,7 +56,32 @@ def summarise(entry: dict[str, Any], source: dict[str, int], export: dict[str, A
     transfer = entry.get("transfer")
     ratios["pfx_over_transfer"] = round(pfx_total / transfer["seconds"], 3) if transfer else None
     ratios["import_over_floor"] = round(pfx["seconds"] / best["seconds"], 3)
+    read = export.get("read_floor")
+    ratios["export_over_read_floor"] = (
+        round(export["seconds"] / read["seconds"], 3) if read and read.get("seconds") else None
+    )
+    # The floor of what export reads in all: listings, then owner lookups.
+    ratios["export_over_reads_with_owners"] = (
+        round(export["seconds"] / (read["seconds"] + read["owners_seconds"]), 3)
+        if read and "owners_seconds" in read
+        else None
+    )
+    # What each tool cost per resource it actually delivered (census), so that a tool that
+    # delivers less does not look faster for it.
+    ratios["pfx_s_per_resource"] = _per(pfx_total, pfx["delivered"]["present"])
+    if transfer:
+        ratios["transfer_s_per_resource"] = _per(
+            transfer["seconds"], transfer["delivered"]["present"]
+        )
+        pfx_per, peer_per = ratios["pfx_s_per_resource"], ratios["transfer_s_per_resource"]
+        ratios["transfer_over_pfx_per_resource"] = (
+            round(peer_per / pfx_per, 3) if pfx_per and peer_per else None
+        )
     entry["ratios"] = ratios
+
+
+def _per(seconds: float, delivered: int) -> float | None:
+    return round(seconds / delivered, 4) if delivered else None
 
 
 def _verdict(
@@ -105,16 +130,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             _verdict(f"{backend}: pfx share of deliverable resources", share, 1.0, below=False)
         )
         out.append(
-            _verdict(f"{backend}: pfx import / floor", r["import_over_floor"], 1.3, note=short)
+            _verdict(f"{backend}: pfx import / floor", r["import_over_floor"], 1.1, note=short)
         )
         out.append(
             _verdict(
-                f"{backend}: pfx import peak RSS (MB)", entry["pfx_import"]["peak_rss_mb"], 250
+                f"{backend}: pfx import peak RSS (MB)", entry["pfx_import"]["peak_rss_mb"], 200
             )
         )
     export = results["export"]
-    out.append(_verdict("export wall (s)", export["seconds"], 10.0, "N=1000" if n != 1000 else ""))
-    out.append(_verdict("export peak RSS (MB)", export["peak_rss_mb"], 250))
+    scope = "N=1000" if n != 1000 else ""
+    first = next(iter(results.get("backends", {}).values()), None)
+    if first is not None and first["ratios"].get("export_over_read_floor") is not None:
+        value = first["ratios"]["export_over_read_floor"]
+        out.append(_verdict("export / source read floor", value, 1.1, scope))
+    out.append(_verdict("export peak RSS (MB)", export["peak_rss_mb"], 200, scope))
     memory = results.get("memory")
     if memory:
         scale = memory["scale"]
@@ -128,6 +157,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
             out.append(
                 _verdict(f"{label} peak RSS growth x1 -> x{scale}", memory["growth"][name], 1.5)
+            )
+        verify = memory.get("verify", {}).get(str(scale))
+        if verify:
+            cpu = verify.get("cpu_s")
+            note = f"CPU {cpu:.2f} s; load {verify.get('load_1m', 0):.1f}" if cpu else ""
+            out.append(
+                _verdict(f"`pfx verify` x{scale} wall (s)", verify["seconds"], 1.0, note=note)
             )
     for command, seconds in results.get("startup", {}).items():
         out.append(_verdict(f"`{command}` startup (s)", seconds, 0.5))
@@ -168,12 +204,13 @@ def _runs(run: dict[str, Any]) -> str:
 
 
 def _backend_table(backend: str, entry: dict[str, Any], export: dict[str, Any]) -> list[str]:
+    r = entry["ratios"]
     lines = [
         f"### Destination: {backend}",
         "",
         "| run | wall s | HTTP requests | peak RSS MB | user resources on destination "
-        "(of deliverable) | notes |",
-        "|---|---:|---:|---:|---:|---|",
+        "(of deliverable) | s per delivered resource | notes |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     transfer = entry.get("transfer")
     if transfer:
@@ -187,18 +224,25 @@ def _backend_table(backend: str, entry: dict[str, Any], export: dict[str, Any]) 
         lines.append(
             f"| prefect transfer | {_fmt(transfer['seconds'])} | {req['total']} "
             f"(src {req['source']}, dst {req['destination']}) | {_fmt(transfer['peak_rss_mb'])} | "
-            f"{_delivered(transfer)} | {note}{_load(transfer)} |"
+            f"{_delivered(transfer)} | {_fmt(r.get('transfer_s_per_resource'), 4)} | "
+            f"{note}{_load(transfer)} |"
         )
     read = export.get("read_floor")
     if read:
         top = next(iter(read["by_listing"].items()), ("", 0.0))
         lines.append(
-            f"| source read floor | {_fmt(read['seconds'])} | {read['requests']} | — | — | "
+            f"| source read floor | {_fmt(read['seconds'])} | {read['requests']} | — | — | — | "
             f"every listing export reads, paged; slowest {top[0]} {top[1]:.1f} s |"
         )
+        if "owners_seconds" in read:
+            lines.append(
+                f"| + owner lookups | {_fmt(read['owners_seconds'])} | "
+                f"{read['owners_requests']} | — | — | — | one `related-to` per deployment, "
+                "8 in flight, after the listings (export reads them too) |"
+            )
     lines.append(
         f"| pfx export | {_fmt(export['seconds'])} | {export['requests']} | "
-        f"{_fmt(export['peak_rss_mb'])} | — | {export['records']} records, "
+        f"{_fmt(export['peak_rss_mb'])} | — | — | {export['records']} records, "
         f"{export['bundle_bytes'] / 1024:.0f} KiB (x{export['compression_ratio']} zstd)"
         f"{_load(export)} |"
     )
@@ -206,12 +250,14 @@ def _backend_table(backend: str, entry: dict[str, Any], export: dict[str, Any]) 
     statuses = ", ".join(f"{v} {k}" for k, v in sorted(pfx["statuses"].items()))
     lines.append(
         f"| pfx import | {_fmt(pfx['seconds'])} | {pfx['requests']} | {_fmt(pfx['peak_rss_mb'])} "
-        f"| {_delivered(pfx)} | exit {pfx['returncode']}; {statuses}{_runs(pfx)}{_load(pfx)} |"
+        f"| {_delivered(pfx)} | {_fmt(_per(pfx['seconds'], pfx['delivered']['present']), 4)} "
+        f"| exit {pfx['returncode']}; {statuses}{_runs(pfx)}{_load(pfx)} |"
     )
     total_req = (export["requests"] or 0) + (pfx["requests"] or 0)
     lines.append(
         f"| **pfx export+import** | **{_fmt(entry['pfx_total_seconds'])}** | {total_req} | "
-        f"{_fmt(max(export['peak_rss_mb'], pfx['peak_rss_mb']))} | {_delivered(pfx)} | |"
+        f"{_fmt(max(export['peak_rss_mb'], pfx['peak_rss_mb']))} | {_delivered(pfx)} | "
+        f"**{_fmt(r.get('pfx_s_per_resource'), 4)}** | |"
     )
     best = entry["floor"]["best"]
     for run in entry["floor"]["runs"]:
@@ -226,15 +272,18 @@ def _backend_table(backend: str, entry: dict[str, Any], export: dict[str, Any]) 
             )
         lines.append(
             f"| floor, {run['concurrency']} in flight{mark} | {wall} | "
-            f"{run['requests']} | — | {_delivered(entry['floor']) if mark else '—'} | "
+            f"{run['requests']} | — | {_delivered(entry['floor']) if mark else '—'} | — | "
             f"{note}{_load(run)} |"
         )
-    r = entry["ratios"]
     lines += [
         "",
         f"pfx export+import / prefect transfer: **{_fmt(r['pfx_over_transfer'], 2)}** "
-        f"(target ≤ 0.33); pfx import / floor: **{_fmt(r['import_over_floor'], 2)}** "
-        "(target ≤ 1.3)",
+        f"(target ≤ 0.33); per delivered resource: "
+        f"**{_fmt(r.get('transfer_over_pfx_per_resource'), 2)}x** faster; "
+        f"pfx import / floor: **{_fmt(r['import_over_floor'], 2)}** (target ≤ 1.1); "
+        f"pfx export / source read floor: **{_fmt(r.get('export_over_read_floor'), 2)}** "
+        "(target ≤ 1.1), over the floor with owner lookups: "
+        f"**{_fmt(r.get('export_over_reads_with_owners'), 2)}**",
         "",
     ]
     return lines

@@ -81,7 +81,10 @@ class Api:
             verify=_verify(target.verify),
             timeout=httpx.Timeout(target.timeout, connect=min(10.0, target.timeout)),
             limits=httpx.Limits(
-                max_connections=32, max_keepalive_connections=32, keepalive_expiry=KEEPALIVE_S
+                # Every write allowed in flight, and room for reads beside them.
+                max_connections=max(32, concurrency + 8),
+                max_keepalive_connections=max(32, concurrency + 8),
+                keepalive_expiry=KEEPALIVE_S,
             ),
             trust_env=True,
             follow_redirects=True,

@@ -218,6 +218,18 @@ def decode(lines: Iterable[bytes]) -> Bundle:
     unique keys and ids, refs, counts, edges and the secrets summary. Records stay resident
     as their lines (RecordLines), each decoded once here and again on demand.
     """
+    manifest, kept, heads = _scan(lines, keep=True)
+    return Bundle(manifest, RecordLines(kept, heads))
+
+
+def check(lines: Iterable[bytes]) -> Manifest:
+    """Every check of `decode`, keeping no record line: what `verify` needs (a bundle's lines
+    are most of what reading it holds)."""
+    manifest, _, _ = _scan(lines, keep=False)
+    return manifest
+
+
+def _scan(lines: Iterable[bytes], *, keep: bool) -> tuple[Manifest, list[bytes], list[Head]]:
     it = iter(lines)
     first = next(it, None)
     if first is None:
@@ -248,14 +260,15 @@ def decode(lines: Iterable[bytes]) -> Bundle:
         check_record(record, i + 1)
         if record.secrets:
             slots[record.secrets.mode] += len(record.secrets.fields)
-        kept.append(line)
+        if keep:
+            kept.append(line)
         heads.append(head_of(record, shared))
-    if len(kept) != n:
-        raise BundleError(f"damaged bundle: {len(kept)} of {n} records present (truncated file)")
+    if len(heads) != n:
+        raise BundleError(f"damaged bundle: {len(heads)} of {n} records present (truncated file)")
     if digest.hexdigest() != manifest.digest:
         raise BundleError("damaged bundle: records do not match the manifest digest")
     _check_invariants(manifest, heads, slots)
-    return Bundle(manifest, RecordLines(kept, heads))
+    return manifest, kept, heads
 
 
 def _label_of(line: bytes) -> str:

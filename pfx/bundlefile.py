@@ -13,7 +13,7 @@ from pathlib import Path
 
 import zstandard
 
-from pfx.bundle import Bundle, decode, decode_manifest
+from pfx.bundle import Bundle, check, decode, decode_manifest
 from pfx.errors import BundleError, UsageError
 from pfx.model import Manifest
 
@@ -115,3 +115,8 @@ def read_manifest(path: Path) -> Manifest:
 def read_bundle(path: Path) -> Bundle:
     """Read, decode and verify a bundle file in full."""
     return decode(iter_lines(path))
+
+
+def verify_bundle(path: Path) -> Manifest:
+    """Every check of `read_bundle`, streaming: no record is kept (for `verify`)."""
+    return check(iter_lines(path))

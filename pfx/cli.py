@@ -16,6 +16,7 @@ import click
 
 from pfx import __version__
 from pfx.boundary import fail_cleanly
+from pfx.pace import CEILING
 
 if TYPE_CHECKING:
     from pfx.mapping import EnvMap
@@ -33,10 +34,10 @@ def passphrase_option(purpose: str) -> Callable[[F], F]:
     )
 
 
-def concurrency_option(text: str) -> Callable[[F], F]:
+def concurrency_option(text: str, default: int = 8) -> Callable[[F], F]:
     """--concurrency, shared by export and import."""
     return click.option(
-        "--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help=text
+        "--concurrency", type=click.IntRange(1, 64), default=default, show_default=True, help=text
     )
 
 
@@ -184,14 +185,14 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
 def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
     """Check a bundle's integrity and invariants; exit 0 only if it is intact (no server)."""
     with fail_cleanly(_debug(ctx)):
-        from pfx.bundlefile import read_bundle
+        from pfx.bundlefile import verify_bundle
 
-        result = read_bundle(bundle)
+        manifest = verify_bundle(bundle)
         if not quiet:
             click.echo(
-                f"ok: {bundle}: {len(result.records)} records intact "
-                f"(format {result.manifest.version[0]}.{result.manifest.version[1]}, "
-                f"digest {result.manifest.digest[:16]})"
+                f"ok: {bundle}: {len(manifest.hashes)} records intact "
+                f"(format {manifest.version[0]}.{manifest.version[1]}, "
+                f"digest {manifest.digest[:16]})"
             )
 
 
@@ -225,7 +226,9 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
     "listed by --dry-run) as complete: exit 0 instead of 5.",
 )
 @passphrase_option("of an encrypted bundle")
-@concurrency_option("Ceiling of concurrent writes; the actual number adapts to the server.")
+@concurrency_option(
+    "Ceiling of concurrent writes; the actual number adapts to the server.", default=CEILING
+)
 @selector_options
 @click.option(
     "--map",

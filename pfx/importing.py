@@ -24,6 +24,7 @@ from pfx.graph import Graph, build_graph
 from pfx.kinds.base import Destination
 from pfx.openapi import read_accepts
 from pfx.outcomes import Ledger, predict
+from pfx.pace import CEILING
 from pfx.plan import Plan, Policy, build_inventory, plan_import
 from pfx.profiles import Target, resolve
 from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
@@ -52,7 +53,7 @@ def import_bundle(
     dry_run: bool = False,
     passphrase: PassphraseSource | None = None,
     secrets_file: Path | None = None,
-    concurrency: int = 8,
+    concurrency: int = CEILING,
     progress: Progress | None = None,
     accept_losses: bool = False,
     promotion: Promotion | None = None,

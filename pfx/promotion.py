@@ -34,7 +34,9 @@ class Promotion:
 class Prepared:
     """The records to plan, and what selection, map and standby did to get them."""
 
-    records: list[Record]
+    # The bundle's own RecordLines when nothing changes them: decoded records would hold
+    # ~9 KB each for the whole run (records.py).
+    records: Sequence[Record]
     picked: Selection | None = None
     mapped: Mapped | None = None
     held: list[Held] = field(default_factory=list)
@@ -54,12 +56,12 @@ def pick(bundle: Bundle, promotion: Promotion) -> tuple[Bundle, Selection | None
 
 def prepare(records: Sequence[Record], promotion: Promotion, picked: Selection | None) -> Prepared:
     """Map and hold back the (selected) records."""
-    prepared = Prepared(list(records), picked)
+    prepared = Prepared(records, picked)
     if promotion.envmap is not None:
-        prepared.mapped = apply_mapping(prepared.records, promotion.envmap)
+        prepared.mapped = apply_mapping(list(prepared.records), promotion.envmap)
         prepared.records = prepared.mapped.records
     if promotion.standby:
-        prepared.records, prepared.held = hold(prepared.records)
+        prepared.records, prepared.held = hold(list(prepared.records))
     return prepared
 
 

@@ -8,7 +8,7 @@ checking each line.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, overload
 
@@ -59,29 +59,32 @@ def head_of(record: Record, shared: dict[object, object] | None = None) -> Head:
     """The head of a decoded record; `shared` (kept across records) makes equal strings and
     keys one object, so heads cost little more than their references."""
     pool: dict[object, object] = {} if shared is None else shared
-
-    def one(value: object) -> object:
-        return pool.setdefault(value, value)
+    # One bound method per value, no wrapper calls: `verify` runs this for every record.
+    one: Callable[[str, str], str] = pool.setdefault  # type: ignore[assignment]
+    keys: Callable[[tuple[str, ...]], tuple[str, ...] | None] = pool.get  # type: ignore[assignment]
 
     def key_of(key: tuple[str, ...]) -> tuple[str, ...]:
-        found = pool.get(key)
+        found = keys(key)
         if found is None:
-            found = pool.setdefault(key, tuple(str(one(part)) for part in key))
-        return found  # type: ignore[return-value]
+            found = tuple([one(part, part) for part in key])
+            pool[key] = found
+        return found
 
     links = tuple(
-        Link(
-            str(one(r.kind)),
-            key_of(r.key),
-            None if r.id is None else str(one(r.id)),
-            str(one(r.path)),
-            r.soft,
-            r.late,
-        )
-        for r in record.refs
+        [
+            Link(
+                one(r.kind, r.kind),
+                key_of(r.key),
+                None if r.id is None else one(r.id, r.id),
+                one(r.path, r.path),
+                r.soft,
+                r.late,
+            )
+            for r in record.refs
+        ]
     )
-    ident = None if record.id is None else str(one(record.id))
-    return Head(str(one(record.kind)), key_of(record.key), ident, links)
+    ident = None if record.id is None else one(record.id, record.id)
+    return Head(one(record.kind, record.kind), key_of(record.key), ident, links)
 
 
 class RecordLines(Sequence[Record]):

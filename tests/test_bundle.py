@@ -247,6 +247,18 @@ def test_every_truncation_is_refused(good: Path, tmp_path: Path) -> None:
             bundlefile.read_bundle(cut)
 
 
+def test_verify_streams_with_every_check_of_a_read(good: Path, tmp_path: Path) -> None:
+    """`verify` (no record kept) answers the manifest a full read gives, and refuses every
+    cut the full read refuses."""
+    assert bundlefile.verify_bundle(good) == bundlefile.read_bundle(good).manifest
+    data = good.read_bytes()
+    cut = tmp_path / "cut.pfx"
+    for offset in range(0, len(data), 7):
+        cut.write_bytes(data[:offset])
+        with pytest.raises(BundleError):
+            bundlefile.verify_bundle(cut)
+
+
 @settings(max_examples=150, deadline=None)
 @given(offset=st.integers(min_value=0), flip=st.integers(min_value=1, max_value=255))
 def test_flipped_byte_is_refused_or_harmless(

@@ -6,7 +6,7 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
-from pfx.pace import Pace
+from pfx.pace import CEILING, Pace
 
 
 @dataclass
@@ -129,3 +129,40 @@ def test_backoff_grows_and_honours_retry_after() -> None:
     waits = [Pace.backoff(n) for n in range(1, 15)]
     assert waits == sorted(waits) and waits[-1] == 8.0 and waits[0] < 0.1
     assert Pace.backoff(1, retry_after=3.0) == 3.0
+
+
+def test_default_ceiling_hides_a_far_away_round_trip() -> None:
+    """100 ms away, the default ceiling lets writes pass eight in flight (eight cap a run at
+    ~80 writes/s there), and growth by a quarter of the allowance gets there early."""
+    pace = Pace()
+    assert pace.ceiling == CEILING >= 32
+    seen = drive(pace, Simulated(delay=0.1, service=0.002), 1000)
+    assert seen.index(CEILING) < 200
+    assert seen[-1] == CEILING
+
+
+def test_cloud_rate_limit_far_away_settles_just_under_it() -> None:
+    """150 requests/s allowed, 100 ms away (the bench's Cloud-like row): 15 in flight is the
+    most that passes; the allowance settles near it after the 429s, not back at a few."""
+    server = Simulated(delay=0.1, service=0.001, rate=150.0, jitter=0.1)
+    seen = drive(Pace(), server, 4000)
+    tail = seen[1000:]
+    assert sum(tail) / len(tail) >= 12.0
+    assert max(tail) <= 16
+    assert sum(1 for a in tail if server.pushes_back(a)) < 40
+
+
+def test_cloud_rate_limit_near_settles_just_under_it() -> None:
+    """The same limit 40 ms away: about six in flight pass; the allowance stays near them."""
+    server = Simulated(delay=0.04, service=0.001, rate=150.0)
+    seen = drive(Pace(), server, 4000)
+    tail = seen[1000:]
+    assert sum(tail) / len(tail) >= 4.5
+    assert sum(1 for a in tail if server.pushes_back(a)) < 40
+
+
+def test_sqlite_with_the_default_ceiling_still_settles_at_one() -> None:
+    """The higher default ceiling changes nothing for a server that serialises writes."""
+    seen = drive(Pace(), Simulated(capacity=1, jitter=0.3), 3000)
+    tail = seen[1000:]
+    assert sum(tail) / len(tail) < 1.3 and max(tail) <= 2
