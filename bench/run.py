@@ -114,7 +114,7 @@ class Bench:
                 shutil.rmtree(self.work / "servers" / label, ignore_errors=True)
 
     def run_in(self, name: str) -> Path:
-        path = self.work / name
+        path: Path = self.work / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
