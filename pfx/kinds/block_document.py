@@ -131,9 +131,8 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
 def _compare(bundle: JSONObject, dest: JSONObject) -> list[str]:
     # Secret values are masked in a bundle that withholds them, and the destination masks
     # them when read without secrets: a masked value on either side cannot be told apart,
-    # so it counts as equal.
-    fields = sorted(set(bundle) | set(dest))
-    return [f for f in fields if not same(bundle.get(f), dest.get(f))]
+    # so it counts as equal. A field the bundle lacks is not compared (pfx.sameness).
+    return [f for f in sorted(bundle) if not same(bundle[f], dest.get(f))]
 
 
 def same(a: JSON, b: JSON) -> bool:

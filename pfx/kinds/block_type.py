@@ -11,6 +11,7 @@ from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record
+from pfx.sameness import differing_fields
 
 # What BlockTypeUpdate accepts; name and slug are fixed at creation.
 METADATA = ("logo_url", "documentation_url", "description", "code_example")
@@ -79,8 +80,7 @@ def _compare(bundle: JSONObject, dest: JSONObject) -> list[str]:
     # metadata differs between versions without anyone having changed it: never a conflict.
     if bundle.get("is_protected") or system_type(dest):
         return []
-    fields = sorted(set(bundle) | set(dest))
-    return [f for f in fields if bundle.get(f) != dest.get(f)]
+    return differing_fields(bundle, dest)
 
 
 def _unsupported(record: Record, destination: Destination) -> str | None:
