@@ -358,8 +358,11 @@ class Bench:
             entry["baseline"] = self.baseline.get(backend, {})
             report.summarise(entry, self.source_census, self.results["export"])
         if backends and not self.args.skip_cloud:
-            results = cloud.run(self, backends[0], bundle, prepared)
-            cloud.summarise(results, self.baseline.get(backends[0], {}))
+            # Prefect Cloud keeps its data in PostgreSQL; SQLite takes one writer at a time,
+            # so behind the proxy it would measure its lock, not how latency is hidden.
+            far = "postgres" if "postgres" in backends else backends[0]
+            results = cloud.run(self, far, bundle, prepared)
+            cloud.summarise(results, self.baseline.get(far, {}))
             self.results["cloud"] = results
         self.memory(bundle)
         self.results["seconds_total"] = round(time.perf_counter() - started, 1)

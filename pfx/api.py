@@ -240,7 +240,8 @@ class Api:
         if csrf.fresh():
             return csrf.headers()
         async with csrf.lock:
-            if not csrf.fresh():
+            # Writers that queued here while the first fetched learn its answer, also "off".
+            if csrf.enabled and not csrf.fresh():
                 try:
                     answer = await self.request("GET", f"/csrf-token?client={csrf.client}")
                 except ApiError as e:
@@ -306,8 +307,8 @@ class Api:
         try:
             version = await self.request("GET", "/admin/version")
         except ApiError as e:
-            # Unreachable (no status) or refused credentials end the run here, before any
-            # concurrent reads; other answers only mean the endpoint is not offered (Cloud).
+            # Unreachable (no status) or refused credentials end the run; other answers
+            # only mean the endpoint is not offered (Cloud).
             if e.status is None or e.status in (401, 403):
                 raise
             return None

@@ -269,7 +269,9 @@ async def recover_owners(api: Api, raw: dict[str, list[JSONObject]]) -> None:
     if not automations or not deployments:
         return
     owners: dict[str, set[str]] = defaultdict(set)
-    limiter = anyio.CapacityLimiter(8)
+    # As many lookups at once as the command allows (`--concurrency`): a far-away source
+    # pays its round trip once per deployment.
+    limiter = anyio.CapacityLimiter(api.pace.ceiling)
     missing = False
 
     async def related(dep_id: str) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import anyio
 
@@ -21,6 +22,7 @@ from pfx.bundlefile import read_bundle
 from pfx.errors import ConflictError, PfxError
 from pfx.exporting import read_everything
 from pfx.graph import Graph, build_graph
+from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Destination
 from pfx.openapi import read_accepts
 from pfx.outcomes import Ledger, predict
@@ -94,10 +96,7 @@ async def _import(run: _Run) -> ImportResult:
     started = time.monotonic()
     async with Api(run.target, concurrency=run.concurrency) as api:
         run.api = api
-        version = await api.server_version()
-        # The destination's own request schemas decide every payload (pfx.openapi).
-        document = await api.openapi()
-        raw = await read_everything(api, include_secrets=False)
+        version, document, raw = await _read_destination(api)
         inventory = build_inventory(raw)
         has = {(kind, key) for kind, items in inventory.items.items() for key in items}
         check_available(run.prepared.picked, has)
@@ -133,6 +132,33 @@ async def _import(run: _Run) -> ImportResult:
             outcomes = run.ledger.close(f"not attempted: the run stopped ({stopped})")
         report = run.report(outcomes, time.monotonic() - started, stopped)
     return ImportResult(plan, report, run.prepared)
+
+
+async def _read_destination(api: Api) -> tuple[str | None, JSON, dict[str, list[JSONObject]]]:
+    """The destination's version, OpenAPI document and every item, read at once.
+
+    The document decides every payload (pfx.openapi); a server builds it on its first request
+    for it, seconds of its own work that the listings' database reads can overlap.
+    """
+    found: dict[str, object] = {}
+
+    async def version() -> None:
+        found["version"] = await api.server_version()
+
+    async def document() -> None:
+        found["document"] = await api.openapi()
+
+    async def items() -> None:
+        found["raw"] = await read_everything(api, include_secrets=False)
+
+    async with anyio.create_task_group() as tg:
+        for read in (version, document, items):
+            tg.start_soon(read)
+    return (
+        cast("str | None", found["version"]),
+        cast(JSON, found["document"]),
+        cast("dict[str, list[JSONObject]]", found["raw"]),
+    )
 
 
 @dataclass

@@ -82,6 +82,29 @@ def test_csrf_protected_server_takes_writes(servers_workdir: Path) -> None:
         assert sorted(names) == ["v0", "v1", "v2"]
 
 
+@pytest.mark.parametrize("protected", [False, True])
+def test_concurrent_writers_ask_for_a_csrf_token_once(
+    servers_workdir: Path, protected: bool
+) -> None:
+    """Twenty writes started at once fetch one token (or learn once that protection is off):
+    100 ms away, each extra fetch would cost a round trip while every writer waits."""
+    env = {"PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true" if protected else "false"}
+    name = "csrf-once-on" if protected else "csrf-once-off"
+    with start_server(servers_workdir, name, extra_env=env) as server, Proxy(server.url) as proxy:
+
+        async def go() -> None:
+            async with Api(Target(url=proxy.url, profile=None), concurrency=20) as api:
+                api.pace.limit = 20
+                async with anyio.create_task_group() as tg:
+                    for i in range(20):
+                        body = {"name": f"w{i}", "value": i}
+                        tg.start_soon(api.request, "POST", "/variables/", body)
+
+        anyio.run(go)
+        assert proxy.count("GET", "/csrf-token") == 1
+        assert proxy.count("POST", "/variables/$", 201) == 20
+
+
 def test_tls_settings_are_wired(new_server: Callable[[str], Server], tmp_path: Path) -> None:
     """Over TLS with a self-signed certificate: refused in one line by default, accepted with
     PREFECT_API_TLS_INSECURE_SKIP_VERIFY or with PREFECT_API_SSL_CERT_FILE naming it."""
