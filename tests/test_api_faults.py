@@ -179,7 +179,10 @@ def test_import_through_lost_answers_lands_each_record_once(
         }
     outcomes = orjson.loads((tmp_path / "r.json").read_bytes())["outcomes"]
     created = Counter(o["kind"] for o in outcomes if o["status"] == "created")
-    assert sum("answer to the create was lost" in str(o.get("reason")) for o in outcomes) == 4
+    # A dropped answer that was a 503 (the server rolled back) wrote nothing: sent again.
+    written = sum(1 for f in faults[:2] for status in f.dropped if status < 400)
+    assert written >= 2
+    assert sum("answer to the create was lost" in str(o.get("reason")) for o in outcomes) == written
     for kind, path in (("automation", "automations"), ("deployment", "deployments")):
         # Every create was acted on once (none resent after a lost answer), leaving one each.
         assert len(read_all(dst.url, kind)) == created[kind] == sent[path] > 2
