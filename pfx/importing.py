@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import anyio
 
@@ -140,25 +139,22 @@ async def _read_destination(api: Api) -> tuple[str | None, JSON, dict[str, list[
     The document decides every payload (pfx.openapi); a server builds it on its first request
     for it, seconds of its own work that the listings' database reads can overlap.
     """
-    found: dict[str, object] = {}
+    version: str | None = None
+    document: JSON = None
 
-    async def version() -> None:
-        found["version"] = await api.server_version()
+    async def read_version() -> None:
+        nonlocal version
+        version = await api.server_version()
 
-    async def document() -> None:
-        found["document"] = await api.openapi()
-
-    async def items() -> None:
-        found["raw"] = await read_everything(api, include_secrets=False)
+    async def read_document() -> None:
+        nonlocal document
+        document = await api.openapi()
 
     async with anyio.create_task_group() as tg:
-        for read in (version, document, items):
-            tg.start_soon(read)
-    return (
-        cast("str | None", found["version"]),
-        cast(JSON, found["document"]),
-        cast("dict[str, list[JSONObject]]", found["raw"]),
-    )
+        tg.start_soon(read_version)
+        tg.start_soon(read_document)
+        raw = await read_everything(api, include_secrets=False)
+    return version, document, raw
 
 
 @dataclass
