@@ -51,11 +51,7 @@ def _pfx(bench: Bench, backend: str, bundle: Path, ms: int) -> dict[str, Any]:
         argv = [bench.pfx, "import", str(bundle), "-p", "dst", "-q"]
         proc = measure.run(argv, env, where, tag="import", timeout=7200)
         census = count_resources(dst.url)
-        return proc.as_json() | {
-            "census": census,
-            "answered": _answered(proxy),
-            "busiest_second": proxy.busiest,
-        }
+        return proc.as_json() | {"census": census} | _seen(proxy)
 
 
 def _floor(bench: Bench, backend: str, prepared: floor.Prepared, ms: int) -> dict[str, Any]:
@@ -66,9 +62,7 @@ def _floor(bench: Bench, backend: str, prepared: floor.Prepared, ms: int) -> dic
         log(f"{backend}: floor through {ms} ms at concurrency {level}")
         with bench.destination(backend, f"cloud{ms}-floor{level}") as dst:
             with _proxy(dst.url, ms) as proxy:
-                result = floor.push(prepared, proxy.url, level).as_json()
-                result["answered"] = _answered(proxy)
-                result["busiest_second"] = proxy.busiest
+                result = floor.push(prepared, proxy.url, level).as_json() | _seen(proxy)
             result["census"] = count_resources(dst.url)
             result.pop("done_at", None)
         if best is None or result["seconds"] < best["seconds"]:
@@ -90,15 +84,13 @@ def _transfer(bench: Bench, backend: str, ms: int) -> dict[str, Any]:
         argv += ["transfer", "--from", "src", "--to", "dst"]
         proc = measure.run(argv, env, where, tag="transfer", timeout=7200)
         census = count_resources(dst.url)
-        return proc.as_json() | {
-            "census": census,
-            "answered": _answered(proxy),
-            "busiest_second": proxy.busiest,
-        }
+        return proc.as_json() | {"census": census} | _seen(proxy)
 
 
-def _answered(proxy: Proxy) -> dict[str, int]:
-    return {str(status): n for status, n in sorted(proxy.answered.items())}
+def _seen(proxy: Proxy) -> dict[str, Any]:
+    """What the proxy saw of a run: the statuses it answered, and its busiest second."""
+    answered = {str(status): n for status, n in sorted(proxy.answered.items())}
+    return {"answered": answered, "busiest_second": proxy.busiest}
 
 
 def summarise(results: dict[str, Any], baseline: dict[str, int]) -> None:

@@ -177,16 +177,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _cloud_backend(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The direct runs on the backend the Cloud-like runs used."""
+    entry: dict[str, Any] | None = results.get("backends", {}).get(results["cloud"]["backend"])
+    return entry
+
+
 def _direct_import(results: dict[str, Any]) -> float | None:
     """Seconds of the direct pfx import on the backend the Cloud-like runs used."""
-    entry = results.get("backends", {}).get(results["cloud"]["backend"])
+    entry = _cloud_backend(results)
     return float(entry["pfx_import"]["seconds"]) if entry else None
 
 
 def _direct_floor(results: dict[str, Any]) -> float | None:
     """Seconds per delivered resource of the best direct floor on the Cloud-like backend:
     no tool delivers faster through a proxy than the server takes writes without one."""
-    entry = results.get("backends", {}).get(results["cloud"]["backend"])
+    entry = _cloud_backend(results)
     if not entry:
         return None
     present = entry["floor"]["delivered"]["present"]
