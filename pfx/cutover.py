@@ -13,13 +13,13 @@ import anyio
 import orjson
 from pydantic import ValidationError
 
-from pfx.api import Api
 from pfx.errors import UsageError
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.kinds import BY_NAME
 from pfx.profiles import Target, resolve
+from pfx.server.api import Api
 from pfx.standby import SWITCHES, Held, Step, plan_cutover
 
 # Deployments are keyed by their flow's name: flows are read too.

@@ -17,9 +17,7 @@ import anyio
 import orjson
 
 from pfx import bundle, bundlefile
-from pfx.api import Api, Stats
 from pfx.cloud import name_cloud_only
-from pfx.cloudreads import name_unlisted, read_access
 from pfx.errors import ApiError, PfxError
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
@@ -32,6 +30,8 @@ from pfx.notification_policy import LISTING_PATH, convert_policies
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer, seal_record
 from pfx.select import external_refs, parse_selector, select
+from pfx.server.api import Api, Stats
+from pfx.server.cloudreads import name_unlisted, read_access
 
 Progress = Callable[[str, int], None]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import anyio
 
-from pfx.api import Api
 from pfx.bundle import Bundle
 from pfx.bundlefile import read_bundle
 from pfx.errors import ConflictError, PfxError
@@ -25,13 +24,14 @@ from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Destination
 from pfx.openapi import read_accepts
 from pfx.outcomes import Ledger, predict
-from pfx.pace import CEILING
 from pfx.plan import Plan, Policy, build_inventory, plan_import
 from pfx.profiles import Target, resolve
 from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
 from pfx.replay import Progress, Replay
 from pfx.report import Outcome, Report
 from pfx.secretsfile import SecretValues, gather_secrets
+from pfx.server.api import Api
+from pfx.server.pace import CEILING
 
 PassphraseSource = Callable[[], str]
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from pfx.api import Api
 from pfx.errors import ApiError, PfxError, Unreachable, WriteUnknown
 from pfx.ids import Index, replace_ids
 from pfx.jsontypes import JSON, JSONObject
@@ -26,6 +25,7 @@ from pfx.outcomes import Ledger, api_failure, late_failure, outcome, written
 from pfx.plan import Inventory, bundle_index, differing, portable_shape
 from pfx.secrets import set_path
 from pfx.secretsfile import SecretValues
+from pfx.server.api import Api
 
 Progress = Callable[[int, int], None]
 IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE"})

@@ -15,10 +15,10 @@ from fixtures.inventory import read_all
 from fixtures.proxy import Fault, Proxy
 from fixtures.seed import SeedInfo
 from fixtures.servers import Server
-from pfx.api import Api
 from pfx.errors import Unreachable, WriteUnknown
 from pfx.jsontypes import JSON
 from pfx.profiles import Target
+from pfx.server.api import Api
 from tests.conftest import user_env
 from tests.running import by_key, load, ok, pfx
 

@@ -14,9 +14,9 @@ import pytest
 from fixtures.proxy import Proxy
 from fixtures.servers import Server, start_server, write_profiles
 from fixtures.tls import self_signed
-from pfx.api import Api
 from pfx.errors import Unreachable
 from pfx.profiles import Target
+from pfx.server.api import Api
 from tests.conftest import prefect_free_environ
 from tests.running import ok, pfx
 

@@ -6,7 +6,7 @@ import dataclasses
 import random
 from dataclasses import dataclass
 
-from pfx.pace import CEILING, Pace
+from pfx.server.pace import CEILING, Pace
 
 
 @dataclass

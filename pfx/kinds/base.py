@@ -1,6 +1,6 @@
 """The contract every resource kind fulfils: how it is listed, keyed, referenced and written.
 
-A kind is data plus pure functions; it never does I/O. api.py executes the Calls it returns.
+A kind is data plus pure functions; it never does I/O. pfx.server.api executes the Calls it returns.
 """
 
 from __future__ import annotations

@@ -360,7 +360,7 @@ def test_same_deployments_on_two_servers_compare_equal() -> None:
 
 def test_schedules_compare_as_a_set_with_the_destinations_rrule_anchor() -> None:
     """3.8 adds a DTSTART line to an rrule stored without one; the order of a set is free."""
-    from pfx.kinds.schedules import same_schedules
+    from pfx.kinds.deployment.schedules import same_schedules
 
     rule = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9"
     cron = {"schedule": {"cron": "0 2 * * *", "timezone": "UTC"}, "active": True}

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import anyio
 
-from pfx.api import Api
 from pfx.cloud import ACCESS, CLOUD_KINDS, UNLISTED_REASON, Access
 from pfx.errors import ApiError
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import BY_NAME
 from pfx.model import Skipped
+from pfx.server.api import Api
 
 
 async def name_unlisted(api: Api) -> list[Skipped]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, field_losses
-from pfx.kinds.deployment_limit import (
+from pfx.kinds.deployment.limit import (
     OWN_LIMIT_FIELDS,
     limit_calls,
     linked_limit,
@@ -16,8 +16,8 @@ from pfx.kinds.deployment_limit import (
     own_limit_value,
     own_needs_patch,
 )
-from pfx.kinds.deployment_refs import refs_of
-from pfx.kinds.schedules import (
+from pfx.kinds.deployment.refs import refs_of
+from pfx.kinds.deployment.schedules import (
     canonical_schedules,
     differing_schedules,
     needs_schedule_call,

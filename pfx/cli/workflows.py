@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from pfx.boundary import fail_cleanly
-from pfx.cli import _debug, cli, concurrency_option, selector_options
+from pfx.cli.commands import _debug, cli, concurrency_option, selector_options
 
 
 @cli.command()

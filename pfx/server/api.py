@@ -20,12 +20,12 @@ import anyio
 import httpx
 import orjson
 
-from pfx.csrf import CsrfToken
 from pfx.errors import ApiError, Unreachable, UsageError, WriteUnknown
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Call, Listing
-from pfx.pace import Pace
 from pfx.profiles import Target
+from pfx.server.csrf import CsrfToken
+from pfx.server.pace import Pace
 
 PAGE = 200
 # "Not now" answers: reads retry them all; writes only those that prove nothing was done.

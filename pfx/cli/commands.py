@@ -16,7 +16,7 @@ import click
 
 from pfx import __version__
 from pfx.boundary import fail_cleanly
-from pfx.pace import CEILING
+from pfx.server.pace import CEILING
 
 if TYPE_CHECKING:
     from pfx.mapping import EnvMap
@@ -364,7 +364,7 @@ def secrets_template(ctx: click.Context, bundle: Path) -> None:
 
 # The commands around a move (diff, cutover, render) live in their own module; importing it
 # registers them.
-from pfx import cli_workflows  # noqa: E402, F401
+from pfx.cli import workflows  # noqa: E402, F401
 
 
 def main() -> None:

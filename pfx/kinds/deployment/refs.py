@@ -7,8 +7,8 @@ import re
 
 from pfx.ids import Index, find_ids
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.deployment_limit import linked_limit, own_needs_patch
-from pfx.kinds.schedules import needs_schedule_call
+from pfx.kinds.deployment.limit import linked_limit, own_needs_patch
+from pfx.kinds.deployment.schedules import needs_schedule_call
 from pfx.model import Ref
 
 # Prefect's own placeholder pattern (prefect.utilities.templating.PLACEHOLDER_CAPTURE_REGEX).
