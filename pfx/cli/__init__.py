@@ -1,7 +1,16 @@
-"""The `pfx` command line: a thin click layer over the library."""
+"""The `pfx` command line: a thin click layer over the library.
+
+group.py holds the group and its shared options; commands.py and workflows.py register their
+commands onto it when imported here.
+"""
 
 from __future__ import annotations
 
-from pfx.cli.commands import cli, main
+from pfx.cli import commands, workflows
+from pfx.cli.group import cli
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "commands", "main", "workflows"]
+
+
+def main() -> None:
+    cli(prog_name="pfx")

@@ -1,98 +1,33 @@
-"""The `pfx` command line: a thin click layer over the library.
+"""The commands that move a bundle: export, inspect, verify, import and secrets template.
 
 Every command calls one library function inside `boundary.fail_cleanly`, the only place an
 exception becomes output. The commands around a move (diff, cutover, render) live in
-cli_workflows.py.
+workflows.py; both register onto the group of group.py.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
-from pfx import __version__
 from pfx.boundary import fail_cleanly
+from pfx.cli.group import (
+    SELECTORS_HELP,
+    cli,
+    concurrency_option,
+    debug,
+    passphrase_option,
+    selector_options,
+)
 from pfx.server.pace import CEILING
 
 if TYPE_CHECKING:
     from pfx.mapping import EnvMap
 
-F = TypeVar("F", bound=Callable[..., Any])
 SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
-
-
-def passphrase_option(purpose: str) -> Callable[[F], F]:
-    """--passphrase-file, shared by export and import."""
-    return click.option(
-        "--passphrase-file",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help=f"File holding the passphrase {purpose} (else PFX_PASSPHRASE, else a prompt).",
-    )
-
-
-def concurrency_option(text: str, default: int = 8) -> Callable[[F], F]:
-    """--concurrency, shared by export and import."""
-    return click.option(
-        "--concurrency", type=click.IntRange(1, 64), default=default, show_default=True, help=text
-    )
-
-
-SELECTORS_HELP = """
-\b
-Selectors (--include picks, --exclude removes; both repeatable; what a picked record
-references comes along, listed as "included as a dependency"):
-  KIND:GLOB   GLOB over the natural key joined with '/': deployment:etl/prod,
-              deployment:etl-*/*, variable:etl_*, work-pool:k8s-*, block-document:s3/*
-  kind:KIND   every record of a kind: kind:automation
-  tag:TAG     records carrying that tag (deployments, flows, variables, automations)
-\b
-Kinds: flow, block-type, block-schema, block-document, variable, global-concurrency-limit,
-tag-concurrency-limit, work-pool, work-queue, deployment, automation.
-An exclusion that leaves a picked record without something it needs is an error naming
-both (on import: unless the destination already has it).
-"""
-
-
-def selector_options(f: F) -> F:
-    """--include/--exclude, shared by export and import (grammar in SELECTORS_HELP)."""
-    f = click.option(
-        "--exclude",
-        multiple=True,
-        metavar="SELECTOR",
-        help="Leave out records matching SELECTOR (repeatable; see below).",
-    )(f)
-    return click.option(
-        "--include",
-        multiple=True,
-        metavar="SELECTOR",
-        help="Only records matching SELECTOR, with their dependencies (repeatable).",
-    )(f)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="pfx")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
-    """Move a Prefect 3 environment's configuration through one verifiable bundle file.
-
-    \b
-      pfx export -p local -o snap.pfx     read everything from profile `local`
-      pfx inspect snap.pfx                what a bundle holds (no server)
-      pfx verify snap.pfx                 integrity and invariants (no server)
-      pfx import snap.pfx -p cloud        plan and replay into profile `cloud`
-      pfx diff snap.pfx -p cloud          what differs, field by field
-      pfx cutover report.json -p cloud    turn on what `import --standby` held back
-    """
-    ctx.obj = {"debug": debug}
-
-
-def _debug(ctx: click.Context) -> bool:
-    return bool(ctx.obj and ctx.obj.get("debug"))
 
 
 @cli.command(epilog=SELECTORS_HELP)
@@ -135,7 +70,7 @@ def export(
     With --include/--exclude, a partial bundle: the selected records and what they need;
     its manifest records the selectors (`pfx inspect` shows them).
     """
-    with fail_cleanly(_debug(ctx)):
+    with fail_cleanly(debug(ctx)):
         from pfx import output as out
         from pfx.exporting import export_bundle
         from pfx.passphrase import read_passphrase
@@ -170,7 +105,7 @@ def export(
 @click.pass_context
 def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
     """Show what a bundle holds: format, source, counts per kind, secrets (no server)."""
-    with fail_cleanly(_debug(ctx)):
+    with fail_cleanly(debug(ctx)):
         from pfx import output as out
         from pfx.bundlefile import read_manifest
 
@@ -184,7 +119,7 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
 @click.pass_context
 def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
     """Check a bundle's integrity and invariants; exit 0 only if it is intact (no server)."""
-    with fail_cleanly(_debug(ctx)):
+    with fail_cleanly(debug(ctx)):
         from pfx.bundlefile import verify_bundle
 
         manifest = verify_bundle(bundle)
@@ -279,7 +214,7 @@ def import_(
       70 internal error; 130 interrupted
     Precedence: 4 > 5 > 3 > 6 > 0. Every stop still writes --report.
     """
-    with fail_cleanly(_debug(ctx)):
+    with fail_cleanly(debug(ctx)):
         from pfx import output as out
         from pfx.importing import ImportStopped, import_bundle
         from pfx.passphrase import read_passphrase
@@ -353,23 +288,10 @@ def secrets() -> None:
 @click.pass_context
 def secrets_template(ctx: click.Context, bundle: Path) -> None:
     """Print a secrets file listing every withheld value (as null) to fill in for import."""
-    with fail_cleanly(_debug(ctx.find_root())):
+    with fail_cleanly(debug(ctx.find_root())):
         import orjson
 
         from pfx.bundlefile import read_bundle
         from pfx.secretsfile import template
 
         click.echo(orjson.dumps(template(read_bundle(bundle)), option=orjson.OPT_INDENT_2))
-
-
-# The commands around a move (diff, cutover, render) live in their own module; importing it
-# registers them.
-from pfx.cli import workflows  # noqa: E402, F401
-
-
-def main() -> None:
-    cli(prog_name="pfx")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,5 @@
-"""The commands around a move: `diff`, `cutover` and `render` (thin, like cli.py).
-
-Imported by pfx.cli, which registers them on its group.
-"""
+"""The commands around a move: `diff`, `cutover` and `render` (thin, like commands.py);
+they register onto the group of group.py."""
 
 from __future__ import annotations
 
@@ -11,7 +9,7 @@ from pathlib import Path
 import click
 
 from pfx.boundary import fail_cleanly
-from pfx.cli.commands import _debug, cli, concurrency_option, selector_options
+from pfx.cli.group import cli, concurrency_option, debug, selector_options
 
 
 @cli.command()
@@ -41,7 +39,7 @@ def diff(
     \b
     Exit codes: 0 equal; 1 they differ; 2 usage error or a bad bundle.
     """
-    with fail_cleanly(_debug(ctx)):
+    with fail_cleanly(debug(ctx)):
         import orjson
 
         from pfx import output as out
@@ -77,7 +75,7 @@ def cutover_(
     Exit codes: 0 done (or nothing to do); 4 a record is missing on the destination or did
     not take its state; 6 dry run with steps to take; 1 API error; 2 usage error.
     """
-    with fail_cleanly(_debug(ctx)):
+    with fail_cleanly(debug(ctx)):
         from pfx import output as out
         from pfx.cutover import cutover
 
@@ -131,7 +129,7 @@ def render(
     \b
     Selectors: KIND:GLOB (natural key joined with '/'), kind:KIND, tag:TAG.
     """
-    with fail_cleanly(_debug(ctx)):
+    with fail_cleanly(debug(ctx)):
         import orjson
 
         from pfx.render import summary_json, summary_text

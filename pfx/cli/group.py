@@ -1,0 +1,86 @@
+"""The `pfx` command group and the options its commands share; commands.py and workflows.py
+register their commands onto `cli`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pfx import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def passphrase_option(purpose: str) -> Callable[[F], F]:
+    """--passphrase-file, shared by export and import."""
+    return click.option(
+        "--passphrase-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=f"File holding the passphrase {purpose} (else PFX_PASSPHRASE, else a prompt).",
+    )
+
+
+def concurrency_option(text: str, default: int = 8) -> Callable[[F], F]:
+    """--concurrency, shared by export and import."""
+    return click.option(
+        "--concurrency", type=click.IntRange(1, 64), default=default, show_default=True, help=text
+    )
+
+
+SELECTORS_HELP = """
+\b
+Selectors (--include picks, --exclude removes; both repeatable; what a picked record
+references comes along, listed as "included as a dependency"):
+  KIND:GLOB   GLOB over the natural key joined with '/': deployment:etl/prod,
+              deployment:etl-*/*, variable:etl_*, work-pool:k8s-*, block-document:s3/*
+  kind:KIND   every record of a kind: kind:automation
+  tag:TAG     records carrying that tag (deployments, flows, variables, automations)
+\b
+Kinds: flow, block-type, block-schema, block-document, variable, global-concurrency-limit,
+tag-concurrency-limit, work-pool, work-queue, deployment, automation.
+An exclusion that leaves a picked record without something it needs is an error naming
+both (on import: unless the destination already has it).
+"""
+
+
+def selector_options(f: F) -> F:
+    """--include/--exclude, shared by export and import (grammar in SELECTORS_HELP)."""
+    f = click.option(
+        "--exclude",
+        multiple=True,
+        metavar="SELECTOR",
+        help="Leave out records matching SELECTOR (repeatable; see below).",
+    )(f)
+    return click.option(
+        "--include",
+        multiple=True,
+        metavar="SELECTOR",
+        help="Only records matching SELECTOR, with their dependencies (repeatable).",
+    )(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pfx")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Move a Prefect 3 environment's configuration through one verifiable bundle file.
+
+    \b
+      pfx export -p local -o snap.pfx     read everything from profile `local`
+      pfx inspect snap.pfx                what a bundle holds (no server)
+      pfx verify snap.pfx                 integrity and invariants (no server)
+      pfx import snap.pfx -p cloud        plan and replay into profile `cloud`
+      pfx diff snap.pfx -p cloud          what differs, field by field
+      pfx cutover report.json -p cloud    turn on what `import --standby` held back
+    """
+    ctx.obj = {"debug": debug}
+
+
+def debug(ctx: click.Context) -> bool:
+    """Whether the run asked for tracebacks (`pfx --debug ...`)."""
+    return bool(ctx.obj and ctx.obj.get("debug"))
