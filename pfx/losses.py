@@ -11,9 +11,8 @@ import copy
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import kind_named
 from pfx.kinds.base import Call, Destination
-from pfx.model import Record
+from pfx.model import Loss, Record
 from pfx.openapi import Accepts
-from pfx.report import Loss
 
 # Fields servers set on their own resources: a system type's protection follows from the
 # release that registers it, so a destination that does not register the type cannot hold it.

@@ -1,4 +1,4 @@
-"""The nouns of a bundle: Record, Ref, SecretSlot and Manifest (pydantic, no I/O).
+"""The nouns of a bundle and a report: Record, Ref, SecretSlot, Manifest, Loss (pydantic, no I/O).
 
 JSON Schemas in schemas/ are generated from these models (pfx.schemagen); FORMAT.md explains them.
 """
@@ -73,6 +73,21 @@ class Record(BaseModel):
     def label(self) -> str:
         """A short human name: `deployment etl/daily`."""
         return f"{self.kind} {'/'.join(self.key)}"
+
+
+class Loss(BaseModel):
+    """One field of a record that the destination cannot hold: where, its type, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Dotted path inside the request body, which for most kinds is the record's data.
+    field: str
+    # The JSON type of the value (never the value: it may be secret).
+    value_kind: str
+    why: str
+    # A flag the server sets on its own resources (a block type's `is_protected`), not data
+    # the user made: named like any loss, but it does not make the import incomplete (exit).
+    server_set: bool = False
 
 
 class Source(BaseModel):

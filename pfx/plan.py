@@ -20,9 +20,8 @@ from pfx.keying import key_items
 from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
 from pfx.losses import held, record_losses, without
-from pfx.model import Record
+from pfx.model import Loss, Record
 from pfx.openapi import Accepts
-from pfx.report import Loss
 from pfx.sameness import differing_fields
 
 Policy = Literal["skip", "update", "fail"]

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pfx.model import Loss
 from pfx.standby import Held
 
 Status = Literal["created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"]
@@ -37,21 +38,6 @@ EXIT_LOSSES = 5
 EXIT_CHANGES = 6
 # The column that counts records with named losses, apart from their status.
 WITH_LOSSES = "with-losses"
-
-
-class Loss(BaseModel):
-    """One field of a record that the destination cannot hold: where, its type, and why."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # Dotted path inside the request body, which for most kinds is the record's data.
-    field: str
-    # The JSON type of the value (never the value: it may be secret).
-    value_kind: str
-    why: str
-    # A flag the server sets on its own resources (a block type's `is_protected`), not data
-    # the user made: named like any loss, but it does not make the import incomplete (exit).
-    server_set: bool = False
 
 
 class Outcome(BaseModel):

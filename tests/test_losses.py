@@ -7,10 +7,10 @@ from pfx.graph import build_graph
 from pfx.jsontypes import JSONObject
 from pfx.kinds.base import Destination
 from pfx.kinds.deployment import KIND
-from pfx.model import Record
+from pfx.model import Loss, Record
 from pfx.outcomes import predict
 from pfx.plan import plan_import
-from pfx.report import Loss, Outcome, Report
+from pfx.report import Outcome, Report
 from tests.kinds.test_releases import accepts
 from tests.test_plan import inventory, on_server
 

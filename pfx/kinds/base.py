@@ -7,16 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pfx.ids import Index, replace_ids
 from pfx.jsontypes import JSON, JSONObject
-from pfx.model import Record, Ref
+from pfx.model import Loss, Record, Ref
 from pfx.openapi import Accepts, Drop
-
-if TYPE_CHECKING:
-    from pfx.report import Loss
 
 
 @dataclass(frozen=True)
@@ -196,9 +192,6 @@ class Kind:
 
 def field_losses(record: Record, fields: tuple[str, ...], why: str) -> list[Loss]:
     """A loss for each of `fields` that holds a value in the record's data."""
-    # Imported here: pfx.report imports pfx.standby, which imports this module.
-    from pfx.report import Loss
-
     return [
         Loss(field=name, value_kind=Drop(name, record.data[name]).value_kind, why=why)
         for name in fields

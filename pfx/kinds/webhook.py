@@ -11,8 +11,7 @@ from __future__ import annotations
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, field_losses
-from pfx.model import Record
-from pfx.report import Loss
+from pfx.model import Loss, Record
 
 # The fields create and update send (the Terraform provider's WebhookCore, less the account's).
 _FIELDS = ("name", "description", "enabled", "template")

@@ -24,8 +24,7 @@ from pfx.kinds.deployment.schedules import (
     same_schedules,
     schedule_bodies,
 )
-from pfx.model import Record
-from pfx.report import Loss
+from pfx.model import Loss, Record
 from pfx.sameness import differing_fields
 
 # Ids and timestamps; server state, not configuration (readiness, worker polling, who wrote
