@@ -48,6 +48,18 @@ class ApiError(PfxError):
         super().__init__(message)
         self.status = status
 
+    @property
+    def fatal(self) -> bool:
+        """Whether no request of this run can succeed: the server did not answer (no status),
+        or it refused the credentials (401, 403). Any other answer concerns one request."""
+        return self.status is None or self.status in (401, 403)
+
+    @property
+    def absent(self) -> bool:
+        """Whether the server does not have the endpoint asked for (404, 405): an older
+        release, or a kind it does not offer."""
+        return self.status in (404, 405)
+
 
 class ConflictError(PfxError):
     """`--on-conflict fail` found records that already exist with different content."""

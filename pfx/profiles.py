@@ -6,10 +6,16 @@ without one, the active profile and PREFECT_API_URL / PREFECT_API_KEY from the e
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from pfx.errors import UsageError
+
+# Seconds of refused or failed connections after which a server counts as gone; the
+# environment variable sets another (a CI job that wants a dead server said sooner).
+UNREACHABLE_AFTER = 10.0
+UNREACHABLE_ENV = "PFX_UNREACHABLE_AFTER"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Target:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # PREFECT_CLIENT_CSRF_SUPPORT_ENABLED: fetch and send a CSRF token where the server wants one.
     csrf: bool = True
+    # Seconds without a connection before the server counts as gone (PFX_UNREACHABLE_AFTER).
+    unreachable_after: float = UNREACHABLE_AFTER
 
     @property
     def public_url(self) -> str:
@@ -87,4 +95,18 @@ def _target(settings: object, name: str | None) -> Target:
         timeout=float(api.request_timeout or 60.0),
         headers=tuple((str(k), str(v)) for k, v in (client.custom_headers or {}).items()),
         csrf=bool(client.csrf_support_enabled),
+        unreachable_after=unreachable_after(os.environ.get(UNREACHABLE_ENV)),
     )
+
+
+def unreachable_after(text: str | None) -> float:
+    """The seconds PFX_UNREACHABLE_AFTER names (UNREACHABLE_AFTER when unset)."""
+    if text is None or not text.strip():
+        return UNREACHABLE_AFTER
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise UsageError(f"{UNREACHABLE_ENV}={text!r}: expected a number of seconds, 0 or more")
+    return seconds

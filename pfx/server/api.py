@@ -9,7 +9,6 @@ outcomes. Nothing outside this module opens a connection to Prefect.
 from __future__ import annotations
 
 import base64
-import re
 import ssl
 import time
 from collections import deque
@@ -24,32 +23,25 @@ from pfx.errors import ApiError, Unreachable, UsageError, WriteUnknown
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Call, Listing
 from pfx.profiles import Target
+from pfx.server.answers import (
+    Answer,
+    Judgement,
+    failure,
+    is_read,
+    judge,
+    judge_silence,
+    retry_after,
+)
 from pfx.server.csrf import CsrfToken
-from pfx.server.pace import Pace
+from pfx.server.pace import Pace, write_kind
 
 PAGE = 200
-# "Not now" answers: reads retry them all; writes only those that prove nothing was done.
-PUSHBACK = frozenset({429, 502, 503, 504})
-# Answers of a proxy or load balancer whose server does not answer.
-GATEWAY = frozenset({502, 503, 504})
-# With backoff capped at 8 s this waits out about a minute of a locked SQLite database.
-ATTEMPTS = 14
-# Reads whose answer was lost (reset, timeout) are sent again this many times at most.
-LOST_ATTEMPTS = 5
-# Seconds of refused or failed connections after which the server counts as gone.
-UNREACHABLE_AFTER = 10.0
 # Sent until the server's own `/version` is known, and where it offers none.
 FALLBACK_API_VERSION = "0.8.4"
-# Prefect's body for its 503: a retryable database error (SQLite "database is locked" and
-# other DBAPI errors) raised inside the request's transaction, which therefore rolled back
-# (prefect/server/api/server.py, custom_internal_exception_handler); a gateway's 503 is not.
-PREFECT_503 = {"exception_message": "Service Unavailable"}
 # Headers Prefect's own client will not let custom headers override.
 PROTECTED = frozenset({"user-agent", "prefect-csrf-token", "prefect-csrf-client"})
 # Below uvicorn's 5 s keep-alive: a request never goes out on a connection being closed.
 KEEPALIVE_S = 4.0
-# A Prefect id inside a path: left out of a write's kind for pacing (see _shape).
-_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Connection failures that happen before anything is sent: always safe to try again.
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -110,15 +102,15 @@ class Api:
     async def request(self, method: str, path: str, body: JSON = None) -> JSON:
         """One request; returns the decoded JSON (None if empty).
 
-        Reads are retried through pushback, resets and timeouts. A write is sent again only
-        when the server provably did not act on it (no connection, 429, Prefect's own 503);
-        an answer lost after sending raises WriteUnknown. Refused connections for
-        UNREACHABLE_AFTER seconds raise Unreachable.
+        What each answer (or its absence) means is pfx.server.answers' to say: reads are
+        retried through pushback, resets and timeouts; a write is sent again only when the
+        server provably did not act on it, and an answer lost after sending raises
+        WriteUnknown. Refused connections for `target.unreachable_after` seconds raise
+        Unreachable.
         """
         url = path.lstrip("/")
         content = None if body is None else orjson.dumps(body)
         read = is_read(method, path)
-        public = self.target.public_url
         attempt = lost = 0
         refused_since: float | None = None
         csrf_retried = False
@@ -133,66 +125,83 @@ class Api:
                 response = await self._http.request(method, url, content=content, headers=headers)
             except UNSENT as e:
                 refused_since = refused_since or started
-                if _hopeless(e) or time.monotonic() - refused_since >= UNREACHABLE_AFTER:
-                    raise Unreachable(f"cannot reach {public}: {_reason(e)}") from None
-                self.stats.retries += 1
-                await anyio.sleep(Pace.backoff(attempt))
+                silence = judge_silence(
+                    read=read,
+                    sent=False,
+                    tries=attempt,
+                    silent_for=time.monotonic() - refused_since,
+                    give_up_after=self.target.unreachable_after,
+                    hopeless=_hopeless(e),
+                )
+                await self._after_silence(silence, method, path, e)
                 continue
             except httpx.TransportError as e:
-                if not read:
-                    raise WriteUnknown(
-                        f"{public}: the answer to {method} {path} was lost ({_reason(e)}); "
-                        "the server may have applied it"
-                    ) from None
                 lost += 1
-                if lost >= LOST_ATTEMPTS:
-                    raise Unreachable(f"cannot reach {public}: {_reason(e)}") from None
-                self.stats.retries += 1
-                await anyio.sleep(Pace.backoff(lost))
+                await self._after_silence(
+                    judge_silence(read=read, sent=True, tries=lost), method, path, e
+                )
                 continue
             refused_since = None
             self.stats.requests += 1
             status = response.status_code
             self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-            if status == 403 and not csrf_retried and "CSRF" in response.text:
+            answer = Answer(status) if status < 400 else _answer(response)
+            judged = judge(answer, read=read, attempt=attempt, csrf_retried=csrf_retried)
+            if judged.verdict == "done":
+                if not read:
+                    self.pace.on_success(time.monotonic() - started, write_kind(method, path))
+                return self._decoded(response, method, path)
+            if judged.verdict == "csrf":
                 # The middleware refused it before the endpoint ran: fetch a new token.
                 csrf_retried = True
                 self._csrf.token = None
                 continue
-            if status in PUSHBACK or (status >= 500 and not read and not _prefect_own(response)):
-                if not (read or status == 429 or _prefect_rolled_back(response)):
-                    raise WriteUnknown(
-                        f"{public} answered {method} {path} with HTTP {status} "
-                        "after it was sent; the server may have applied it",
-                        status,
-                    )
-                if status in PUSHBACK and attempt < ATTEMPTS:
-                    self.stats.retries += 1
-                    if not read:
-                        self.pace.on_pushback()
-                    wait = Pace.backoff(attempt, _retry_after(response))
-                    if status == 429:
-                        # A rate limit holds for every request, not just this one.
-                        self._resume_at = max(self._resume_at, time.monotonic() + wait)
-                    await anyio.sleep(wait)
-                    continue
-                if status in GATEWAY and not _prefect_own(response):
-                    # A gateway that keeps answering for a server it cannot reach: the
-                    # server behind it is down, as good as a refused connection.
-                    raise Unreachable(
-                        f"cannot reach {public}: its gateway keeps answering HTTP {status}"
-                    )
-            if status < 400:
-                if not read:
-                    self.pace.on_success(time.monotonic() - started, _shape(method, path))
-                if not response.content:
-                    return None
-                try:
-                    decoded: JSON = orjson.loads(response.content)
-                except orjson.JSONDecodeError:
-                    raise ApiError(f"{public} answered {method} {path} with non-JSON") from None
-                return decoded
-            raise _error(public, method, path, response)
+            if judged.verdict == "retry":
+                self.stats.retries += 1
+                if judged.pushback:
+                    self.pace.on_pushback()
+                if judged.everyone:
+                    self._resume_at = max(self._resume_at, time.monotonic() + judged.wait)
+                await anyio.sleep(judged.wait)
+                continue
+            public = self.target.public_url
+            if judged.verdict == "unknown-write":
+                raise WriteUnknown(
+                    f"{public} answered {method} {path} with HTTP {status} "
+                    "after it was sent; the server may have applied it",
+                    status,
+                )
+            if judged.verdict == "unreachable":
+                raise Unreachable(
+                    f"cannot reach {public}: its gateway keeps answering HTTP {status}"
+                )
+            raise failure(public, method, path, answer)
+
+    async def _after_silence(
+        self, judged: Judgement, method: str, path: str, error: Exception
+    ) -> None:
+        """Wait before sending again, or raise what no answer means (see judge_silence)."""
+        public = self.target.public_url
+        if judged.verdict == "unknown-write":
+            raise WriteUnknown(
+                f"{public}: the answer to {method} {path} was lost ({_reason(error)}); "
+                "the server may have applied it"
+            ) from None
+        if judged.verdict == "unreachable":
+            raise Unreachable(f"cannot reach {public}: {_reason(error)}") from None
+        self.stats.retries += 1
+        await anyio.sleep(judged.wait)
+
+    def _decoded(self, response: httpx.Response, method: str, path: str) -> JSON:
+        if not response.content:
+            return None
+        try:
+            decoded: JSON = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise ApiError(
+                f"{self.target.public_url} answered {method} {path} with non-JSON"
+            ) from None
+        return decoded
 
     async def call(self, call: Call) -> JSON:
         """Run one Call from a kind, holding a write slot (adaptive concurrency)."""
@@ -304,27 +313,14 @@ class Api:
 
     async def server_version(self) -> str | None:
         """The server's Prefect version (`/admin/version`), or None where it is not offered."""
-        try:
-            version = await self.request("GET", "/admin/version")
-        except ApiError as e:
-            # Unreachable (no status) or refused credentials end the run; other answers
-            # only mean the endpoint is not offered (Cloud).
-            if e.status is None or e.status in (401, 403):
-                raise
-            return None
+        version = await self.offered("/admin/version")
         return version if isinstance(version, str) else None
 
     async def api_version(self) -> str | None:
         """The server's API version (`/version`, read once), or None where it is not offered."""
-        if self._api_version is not None:
-            return self._api_version
-        try:
-            version = await self.request("GET", "/version")
-        except ApiError as e:
-            if e.status is None or e.status in (401, 403):
-                raise
-            return None
-        self._api_version = version if isinstance(version, str) else None
+        if self._api_version is None:
+            version = await self.offered("/version")
+            self._api_version = version if isinstance(version, str) else None
         return self._api_version
 
     async def openapi(self) -> JSON:
@@ -333,10 +329,15 @@ class Api:
         Read once per import: the destination's request schemas decide each payload. The
         server builds it on first request, which takes seconds on a busy machine.
         """
+        return await self.offered("/openapi.json")
+
+    async def offered(self, path: str) -> JSON:
+        """GET `path`, or None where the server does not offer it (Cloud has no
+        `/admin/version`); no answer or refused credentials end the run (ApiError.fatal)."""
         try:
-            return await self.request("GET", "/openapi.json")
+            return await self.request("GET", path)
         except ApiError as e:
-            if e.status is None or e.status in (401, 403):
+            if e.fatal:
                 raise
             return None
 
@@ -346,61 +347,6 @@ def _reason(error: Exception) -> str:
     if "refused" in text.lower():
         return "connection refused"
     return text.splitlines()[0]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
-
-
-def _error(url: str, method: str, path: str, response: httpx.Response) -> ApiError:
-    status = response.status_code
-    if status == 401:
-        return ApiError(
-            f"{url} refused the credentials (HTTP 401): check the API key or auth string", status
-        )
-    detail = ""
-    try:
-        payload = response.json()
-        raw = payload.get("detail", payload) if isinstance(payload, dict) else payload
-        detail = raw if isinstance(raw, str) else _validation_summary(raw)
-    except ValueError:
-        detail = response.text
-    detail = " ".join(detail.split())[:300]
-    return ApiError(f"HTTP {status} on {method} {path}: {detail}", status)
-
-
-def _validation_summary(raw: JSON) -> str:
-    """Locations and messages of a 422 only: the server echoes inputs, which may be secret."""
-    if isinstance(raw, list):
-        parts = []
-        for item in raw:
-            if isinstance(item, dict):
-                loc = item.get("loc")
-                where = ".".join(str(p) for p in loc) if isinstance(loc, list) else ""
-                parts.append(f"{where}: {item.get('msg', '')}")
-        return "; ".join(parts)
-    if isinstance(raw, dict):
-        text = next((v for v in raw.values() if isinstance(v, str)), "")
-        return text or "unexpected error body"
-    return "unexpected error body"
-
-
-def is_read(method: str, path: str) -> bool:
-    """Whether a request only reads: GET, and the POSTs that filter or count."""
-    if method == "GET":
-        return True
-    return method == "POST" and path.rstrip("/").endswith(("/filter", "/count"))
-
-
-def _shape(method: str, path: str) -> str:
-    """A write's kind for pacing: its method, the path's first part and, for nested paths
-    (`/deployments/ID/schedules`), its last; ids and names between are left out."""
-    parts = _ID.sub("", path.split("?", 1)[0]).strip("/").split("/")
-    return " ".join([method, parts[0], *parts[2:][-1:]])
 
 
 def _headers(target: Target) -> dict[str, str]:
@@ -432,19 +378,15 @@ def _hopeless(error: Exception) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(error) or isinstance(error.__context__, ssl.SSLError)
 
 
-def _prefect_rolled_back(response: httpx.Response) -> bool:
-    """Whether a 503 is Prefect's own, whose transaction rolled back (see PREFECT_503)."""
-    return response.status_code == 503 and _body(response) == PREFECT_503
-
-
-def _prefect_own(response: httpx.Response) -> bool:
-    """Whether a 5xx comes from Prefect's exception handler rather than a gateway before it."""
-    body = _body(response)
-    return isinstance(body, dict) and set(body) == {"exception_message"}
-
-
-def _body(response: httpx.Response) -> object:
+def _answer(response: httpx.Response) -> Answer:
+    """An error answer as pfx.server.answers judges it."""
     try:
-        return response.json()
+        body: JSON = response.json()
     except ValueError:
-        return None
+        body = None
+    return Answer(
+        response.status_code,
+        body,
+        response.text,
+        retry_after(response.headers.get("Retry-After")),
+    )

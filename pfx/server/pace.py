@@ -15,6 +15,7 @@ is the ceiling (CEILING by default).
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -37,6 +38,8 @@ MAX_WAIT = 64
 CEILING = 32
 # Growth steps by allowance // GROW_STEP (at least one) while nothing has broken yet.
 GROW_STEP = 4
+# A Prefect id inside a path: left out of a write's kind (see write_kind).
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass
@@ -128,3 +131,10 @@ def _unqueued(times: deque[tuple[int, float]]) -> float:
     lowest = min(allowed for allowed, _ in times)
     at_lowest = sorted(seconds for allowed, seconds in times if allowed == lowest)
     return max(at_lowest[len(at_lowest) // 2], 1e-6)
+
+
+def write_kind(method: str, path: str) -> str:
+    """A write's kind for pacing: its method, the path's first part and, for nested paths
+    (`/deployments/ID/schedules`), its last; ids and names between are left out."""
+    parts = _ID.sub("", path.split("?", 1)[0]).strip("/").split("/")
+    return " ".join([method, parts[0], *parts[2:][-1:]])
