@@ -1,12 +1,21 @@
-"""pfx: move the whole configuration of a Prefect 3 environment through one verifiable file.
+"""pfx: move the whole configuration of a Prefect server through one verifiable file.
 
-The library API (the CLI is a thin client of it):
+The library API (the CLI is a thin client of it; each module names its own in `__all__`):
 
-    export_bundle(profile, path, ...)   read every resource of a profile into a bundle file
-    read_bundle(path)                   decode and verify a bundle file -> Bundle
-    import_bundle(path, profile, ...)   plan against a destination and replay -> Report
+    pfx.exporting.export_bundle(path, profile=None, ...) -> ExportResult
+        read every resource of a profile's server into the bundle file `path`
+    pfx.bundlefile.read_bundle(path) -> Bundle
+        decode and verify a bundle file (verify_bundle: the checks alone, streaming)
+    pfx.importing.import_bundle(path, profile=None, ...) -> ImportResult
+        plan against a destination and replay; `.report` says what happened to each record
+    pfx.diffing.diff_sources(left, right=None, profile=None, ...) -> Diff
+        what differs between two bundles, or a bundle and a live server
+    pfx.cutover.cutover(report, profile=None, ...) -> CutoverResult
+        turn on what `import --standby` held back
 """
 
 from __future__ import annotations
 
 __version__ = "0.2.0"
+
+__all__ = ["__version__"]

@@ -1,7 +1,10 @@
-"""The one error boundary: where any exception of a command becomes one line and an exit code.
+"""The one error boundary: where any exception becomes one line and an exit code.
 
-PfxError subclasses carry their line and code; a full disk or an unwritable path is the
-user's (exit 2); anything else is a bug (exit 70, the traceback with --debug).
+`stop_of` is the rule, for every command and for an import that stops part way (which still
+writes its report, pfx.importing): PfxError subclasses carry their line and code; Ctrl-C is
+130; a full disk, a read-only or missing directory, a path that is a directory or a refused
+permission are the user's (exit 2); anything else is a bug (exit 70, the traceback with
+--debug). `fail_cleanly` prints it.
 """
 
 from __future__ import annotations
@@ -10,68 +13,68 @@ import contextlib
 import errno
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import click
 
-if TYPE_CHECKING:
-    from pfx.errors import PfxError
+from pfx.errors import PfxError
 
 USER_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EISDIR, errno.ENOENT}
 )
+INTERRUPTED = 130
+INTERNAL = 70
+
+
+@dataclass(frozen=True)
+class Stop:
+    """How a command ends on an error: its one line, its exit code, and whether it is a bug
+    (an internal error: its traceback is for --debug)."""
+
+    line: str
+    code: int
+    bug: bool = False
+
+
+def stop_of(error: BaseException) -> Stop:
+    """The one line and exit code for `error` (see module doc); an exception group of
+    concurrent tasks stands for its first error (our own first)."""
+    error = first_error(error)
+    if isinstance(error, KeyboardInterrupt):
+        return Stop("interrupted", INTERRUPTED)
+    if isinstance(error, PfxError):
+        return Stop(str(error), error.exit_code)
+    if isinstance(error, OSError) and error.errno in USER_ERRNOS:
+        # Nothing is half-written: files go to a temporary name first (pfx.files).
+        where = f": {error.filename}" if error.filename else ""
+        return Stop(f"{error.strerror or error}{where}", 2)
+    return Stop(f"internal error: {type(error).__name__}: {error}", INTERNAL, bug=True)
+
+
+def first_error(error: BaseException) -> BaseException:
+    """The error behind a task group's exception group (our own errors first)."""
+    if isinstance(error, BaseExceptionGroup):
+        leaves = [first_error(e) for e in error.exceptions]
+        return next((e for e in leaves if isinstance(e, PfxError)), leaves[0])
+    return error
 
 
 @contextlib.contextmanager
 def fail_cleanly(debug: bool) -> Iterator[None]:
-    """Turn any failure into one line on stderr and an exit code (2 usage/bundle, 1 other)."""
-    from pfx.errors import PfxError
-
+    """Turn any failure into one line on stderr and its exit code (see `stop_of`); with
+    `debug`, errors other than Ctrl-C raise with their traceback."""
     try:
         yield
-    except PfxError as e:
-        if debug:
-            raise
-        click.echo(f"pfx: error: {e}", err=True)
-        sys.exit(e.exit_code)
-    except BaseExceptionGroup as group:
-        # Concurrent reads fail together; the first of our own errors says what went wrong.
-        first = first_pfx_error(group)
-        if debug or first is None:
-            raise
-        click.echo(f"pfx: error: {first}", err=True)
-        sys.exit(first.exit_code)
-    except KeyboardInterrupt:
-        click.echo("pfx: interrupted", err=True)
-        sys.exit(130)
     except click.exceptions.Exit:
         raise
-    except OSError as e:
-        # A full disk, a read-only or missing directory, a path that is a directory: the
-        # user's to fix, said in one line (nothing half-written: files go to a temporary
-        # name first).
-        if debug or e.errno not in USER_ERRNOS:
+    except (Exception, KeyboardInterrupt, BaseExceptionGroup) as e:
+        stop = stop_of(e)
+        if debug and stop.code != INTERRUPTED:
             raise
-        where = f": {e.filename}" if e.filename else ""
-        click.echo(f"pfx: error: {e.strerror}{where}", err=True)
-        sys.exit(2)
-    except Exception as e:
-        if debug:
-            raise
-        name = type(e).__name__
-        click.echo(f"pfx: internal error: {name}: {e} (run with --debug for a traceback)", err=True)
-        sys.exit(70)
-
-
-def first_pfx_error(group: BaseExceptionGroup[BaseException]) -> PfxError | None:
-    """The first of our own errors inside an exception group (concurrent tasks), or None."""
-    from pfx.errors import PfxError
-
-    for error in group.exceptions:
-        if isinstance(error, PfxError):
-            return error
-        if isinstance(error, BaseExceptionGroup):
-            found = first_pfx_error(error)
-            if found is not None:
-                return found
-    return None
+        if stop.bug:
+            click.echo(f"pfx: {stop.line} (run with --debug for a traceback)", err=True)
+        elif stop.code == INTERRUPTED:
+            click.echo("pfx: interrupted", err=True)
+        else:
+            click.echo(f"pfx: error: {stop.line}", err=True)
+        sys.exit(stop.code)

@@ -1,13 +1,10 @@
-"""Bundle files: zstd-compressed JSON lines, written to a temporary name then renamed.
+"""Bundle files: zstd-compressed JSON lines, written atomically (pfx.files).
 
 The only module that reads or writes bundle files. Encoding and checks live in bundle.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -15,7 +12,10 @@ import zstandard
 
 from pfx.bundle import Bundle, check, decode, decode_manifest
 from pfx.errors import BundleError, UsageError
+from pfx.files import atomic_file
 from pfx.model import Manifest
+
+__all__ = ["iter_lines", "read_bundle", "read_manifest", "verify_bundle", "write_lines"]
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LEVEL = 9
@@ -23,34 +23,15 @@ READ_SIZE = 1 << 16
 
 
 def write_lines(path: Path, lines: Iterable[bytes]) -> int:
-    """Compress `lines` into `path` atomically (mode 0600); returns the compressed size.
-
-    The file appears under its name only when complete: a killed export leaves at most a
-    hidden temporary file, never a bundle that looks whole.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"cannot write {path}: directory {directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as raw:
-            cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
-            with cctx.stream_writer(raw, closefd=False) as z:
-                for line in lines:
-                    z.write(line)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path.stat().st_size
+    """Compress `lines` into `path` atomically (mode 0600, pfx.files); returns the compressed
+    size. A killed export leaves at most a hidden temporary file, never a bundle that looks
+    whole."""
+    with atomic_file(path, 0o600) as raw:
+        cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
+        with cctx.stream_writer(raw, closefd=False) as z:
+            for line in lines:
+                z.write(line)
+    return Path(path).stat().st_size
 
 
 def iter_lines(path: Path) -> Iterator[bytes]:

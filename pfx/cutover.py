@@ -1,7 +1,8 @@
 """`pfx cutover`: turn on what a `--standby` import held back (or hold it back again).
 
 Reads the import report's `standby` entries, reads the destination's deployments and
-automations, sets exactly those records' states, and reads them back to confirm.
+automations (pfx.server.reading), sets exactly those records' states, and reads them back to
+confirm.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from pfx.errors import UsageError
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
-from pfx.kinds import BY_NAME
 from pfx.profiles import Target, resolve
 from pfx.server.api import Api
+from pfx.server.reading import read_server
 from pfx.standby import SWITCHES, Held, Step, plan_cutover
 
 # Deployments are keyed by their flow's name: flows are read too.
 KINDS_READ = ("flow", *SWITCHES)
+
+__all__ = ["CutoverResult", "cutover", "read_held"]
 
 
 @dataclass
@@ -105,6 +108,7 @@ async def _cutover(
 
 
 async def _read(api: Api) -> dict[tuple[str, tuple[str, ...]], JSONObject]:
-    raw = {name: await api.list_all(BY_NAME[name].listing) for name in KINDS_READ}
-    keyed = key_items(raw, Index(), skipped=[])
+    """The destination's held kinds by (kind, key), read and keyed as every read is."""
+    read = await read_server(api, kinds=KINDS_READ)
+    keyed = key_items(read.raw, Index(), skipped=[])
     return {(kind.name, key): item for kind, key, item in keyed if kind.name in SWITCHES}

@@ -1,41 +1,33 @@
 """Differences between two sets of records, pure: added, removed, changed field by field.
 
-Both sides are compared in portable form (ids replaced by natural-key tokens, server fields
-dropped, each kind's own comparison), so two servers compare. Secret values never appear:
-a secret that both sides hold in clear and that differs is only said to have changed.
+Records pair and compare by pfx.comparison, as the import plan pairs and compares them: a
+record `diff` calls changed is one the plan finds differing, in the same fields, and a live
+side's named losses (fields that server cannot hold) are no difference either. Secret values
+never appear: a secret that both sides hold in clear and that differs is only said to have
+changed.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence, Set
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pfx.ids import portable
-from pfx.jsontypes import JSON, JSONObject
+from pfx.comparison import (
+    bundle_index,
+    compared,
+    differing,
+    field_changes,
+    match,
+    records_inventory,
+)
+from pfx.jsontypes import JSONObject
 from pfx.kinds import ORDER, kind_named
-from pfx.kinds.base import Kind
+from pfx.kinds.base import Destination
 from pfx.model import Record
-from pfx.plan import bundle_index, differing
-from pfx.secrets import MASK
+from pfx.sameness import Change
 
 Status = Literal["added", "removed", "changed"]
-
-
-@dataclass(frozen=True)
-class Change:
-    """One field that differs: dotted path, old and new value (None for a secret)."""
-
-    path: str
-    old: JSON = None
-    new: JSON = None
-    secret: bool = False
-
-    def as_json(self) -> JSONObject:
-        if self.secret:
-            return {"path": self.path, "secret": "changed"}
-        return {"path": self.path, "old": self.old, "new": self.new}
 
 
 @dataclass(frozen=True)
@@ -45,6 +37,8 @@ class RecordDiff:
     kind: str
     key: tuple[str, ...]
     status: Status
+    # Top-level fields that differ, as the import plan names them; and their values.
+    fields: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
 
     @property
@@ -54,6 +48,7 @@ class RecordDiff:
     def as_json(self) -> JSONObject:
         out: JSONObject = {"kind": self.kind, "key": list(self.key), "status": self.status}
         if self.status == "changed":
+            out["fields"] = list(self.fields)
             out["changes"] = [c.as_json() for c in self.changes]
         return out
 
@@ -88,135 +83,43 @@ class Diff:
 
 
 def diff_records(
-    left: Sequence[Record], right: Sequence[Record], *, names: tuple[str, str]
+    left: Sequence[Record],
+    right: Sequence[Record],
+    *,
+    names: tuple[str, str],
+    destination: Destination | None = None,
 ) -> Diff:
-    """What changes from `left` to `right` (see module doc); `names` label the two sides."""
+    """What changes from `left` to `right` (see module doc); `names` label the two sides.
+    `destination`: what the right side's server holds (a live diff), whose named losses
+    are no difference, as in the plan of an import there."""
     left, right = list(left), list(right)  # bundle records decode on each access
-    tokens_l, tokens_r = bundle_index(left).tokens(), bundle_index(right).tokens()
-    pairs, only_l, only_r = _pair(left, right, tokens_l, tokens_r)
+    tokens = bundle_index(left).tokens()
+    theirs = records_inventory(right)
+    theirs_tokens = theirs.index.tokens()
+
+    def ours(i: int) -> JSONObject:
+        return compared(left[i], destination, tokens)
+
+    matches = match(left, theirs, ours, theirs_tokens)
     result = Diff(*names)
     found: list[RecordDiff] = []
-    for a, b in pairs:
-        changes = record_changes(a, b, tokens_l, tokens_r)
-        if changes:
-            found.append(RecordDiff(a.kind, a.key, "changed", tuple(changes)))
-        else:
+    secret = {(r.kind, r.key): set(r.secrets.fields) for r in right if r.secrets}
+    for i, a in enumerate(left):
+        key = matches.get(i)
+        item = None if key is None else theirs.get(a.kind, key)
+        if key is None or item is None:
+            found.append(RecordDiff(a.kind, a.key, "removed"))
+            continue
+        kind = kind_named(a.kind)
+        mine, its = ours(i), theirs.shape(kind, item, theirs_tokens)
+        fields = differing(kind, mine, its)
+        if not fields:
             result.equal += 1
-    found += [RecordDiff(r.kind, r.key, "removed") for r in only_l]
-    found += [RecordDiff(r.kind, r.key, "added") for r in only_r]
+            continue
+        hidden = secret.get((a.kind, key), set()) | (set(a.secrets.fields) if a.secrets else set())
+        changes = field_changes(kind, fields, mine, its, hidden)
+        found.append(RecordDiff(a.kind, a.key, "changed", tuple(fields), tuple(changes)))
+    paired = {(left[i].kind, key) for i, key in matches.items()}
+    found += [RecordDiff(r.kind, r.key, "added") for r in right if (r.kind, r.key) not in paired]
     result.records = sorted(found, key=lambda d: (ORDER.get(d.kind, len(ORDER)), d.kind, d.key))
     return result
-
-
-def record_changes(
-    a: Record, b: Record, tokens_a: dict[str, str], tokens_b: dict[str, str]
-) -> list[Change]:
-    """Field-level changes from record `a` to record `b` of the same resource."""
-    kind = kind_named(a.kind)
-    ours, theirs = _shape(a, tokens_a), _shape(b, tokens_b)
-    secret = _secret_paths(a) | _secret_paths(b)
-    changes: list[Change] = []
-    for name in differing(kind, ours, theirs):
-        changes += leaf_changes(ours.get(name), theirs.get(name), name, secret)
-    return changes
-
-
-def destination_changes(
-    record: Record, dest: JSONObject, ours: dict[str, str], theirs: dict[str, str]
-) -> list[Change]:
-    """Field-level changes from a destination item (server JSON) to the bundle's record: what
-    an update would write. `ours`/`theirs` are the two sides' id tokens."""
-    kind = kind_named(record.kind)
-    old = portable(kind.kept(dest), theirs)
-    assert isinstance(old, dict)
-    new = _shape(record, ours)
-    changes: list[Change] = []
-    for name in differing(kind, old, new):
-        changes += leaf_changes(old.get(name), new.get(name), name, _secret_paths(record))
-    return changes
-
-
-def leaf_changes(old: JSON, new: JSON, path: str, secret: Set[str] = frozenset()) -> list[Change]:
-    """The innermost differing values under `path` (objects recurse; lists compare whole)."""
-    # A masked value (withheld, or read without secrets) cannot be compared: it counts as equal.
-    if old == new or MASK in (old, new):
-        return []
-    if _is_secret(path, secret):
-        return [Change(path, secret=True)]
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[Change] = []
-        for k in sorted(old.keys() | new.keys()):
-            out += leaf_changes(old.get(k), new.get(k), f"{path}.{k}", secret)
-        return out
-    return [Change(path, old, new)]
-
-
-def _shape(record: Record, tokens: dict[str, str]) -> JSONObject:
-    value = portable(record.data, tokens)
-    assert isinstance(value, dict)
-    return value
-
-
-def _secret_paths(record: Record) -> set[str]:
-    return set(record.secrets.fields) if record.secrets else set()
-
-
-def _is_secret(path: str, secret: Set[str]) -> bool:
-    for p in secret:
-        base = p.removesuffix(".*")
-        if path == base or path.startswith(base + "."):
-            return True
-    return False
-
-
-def _pair(
-    left: list[Record],
-    right: list[Record],
-    tokens_l: dict[str, str],
-    tokens_r: dict[str, str],
-) -> tuple[list[tuple[Record, Record]], list[Record], list[Record]]:
-    """Records that name the same resource on both sides, and those only on one.
-
-    Unique kinds pair by key. Kinds without unique names (automations) pair within a name:
-    equal content first, then the rest in key order, like the import plan.
-    """
-    right_by = {(r.kind, r.key): r for r in right if kind_named(r.kind).unique_key}
-    pairs: list[tuple[Record, Record]] = []
-    only_l: list[Record] = []
-    loose_l: dict[tuple[str, tuple[str, ...]], list[Record]] = defaultdict(list)
-    loose_r: dict[tuple[str, tuple[str, ...]], list[Record]] = defaultdict(list)
-    for r in right:
-        if not kind_named(r.kind).unique_key:
-            loose_r[(r.kind, r.key[:-1])].append(r)
-    for a in left:
-        if not kind_named(a.kind).unique_key:
-            loose_l[(a.kind, a.key[:-1])].append(a)
-            continue
-        b = right_by.pop((a.kind, a.key), None)
-        if b is None:
-            only_l.append(a)
-        else:
-            pairs.append((a, b))
-    only_r = list(right_by.values())
-    for name in sorted(loose_l.keys() | loose_r.keys()):
-        lefts, rights = loose_l.get(name, []), list(loose_r.get(name, []))
-        kind = kind_named(name[0])
-        waiting: list[Record] = []
-        for a in lefts:
-            hit = next((b for b in rights if _equal(kind, a, b, tokens_l, tokens_r)), None)
-            if hit is None:
-                waiting.append(a)
-            else:
-                rights.remove(hit)
-                pairs.append((a, hit))
-        for a, b in zip(waiting, rights, strict=False):
-            pairs.append((a, b))
-        only_l += waiting[len(rights) :]
-        only_r += rights[len(waiting) :]
-    return pairs, only_l, only_r
-
-
-def _equal(
-    kind: Kind, a: Record, b: Record, tokens_a: dict[str, str], tokens_b: dict[str, str]
-) -> bool:
-    return not differing(kind, _shape(a, tokens_a), _shape(b, tokens_b))

@@ -7,7 +7,6 @@ outcome rules. Every stop (error, Ctrl-C, dead destination) still yields a repor
 
 from __future__ import annotations
 
-import errno
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,16 +14,14 @@ from pathlib import Path
 
 import anyio
 
+from pfx.boundary import first_error, stop_of
 from pfx.bundle import Bundle
 from pfx.bundlefile import read_bundle
+from pfx.comparison import build_inventory
 from pfx.errors import ConflictError, PfxError
-from pfx.exporting import read_everything
 from pfx.graph import Graph, build_graph
-from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Destination
-from pfx.openapi import read_accepts
 from pfx.outcomes import Ledger, predict
-from pfx.plan import Plan, Policy, build_inventory, plan_import
+from pfx.plan import Plan, Policy, plan_import
 from pfx.profiles import Target, resolve
 from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
 from pfx.replay import Progress, Replay
@@ -32,8 +29,11 @@ from pfx.report import Outcome, Report
 from pfx.secretsfile import SecretValues, gather_secrets
 from pfx.server.api import Api
 from pfx.server.pace import CEILING
+from pfx.server.reading import read_server
 
 PassphraseSource = Callable[[], str]
+
+__all__ = ["ImportResult", "ImportStopped", "PassphraseSource", "import_bundle"]
 
 
 @dataclass
@@ -78,34 +78,21 @@ def import_bundle(
     run.prepared = prepared
     try:
         return anyio.run(_import, run)
-    except (Exception, KeyboardInterrupt) as e:
-        first = _first_error(e)
-        raise _stopped(run, first) from first
-
-
-def _first_error(error: BaseException) -> BaseException:
-    """The error behind a task group's exception group (our own errors first)."""
-    if isinstance(error, BaseExceptionGroup):
-        leaves = [_first_error(e) for e in error.exceptions]
-        return next((e for e in leaves if isinstance(e, PfxError)), leaves[0])
-    return error
+    except (Exception, KeyboardInterrupt, BaseExceptionGroup) as e:
+        raise _stopped(run, e) from first_error(e)
 
 
 async def _import(run: _Run) -> ImportResult:
     started = time.monotonic()
     async with Api(run.target, concurrency=run.concurrency) as api:
         run.api = api
-        version, document, raw = await _read_destination(api)
-        inventory = build_inventory(raw)
+        # The document decides every payload (pfx.openapi); a server builds it on its first
+        # request for it, seconds of its own work that the listings' reads overlap.
+        read = await read_server(api, openapi=True)
+        inventory = build_inventory(read.raw)
         has = {(kind, key) for kind, items in inventory.items.items() for key in items}
         check_available(run.prepared.picked, has)
-        server = f"Prefect {version}" if version else "the destination"
-        destination = Destination(
-            cloud=run.target.cloud,
-            server_version=version,
-            block_types=frozenset(k[0] for k in inventory.items.get("block-type", {})),
-            accepts=read_accepts(document, server) if document is not None else None,
-        )
+        destination = read.destination(cloud=run.target.cloud)
         plan = plan_import(
             run.bundle.records,
             run.graph,
@@ -131,30 +118,6 @@ async def _import(run: _Run) -> ImportResult:
             outcomes = run.ledger.close(f"not attempted: the run stopped ({stopped})")
         report = run.report(outcomes, time.monotonic() - started, stopped)
     return ImportResult(plan, report, run.prepared)
-
-
-async def _read_destination(api: Api) -> tuple[str | None, JSON, dict[str, list[JSONObject]]]:
-    """The destination's version, OpenAPI document and every item, read at once.
-
-    The document decides every payload (pfx.openapi); a server builds it on its first request
-    for it, seconds of its own work that the listings' database reads can overlap.
-    """
-    version: str | None = None
-    document: JSON = None
-
-    async def read_version() -> None:
-        nonlocal version
-        version = await api.server_version()
-
-    async def read_document() -> None:
-        nonlocal document
-        document = await api.openapi()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(read_version)
-        tg.start_soon(read_document)
-        raw = await read_everything(api, include_secrets=False)
-    return version, document, raw
 
 
 @dataclass
@@ -213,15 +176,9 @@ class ImportStopped(PfxError):
 
 
 def _stopped(run: _Run, error: BaseException) -> ImportStopped:
-    """The one-line stop of a run, with its partial report and exit code."""
-    if isinstance(error, KeyboardInterrupt):
-        why, code = "interrupted", 130
-    elif isinstance(error, PfxError):
-        why, code = str(error), error.exit_code
-    elif isinstance(error, OSError):
-        why, code = f"{error.strerror or error}", 2 if error.errno == errno.ENOSPC else 70
-    else:
-        why, code = f"internal error: {type(error).__name__}: {error}", 70
+    """The one-line stop of a run (by the boundary's rules), with its partial report."""
+    stop = stop_of(error)
+    why, code = stop.line, stop.code
     report = run.partial(why)
     done = sum(1 for o in report.outcomes if o.status != "not-attempted")
     total = len(report.outcomes)

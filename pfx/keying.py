@@ -1,5 +1,6 @@
-"""Natural keys for server items, pure: the same keying for source items (export) and
-destination items (import's inventory), so both sides name a resource alike.
+"""Natural keys for server items, and the records built from them, pure: the same keying
+for source items (export) and destination items (import's inventory), so both sides name a
+resource alike.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from collections import defaultdict
 
 import orjson
 
+from pfx.errors import PfxError
 from pfx.ids import Index, portable
 from pfx.jsontypes import JSONObject
 from pfx.kinds import KINDS
 from pfx.kinds.base import Kind
-from pfx.model import Skipped
+from pfx.model import Record, Skipped
+from pfx.secrets import Sealer, seal_record
 
 Keyed = list[tuple[Kind, tuple[str, ...], JSONObject]]
 
@@ -78,3 +81,31 @@ def _content_hash(data: JSONObject, tokens: dict[str, str]) -> str:
 def item_id(item: JSONObject) -> str | None:
     value = item.get("id")
     return value if isinstance(value, str) else None
+
+
+def build_records(
+    raw: dict[str, list[JSONObject]], sealer: Sealer
+) -> tuple[list[Record], list[Skipped]]:
+    """Records for every own item, with refs resolved through one index of all items."""
+    index = Index()
+    skipped: list[Skipped] = []
+    keyed = key_items(raw, index, skipped)
+    records: list[Record] = []
+    for kind, key, item in keyed:
+        try:
+            record = Record(
+                kind=kind.name,
+                key=key,
+                id=item_id(item),
+                data=kind.kept(item),
+                refs=kind.refs(item, index),
+            )
+            if kind.secret_paths is not None:
+                record = seal_record(record, item, kind.secret_paths(item), sealer)
+        except PfxError:
+            raise
+        except (KeyError, TypeError, ValueError) as e:
+            skipped.append(Skipped(kind=kind.name, key=key, reason=f"unreadable item: {e!r}"))
+            continue
+        records.append(record)
+    return records, skipped

@@ -19,10 +19,10 @@ import tomllib
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 
-from pfx.diff import Change, leaf_changes
 from pfx.errors import UsageError
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, Ref
+from pfx.sameness import Change, leaf_changes
 from pfx.select import Selector, parse_selector
 
 Ident = tuple[str, tuple[str, ...]]
@@ -157,8 +157,7 @@ def apply_mapping(records: list[Record], envmap: EnvMap) -> Mapped:
     for record in records:
         new = _map_record(record, idents, names, envmap)
         ident = (new.kind, new.key)
-        changes = leaf_changes(record.data, new.data, "") if new.data != record.data else []
-        changes = [Change(c.path.lstrip("."), c.old, c.new, c.secret) for c in changes]
+        changes = leaf_changes(record.data, new.data, "", exact=True)
         renamed = record.key if new.key != record.key else None
         if renamed or changes:
             mapped.changed[ident] = (renamed, changes)

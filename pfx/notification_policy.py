@@ -1,6 +1,6 @@
 """2.x flow-run notification policies as the 3.x automation that does the same: a reactive
 flow-run state trigger and one send-notification action (export of a 2.x source). Pure:
-exporting.py reads the policies, this module only converts them.
+pfx.server.reading reads the policies, this module only converts them.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ JINJA = {
     "flow_run_state_message": "flow_run.state.message",
 }
 POLICY_ID = "flow_run_notification_policy_id"
+
+
+def offered_by(server_version: str | None) -> bool:
+    """Whether a server can have notification policies: 2.x (3.0 removed them), or a release
+    it does not name (read, and a 404 there means none)."""
+    major = server_version.split(".", 1)[0] if server_version else ""
+    return not major.isdigit() or int(major) < 3
 
 
 class Unconvertible(ValueError):

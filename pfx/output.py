@@ -12,12 +12,13 @@ import orjson
 
 if TYPE_CHECKING:
     from pfx.cutover import CutoverResult
-    from pfx.diff import Change, Diff
+    from pfx.diff import Diff
     from pfx.exporting import ExportResult
     from pfx.model import Manifest
     from pfx.plan import Plan
     from pfx.promotion import Prepared
     from pfx.report import Report
+    from pfx.sameness import Change
 
 
 def export_progress() -> Callable[[str, int], None] | None:
@@ -157,11 +158,7 @@ def plan_text(plan: Plan, report: Report) -> str:
     columns = [s for s, n in counts.items() if n] or ["unchanged"]
     lines = [f"plan ({plan.policy} on conflict), nothing written:"]
     lines += _table(report.totals(), columns)
-    from pfx.diff import destination_changes
-    from pfx.plan import bundle_index
-
-    ours = bundle_index(plan.records).tokens()
-    for record, o, action in zip(plan.records, report.outcomes, plan.actions, strict=True):
+    for o, action in zip(report.outcomes, plan.actions, strict=True):
         # Unchanged records' notes (a system type is the destination's own) are in --report.
         if o.status in ("created", "unchanged"):
             continue
@@ -170,10 +167,8 @@ def plan_text(plan: Plan, report: Report) -> str:
         else:
             detail = o.reason
         lines.append(f"  {_would(o.status):<13} {o.label}: {detail}")
-        if action.dest is not None and action.fields:
-            # The same field-level rendering as `pfx diff`: destination -> bundle.
-            changes = destination_changes(record, action.dest, ours, plan.tokens)
-            lines += change_lines(changes, " " * 16)
+        # The same field-level rendering as `pfx diff`: destination -> bundle.
+        lines += change_lines(action.changes, " " * 16)
     lines += _loss_lines(report)
     lines.append(_summary(report, "dry run"))
     return "\n".join(lines)
@@ -235,32 +230,16 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
     return "\n".join(lines)
 
 
-def check_writable(path: Path) -> None:
-    """Refuse, before any work, an output path that cannot be written (a UsageError)."""
-    from pfx.errors import UsageError
-
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; name a file to write")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {path}: {parent} is not a directory")
-
-
 def write_report(path: Path, report: Report) -> None:
-    """The report as JSON (outcomes, totals), written atomically."""
-    import os
-    import tempfile
+    """The report as JSON (outcomes, totals), written atomically (pfx.files)."""
+    from pfx.files import write_file
 
     payload = report.model_dump(mode="json") | {
         "totals": report.totals(),
         "counts": report.counts(),
         "exit_code": report.exit_code,
     }
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
-    os.replace(tmp, path)
+    write_file(path, orjson.dumps(payload, option=orjson.OPT_INDENT_2))
 
 
 def _short(value: object, width: int = 60) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pfx.errors import SecretsError, UsageError
@@ -27,3 +28,11 @@ def read_passphrase(path: Path | None, *, confirm: bool = False) -> str:
     import click
 
     return str(click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
+
+
+def given_passphrase(path: Path | None) -> Callable[[], str] | None:
+    """A source of the passphrase the user gave (a file, or PFX_PASSPHRASE), or None: for
+    commands that open encrypted secrets only when asked to (`diff`), never by a prompt."""
+    if path is None and not os.environ.get("PFX_PASSPHRASE"):
+        return None
+    return lambda: read_passphrase(path)

@@ -3,26 +3,33 @@
 A record whose natural key exists on the destination is compared in portable form (ids as
 natural-key tokens, server fields dropped): equal is `unchanged`, else it `differs` and the
 policy decides (skip keeps the destination's, update overwrites, fail refuses everything).
-Kinds without unique names (automations) are paired by content first, then by name.
+Kinds without unique names (automations) are paired by content first, then by name. How
+records and destination items are paired and compared is pfx.comparison's, shared with
+`diff` and replay's read-backs.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pfx.comparison import (
+    Inventory,
+    bundle_index,
+    compared,
+    differing,
+    field_changes,
+    match,
+)
 from pfx.graph import Graph
-from pfx.ids import Index, portable
 from pfx.jsontypes import JSONObject
-from pfx.keying import key_items
 from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
-from pfx.losses import held, record_losses, without
+from pfx.losses import held, record_losses
 from pfx.model import Loss, Record
 from pfx.openapi import Accepts
-from pfx.sameness import differing_fields
+from pfx.sameness import Change
 
 Policy = Literal["skip", "update", "fail"]
 Verb = Literal[
@@ -39,25 +46,6 @@ Verb = Literal[
 
 
 @dataclass
-class Inventory:
-    """The destination's items by kind and natural key, and its id index."""
-
-    items: dict[str, dict[tuple[str, ...], JSONObject]] = field(default_factory=dict)
-    index: Index = field(default_factory=Index)
-
-    def get(self, kind: str, key: tuple[str, ...]) -> JSONObject | None:
-        return self.items.get(kind, {}).get(key)
-
-
-def build_inventory(raw: dict[str, list[JSONObject]]) -> Inventory:
-    """Key every own destination item the way export keys source items."""
-    inventory = Inventory()
-    for kind, key, item in key_items(raw, inventory.index, skipped=[]):
-        inventory.items.setdefault(kind.name, {})[key] = item
-    return inventory
-
-
-@dataclass
 class Action:
     """What import will do with one record, and why."""
 
@@ -70,6 +58,8 @@ class Action:
     losses: list[Loss] = field(default_factory=list)
     # A warning for a record the destination holds but cannot use (Kind.caveat).
     caveat: str = ""
+    # The values behind `fields`, destination -> bundle: what an update would write.
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def dest_id(self) -> str | None:
@@ -89,8 +79,6 @@ class Plan:
     unresolved: dict[int, str] = field(default_factory=dict)
     # What the destination accepts: replay fits every call to it (pfx.losses.fitted).
     accepts: Accepts | None = None
-    # The destination's id -> natural-key tokens, to show differing values portably.
-    tokens: dict[str, str] = field(default_factory=dict)
 
     def conflicts(self) -> list[tuple[Record, Action]]:
         return [
@@ -103,24 +91,6 @@ class Plan:
             row = table.setdefault(record.kind, {})
             row[action.verb] = row.get(action.verb, 0) + 1
         return table
-
-
-def bundle_index(records: Sequence[Record]) -> Index:
-    index = Index()
-    for record in records:
-        index.add(record.kind, record.key, record.id)
-    return index
-
-
-def differing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> list[str]:
-    """Field names that differ between two portable shapes of one resource: `ours` (the
-    bundle's) and `theirs` (the destination's, or the newer side of a diff). What counts as
-    the same across releases: pfx.sameness."""
-    a = {k: v for k, v in ours.items() if k not in kind.ignored}
-    b = {k: v for k, v in theirs.items() if k not in kind.ignored}
-    if kind.compare is not None:
-        return kind.compare(a, b)
-    return differing_fields(a, b)
 
 
 def plan_import(
@@ -137,7 +107,11 @@ def plan_import(
     missing_secrets = missing_secrets or {}
     ours_tokens = bundle_index(records).tokens()
     theirs_tokens = inventory.index.tokens()
-    matches = _match(records, inventory, ours_tokens, theirs_tokens)
+
+    def ours(i: int) -> JSONObject:
+        return compared(records[i], destination, ours_tokens)
+
+    matches = match(records, inventory, ours, theirs_tokens)
     actions: list[Action] = []
     ids: dict[str, str] = {}
     for i, record in enumerate(records):
@@ -146,25 +120,28 @@ def plan_import(
         if lacking:
             actions.append(Action("unsupported", reason=lacking))
             continue
-        dest = matches.get(i)
+        key = matches.get(i)
+        dest = None if key is None else inventory.get(record.kind, key)
         if dest is None:
             actions.append(_absent(i, record, kind, destination, missing_secrets))
             continue
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
-        # What the destination cannot hold is named as a loss, not a difference.
-        lost = record_losses(record, "create", None, destination.accepts, destination)
-        ours = portable_shape(without(record.data, lost), ours_tokens)
-        theirs = portable_shape(kind.kept(dest), theirs_tokens)
-        fields = differing(kind, ours, theirs)
+        mine = compared(record, destination, ours_tokens)
+        theirs = inventory.shape(kind, dest, theirs_tokens)
+        fields = differing(kind, mine, theirs)
         if not fields:
             actions.append(Action("unchanged", reason=kind.note(record, dest) or "", dest=dest))
-        elif _only_late_missing(kind, ours, theirs) and _made_here(i, graph, actions):
+            continue
+        if _only_late_missing(kind, mine, theirs) and _made_here(i, graph, actions):
             # An interrupted import created it but did not finish it: finish, whatever the
             # policy (nobody else made it this way).
-            actions.append(Action("finish", fields, "completes an interrupted create", dest))
+            action = Action("finish", fields, "completes an interrupted create", dest)
         else:
-            actions.append(_differs(kind, fields, dest, policy, missing_secrets.get(i)))
+            action = _differs(kind, fields, dest, policy, missing_secrets.get(i))
+        secret = set(record.secrets.fields) if record.secrets else set()
+        action.changes = field_changes(kind, fields, mine, theirs, secret, ours_is_new=True)
+        actions.append(action)
     # Refs to records outside the bundle resolve through the destination's inventory.
     unresolved: dict[int, str] = {}
     for i, refs in graph.outside.items():
@@ -175,7 +152,7 @@ def plan_import(
             elif ref.id and isinstance(found.get("id"), str):
                 ids.setdefault(ref.id, str(found["id"]))
     _name_losses(records, actions, destination)
-    return Plan(records, actions, ids, policy, unresolved, destination.accepts, theirs_tokens)
+    return Plan(records, actions, ids, policy, unresolved, destination.accepts)
 
 
 def lacks(kind: Kind, destination: Destination) -> str | None:
@@ -255,12 +232,6 @@ def _absent(
     return Action("create")
 
 
-def portable_shape(data: JSONObject, tokens: dict[str, str]) -> JSONObject:
-    value = portable(data, tokens)
-    assert isinstance(value, dict)
-    return value
-
-
 def _only_late_missing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> bool:
     """An interrupted import created this record as `create` first leaves it (late
     references not yet set; a pool's default queue not yet configured)."""
@@ -268,64 +239,3 @@ def _only_late_missing(kind: Kind, ours: JSONObject, theirs: JSONObject) -> bool
         return False
     early = kind.early(ours)
     return not differing(kind, early, theirs)
-
-
-def _loosely(kind: Kind, record: Record, inventory: Inventory) -> JSONObject | None:
-    """The destination item under the kind's coarser key (Kind.match_key), if any."""
-    if kind.match_key is None:
-        return None
-    want = kind.match_key(record.key)
-    found = sorted(k for k in inventory.items.get(kind.name, {}) if kind.match_key(k) == want)
-    return inventory.get(kind.name, found[-1]) if found else None
-
-
-def _match(
-    records: Sequence[Record],
-    inventory: Inventory,
-    ours_tokens: dict[str, str],
-    theirs_tokens: dict[str, str],
-) -> dict[int, JSONObject]:
-    """Destination item for each record ordinal that has one.
-
-    Unique kinds match by key. Kinds without unique names match within a name: equal
-    content first, then the remaining in order; a destination item is used once.
-    """
-    matches: dict[int, JSONObject] = {}
-    loose: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
-    for i, record in enumerate(records):
-        kind = kind_named(record.kind)
-        if kind.unique_key:
-            dest = inventory.get(record.kind, record.key) or _loosely(kind, record, inventory)
-            if dest is not None:
-                matches[i] = dest
-        else:
-            loose[(record.kind, record.key[:-1])].append(i)
-    for (kind_name, name), members in loose.items():
-        kind = kind_named(kind_name)
-        candidates = [
-            item
-            for key, item in sorted(inventory.items.get(kind_name, {}).items())
-            if key[:-1] == name
-        ]
-        shapes = [portable_shape(kind.kept(item), theirs_tokens) for item in candidates]
-        used: set[int] = set()
-        waiting: list[int] = []
-        for i in members:
-            ours = portable_shape(records[i].data, ours_tokens)
-            hit = next(
-                (
-                    n
-                    for n, shape in enumerate(shapes)
-                    if n not in used and not differing(kind, ours, shape)
-                ),
-                None,
-            )
-            if hit is None:
-                waiting.append(i)
-            else:
-                used.add(hit)
-                matches[i] = candidates[hit]
-        rest = [n for n in range(len(candidates)) if n not in used]
-        for i, n in zip(waiting, rest, strict=False):
-            matches[i] = candidates[n]
-    return matches

@@ -1,47 +1,60 @@
-"""What counts as the same value on two servers of different releases (pure).
+"""What counts as the same value on two servers of different releases, and where two values
+differ (pure): the one value comparator of pfx, for the plan, `diff`, read-backs and the map.
 
 The bundle holds what the source's release returned; the destination's release may return
 more fields, fill new keys with their defaults, and write timestamps another way. None of
 that is a difference in content, so none of it may make a record "differ" (a re-run would
-never come out unchanged).
+never come out unchanged). Secret values read without secrets are masked (MASK): in masked
+mode a masked value cannot be compared and counts as the same as any value that is there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Set
+from dataclasses import dataclass
 from datetime import datetime
 
 from pfx.jsontypes import JSON, JSONObject
+from pfx.secrets import MASK
 
 _EMPTY: tuple[JSON, ...] = (None, {}, [])
 
 
-def differing_fields(ours: JSONObject, theirs: JSONObject) -> list[str]:
+def differing_fields(ours: JSONObject, theirs: JSONObject, *, masked: bool = False) -> list[str]:
     """Top-level fields of `ours` whose value `theirs` does not hold.
 
     A field `ours` lacks is not compared: the source's release had no such field, so the
     bundle says nothing about it (a 2.x flow has no `labels`; a 3.8 destination shows `{}`).
     """
-    return sorted(k for k, v in ours.items() if not same(v, theirs.get(k)))
+    return sorted(k for k, v in ours.items() if not same(v, theirs.get(k), masked=masked))
 
 
-def same(ours: JSON, theirs: JSON) -> bool:
+def same(ours: JSON, theirs: JSON, *, masked: bool = False) -> bool:
     """Whether two values hold the same content.
 
     Inside a value, a key `ours` lacks is equal when `theirs` holds it unset (the default a
     newer release fills in: a schedule's `slug: null`, an action's `schedule_after: 0.0`);
     null, {} and [] are one unset value (servers store one for another); 1 and 1.0 are one
-    number; two timestamps are the same instant however written (`Z` or `+00:00`).
+    number; two timestamps are the same instant however written (`Z` or `+00:00`). With
+    `masked`, MASK on either side matches any value that is there (module doc).
     """
     if ours == theirs and type(ours) is type(theirs):
+        return True
+    if masked and (ours == MASK or theirs == MASK):
         return True
     if _is_empty(ours) and _is_empty(theirs):
         return True
     if isinstance(ours, dict) and isinstance(theirs, dict):
-        return all(same(v, theirs.get(k)) for k, v in ours.items()) and all(
-            _unset(v) for k, v in theirs.items() if k not in ours
-        )
+        return all(
+            same(v, theirs[k], masked=masked) if k in theirs else _is_empty(v)
+            for k, v in ours.items()
+        ) and all(_unset(v) for k, v in theirs.items() if k not in ours)
     if isinstance(ours, list) and isinstance(theirs, list):
-        return len(ours) == len(theirs) and all(map(same, ours, theirs))
+        if len(ours) != len(theirs):
+            return False
+        if masked:
+            return all(same(a, b, masked=True) for a, b in zip(ours, theirs, strict=True))
+        return all(map(same, ours, theirs))
     if isinstance(ours, str) and isinstance(theirs, str):
         a, b = _instant(ours), _instant(theirs)
         return a is not None and b is not None and a == b
@@ -54,6 +67,77 @@ def same(ours: JSON, theirs: JSON) -> bool:
         and not isinstance(theirs, bool)
         and ours == theirs
     )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One value that differs: dotted path, old and new value (not kept for a secret)."""
+
+    path: str
+    old: JSON = None
+    new: JSON = None
+    secret: bool = False
+
+    def as_json(self) -> JSONObject:
+        if self.secret:
+            return {"path": self.path, "secret": "changed"}
+        return {"path": self.path, "old": self.old, "new": self.new}
+
+
+def leaf_changes(
+    ours: JSON,
+    theirs: JSON,
+    path: str,
+    secret: Set[str] = frozenset(),
+    *,
+    masked: bool = False,
+    ours_is_new: bool = False,
+    exact: bool = False,
+) -> list[Change]:
+    """The innermost values under `path` where `ours` and `theirs` are not the same (objects
+    recurse, lists compare whole), by exactly the rules of `same`: empty when they are.
+
+    A change is old -> new: `ours` is old unless `ours_is_new`. Values under a `secret` path
+    are never kept, only said to have changed. `exact`: what an edit of one record changed
+    (a map), where only equal values are the same and an absent key is null.
+    """
+    if (ours == theirs) if exact else same(ours, theirs, masked=masked):
+        return []
+    if not (isinstance(ours, dict) and isinstance(theirs, dict)) or is_secret(path, secret):
+        return [_change(path, ours, theirs, secret, ours_is_new)]
+    out: list[Change] = []
+    for k in sorted(ours.keys() | theirs.keys()):
+        inner = f"{path}.{k}" if path else k
+        if exact or (k in ours and k in theirs):
+            out += leaf_changes(
+                ours.get(k),
+                theirs.get(k),
+                inner,
+                secret,
+                masked=masked,
+                ours_is_new=ours_is_new,
+                exact=exact,
+            )
+        elif k in ours and not _is_empty(ours[k]):
+            out.append(_change(inner, ours[k], None, secret, ours_is_new))
+        elif k in theirs and not _unset(theirs[k]):
+            out.append(_change(inner, None, theirs[k], secret, ours_is_new))
+    return out
+
+
+def _change(path: str, ours: JSON, theirs: JSON, secret: Set[str], ours_is_new: bool) -> Change:
+    if is_secret(path, secret):
+        return Change(path, secret=True)
+    return Change(path, theirs, ours) if ours_is_new else Change(path, ours, theirs)
+
+
+def is_secret(path: str, secret: Set[str]) -> bool:
+    """Whether `path` is one of the `secret` paths or lies under one (`a.*`: under `a`)."""
+    for p in secret:
+        base = p.removesuffix(".*")
+        if path == base or path.startswith(base + "."):
+            return True
+    return False
 
 
 def _is_empty(value: JSON) -> bool:

@@ -35,16 +35,28 @@ def ok(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[st
     return result
 
 
+def one_line(stderr: str) -> str:
+    """The only line of a failure's stderr: exactly one line, and no traceback."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
 def raw_bytes(path: Path) -> bytes:
     """The decompressed content of a bundle file."""
     return zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
 
 
+def compress(content: bytes) -> bytes:
+    """`content` as a bundle file holds it (one zstd frame with its checksum)."""
+    return zstandard.ZstdCompressor(write_checksum=True).compress(content)
+
+
 def by_key(bundle: Bundle) -> dict[tuple[str, tuple[str, ...]], object]:
     """Record content by (kind, key) in portable form (ids as natural keys), for comparing
     bundles from different servers."""
+    from pfx.comparison import bundle_index
     from pfx.ids import portable
-    from pfx.plan import bundle_index
 
     tokens = bundle_index(bundle.records).tokens()
     return {(r.kind, r.key): portable(r.data, tokens) for r in bundle.records}

@@ -17,8 +17,8 @@ from prefect.server.utilities.user_templates import (
 )
 from prefect.settings import PREFECT_UI_URL, temporary_settings
 
-from pfx.exporting import build_records
 from pfx.jsontypes import JSONObject
+from pfx.keying import build_records
 from pfx.notification_policy import DEFAULT_TEMPLATE, convert_policies, to_automation
 from pfx.secrets import Sealer
 

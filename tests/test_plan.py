@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pfx.comparison import Inventory, differing
 from pfx.graph import build_graph
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
@@ -12,7 +13,7 @@ from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
 from pfx.model import Record, Ref
 from pfx.openapi import read_accepts
 from pfx.outcomes import predict
-from pfx.plan import Inventory, Plan, Policy, differing, plan_import
+from pfx.plan import Plan, Policy, plan_import
 from pfx.sameness import same
 
 FLOW_SRC = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"

@@ -241,6 +241,7 @@ def test_diff_of_bundles_and_of_a_live_server(world: World) -> None:
             "kind": "variable",
             "key": ["diff_probe"],
             "status": "changed",
+            "fields": ["value"],
             "changes": [{"path": "value", "old": "before", "new": "after"}],
         }
     ]

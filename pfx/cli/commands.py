@@ -73,9 +73,10 @@ def export(
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
         from pfx.exporting import export_bundle
+        from pfx.files import check_writable
         from pfx.passphrase import read_passphrase
 
-        out.check_writable(output)
+        check_writable(output)
         mode = SECRETS_CHOICES[secrets]
         passphrase = read_passphrase(passphrase_file, confirm=True) if mode == "encrypted" else None
         if mode == "plaintext" and not quiet:
@@ -216,12 +217,13 @@ def import_(
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.files import check_writable
         from pfx.importing import ImportStopped, import_bundle
         from pfx.passphrase import read_passphrase
         from pfx.promotion import Promotion
 
         if report_path is not None:
-            out.check_writable(report_path)
+            check_writable(report_path)
         if standby and report_path is None:
             from pfx.errors import UsageError
 

@@ -15,12 +15,13 @@ from pfx import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def passphrase_option(purpose: str) -> Callable[[F], F]:
-    """--passphrase-file, shared by export and import."""
+def passphrase_option(purpose: str, *, prompt: bool = True) -> Callable[[F], F]:
+    """--passphrase-file, shared by export, import and diff (which never prompts)."""
+    fallback = "else PFX_PASSPHRASE, else a prompt" if prompt else "else PFX_PASSPHRASE"
     return click.option(
         "--passphrase-file",
         type=click.Path(path_type=Path, dir_okay=False),
-        help=f"File holding the passphrase {purpose} (else PFX_PASSPHRASE, else a prompt).",
+        help=f"File holding the passphrase {purpose} ({fallback}).",
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from pfx.boundary import fail_cleanly
-from pfx.cli.group import cli, concurrency_option, debug, selector_options
+from pfx.cli.group import cli, concurrency_option, debug, passphrase_option, selector_options
 
 
 @cli.command()
@@ -17,6 +17,7 @@ from pfx.cli.group import cli, concurrency_option, debug, selector_options
 @click.argument("right", type=click.Path(path_type=Path), required=False)
 @click.option("-p", "--profile", help="Compare LEFT with this profile's live server instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@passphrase_option("of encrypted bundles, to compare their secret values", prompt=False)
 @concurrency_option("Most requests in flight at once against the server (-p).")
 @click.pass_context
 def diff(
@@ -25,6 +26,7 @@ def diff(
     right: Path | None,
     profile: str | None,
     as_json: bool,
+    passphrase_file: Path | None,
     concurrency: int,
 ) -> None:
     """What changes from bundle LEFT to bundle RIGHT, or to the live server of -p PROFILE.
@@ -33,8 +35,10 @@ def diff(
       pfx diff yesterday.pfx today.pfx    two bundles
       pfx diff snap.pfx -p prod           what changed on prod since snap.pfx
 
-    Records are matched by natural key (ids never compare); per record: added, removed, or
-    changed with each field's old and new value (secret values are never shown).
+    Records are matched by natural key (ids never compare) and compared as a dry-run import
+    plans them; per record: added, removed, or changed with each field's old and new value.
+    Secret values are never shown; with a passphrase (--passphrase-file or PFX_PASSPHRASE)
+    encrypted ones are compared too ("secret changed").
 
     \b
     Exit codes: 0 equal; 1 they differ; 2 usage error or a bad bundle.
@@ -44,8 +48,10 @@ def diff(
 
         from pfx import output as out
         from pfx.diffing import diff_sources
+        from pfx.passphrase import given_passphrase
 
-        result = diff_sources(left, right, profile, concurrency=concurrency)
+        passphrase = given_passphrase(passphrase_file)
+        result = diff_sources(left, right, profile, passphrase=passphrase, concurrency=concurrency)
         if as_json:
             click.echo(orjson.dumps(result.as_json()).decode())
         else:

@@ -2,6 +2,8 @@
 
 Nested blocks stay references: the server inlines a referenced document's data into `data`
 and names it in `block_document_references`; the bundle keeps `{"$ref": {"block_document_id"}}`.
+Documents compare by the cross-release rules of pfx.sameness in its masked mode (a kind with
+secret paths): a withheld or masked secret value cannot be compared and counts as the same.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Call, Kind, Listing, Shape
 from pfx.model import Record, Ref
-from pfx.secrets import MASK
 
 KIND_NAME = "block-document"
 
@@ -128,24 +129,6 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     return [Call("PATCH", f"/block_documents/{dest['id']}", body)]
 
 
-def _compare(bundle: JSONObject, dest: JSONObject) -> list[str]:
-    # Secret values are masked in a bundle that withholds them, and the destination masks
-    # them when read without secrets: a masked value on either side cannot be told apart,
-    # so it counts as equal. A field the bundle lacks is not compared (pfx.sameness).
-    return [f for f in sorted(bundle) if not same(bundle[f], dest.get(f))]
-
-
-def same(a: JSON, b: JSON) -> bool:
-    """Deep equality where MASK on either side matches any value."""
-    if a == MASK or b == MASK:
-        return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
 KIND = Kind(
     name=KIND_NAME,
     # The filter's default hides anonymous documents; `is_anonymous: null` lifts it.
@@ -165,5 +148,4 @@ KIND = Kind(
     refs=_refs,
     keep=_keep,
     secret_paths=_secret_paths,
-    compare=_compare,
 )

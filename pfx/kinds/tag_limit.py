@@ -19,7 +19,7 @@ from pfx.model import Record
 _V2_SINCE = (3, 4, 19)
 
 
-# The v1 table of servers before 3.4.19, read besides the v2 list (see exporting.py).
+# The v1 table of servers before 3.4.19, read besides the v2 list (pfx.server.reading).
 V1_LISTING = Listing("/concurrency_limits/filter")
 
 
@@ -30,6 +30,12 @@ def reads_v1(server_version: str | None) -> bool:
     """
     version = _version(server_version)
     return version is None or version < _V2_SINCE
+
+
+def with_v1(items: list[JSONObject], v1: list[JSONObject]) -> list[JSONObject]:
+    """The v2 list plus each v1 tag limit whose tag has no `tag:<tag>` v2 limit."""
+    present = {str(i.get("name", "")).removeprefix(TAG_PREFIX) for i in items if _own(i)}
+    return items + [i for i in v1 if isinstance(i.get("tag"), str) and i["tag"] not in present]
 
 
 def _own(data: JSONObject) -> bool:

@@ -4,19 +4,17 @@ as references, secret paths, create/update calls, and comparison with masked sec
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from pfx.exporting import build_records
-from pfx.ids import Index, portable, replace_ids
-from pfx.keying import key_items
+from pfx.comparison import differing
+from pfx.ids import replace_ids
 from pfx.kinds import block_document
 from pfx.model import Record
-from pfx.secrets import MASK, Sealer
+from pfx.secrets import MASK
+from tests.kinds.conftest import built, captured, portable_items
 
-ROOT = Path(__file__).parents[2] / "fixtures/api"
-TYPES = json.loads((ROOT / "block-type.json").read_text())
-SCHEMAS = json.loads((ROOT / "block-schema.json").read_text())
-DOCS = json.loads((ROOT / "block-document.json").read_text())
+TYPES = captured("block-type")
+SCHEMAS = captured("block-schema")
+DOCS = captured("block-document")
 KIND = block_document.KIND
 NEW = "99999999-9999-9999-9999-"
 
@@ -31,9 +29,7 @@ def raw(side: str, docs: str | None = None) -> dict[str, list[dict[str, object]]
 
 
 def records(side: str = "a", mode: str = "plaintext", docs: str | None = None) -> dict:
-    built, skipped = build_records(raw(side, docs), Sealer(mode))
-    assert not skipped
-    return {r.key: r for r in built if r.kind == "block-document"}
+    return built(raw(side, docs), KIND.name, mode)
 
 
 def named(records_: dict, name: str) -> Record:
@@ -192,14 +188,7 @@ def test_update_replaces_data() -> None:
 
 
 def portable_side(side: str, docs: str | None = None) -> dict:
-    index = Index()
-    keyed = key_items(raw(side, docs), index, [])
-    tokens = index.tokens()
-    return {
-        key: portable(kind.kept(it), tokens)
-        for kind, key, it in keyed
-        if kind.name == "block-document"
-    }
+    return portable_items(raw(side, docs), KIND.name)
 
 
 def test_two_servers_compare_equal() -> None:
@@ -210,29 +199,41 @@ def test_two_servers_compare_equal() -> None:
     keeps the source name, which is what makes a re-import find them.
     """
     a, b = portable_side("a"), portable_side("b")
-    assert KIND.compare is not None
     shared = [k for k in a if k in b]
     assert len(shared) >= 7
     for key in shared:
         if "anonymous-" in json.dumps(a[key]):
             continue
         assert a[key] == b[key], key
-        assert KIND.compare(a[key], b[key]) == [], key
+        assert differing(KIND, a[key], b[key]) == [], key
 
 
 def test_masked_secrets_compare_equal() -> None:
     """A destination read without secrets (server-masked) equals the bundle's clear data."""
     clear, masked = portable_side("a"), portable_side("a", "a_masked")
-    assert KIND.compare is not None
     assert clear[("pfx-creds", "alice-creds")] != masked[("pfx-creds", "alice-creds")]
     for key in clear:
-        assert KIND.compare(clear[key], masked[key]) == [], key
+        assert differing(KIND, clear[key], masked[key]) == [], key
     changed = dict(clear[("secret", "db-password")], name="other")
-    assert KIND.compare(changed, masked[("secret", "db-password")]) == ["name"]
+    assert differing(KIND, changed, masked[("secret", "db-password")]) == ["name"]
 
 
-def test_same_treats_mask_as_wildcard() -> None:
-    """MASK on either side matches anything; other differences still count."""
-    assert block_document.same({"a": MASK, "b": 1}, {"a": {"x": 2}, "b": 1})
-    assert not block_document.same({"a": MASK, "b": 1}, {"a": 3, "b": 2})
-    assert not block_document.same({"a": 1}, {"a": 1, "c": 2})
+def test_documents_compare_masked_by_the_cross_release_rules() -> None:
+    """MASK on either side matches any value that is there; beyond that a document compares
+    as every record does (pfx.sameness): a key the destination holds unset is no difference,
+    one instant is one instant, and True is not 1."""
+    data = {"name": "db", "data": {"a": MASK, "b": 1}}
+    assert differing(KIND, data, {"name": "db", "data": {"a": {"x": 2}, "b": 1}}) == []
+    assert differing(KIND, data, {"name": "db", "data": {"a": 3, "b": 2}}) == ["data"]
+    assert differing(KIND, data, {"name": "db", "data": {"b": 1}}) == ["data"]
+    url = {"name": "hook", "data": {"url": "x"}}
+    assert differing(KIND, url, {"name": "hook", "data": {"url": "x", "timeout": None}}) == []
+    assert differing(KIND, url, {"name": "hook", "data": {"url": "x", "timeout": 3}}) == ["data"]
+    when = {"name": "t", "data": {"at": "2024-01-15T06:30:00+00:00", "on": True}}
+    assert (
+        differing(KIND, when, {"name": "t", "data": {"at": "2024-01-15T06:30:00Z", "on": True}})
+        == []
+    )
+    assert differing(
+        KIND, when, {"name": "t", "data": {"at": "2024-01-15T06:30:00Z", "on": 1}}
+    ) == ["data"]

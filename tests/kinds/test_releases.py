@@ -3,22 +3,11 @@ schemas by checksum, pools the destination decides; fitted to captured 3.4/3.8 d
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pfx.exporting import _with_v1_tags
 from pfx.jsontypes import JSONObject
 from pfx.kinds import block_schema, block_type, deployment, tag_limit
 from pfx.losses import fit_calls, record_losses
 from pfx.model import Record
-from pfx.openapi import Accepts, read_accepts
-
-DOCS = Path(__file__).parents[2] / "fixtures" / "api" / "openapi"
-
-
-def accepts(release: str) -> Accepts:
-    return read_accepts(json.loads((DOCS / f"{release}.json").read_text()), f"Prefect {release}")
-
+from tests.conftest import accepts
 
 # A 2.20 deployment as the 2.20 server answers it (abridged to the fields that differ).
 V2_DEPLOYMENT: JSONObject = {
@@ -93,7 +82,7 @@ def test_v1_tag_limits_are_own_records_keyed_by_tag() -> None:
     assert tag_limit.reads_v1("2.20.27") and tag_limit.reads_v1("3.4.18")
     assert not tag_limit.reads_v1("3.4.25") and tag_limit.reads_v1(None)
     v2 = [{"id": "y", "name": "tag:db", "limit": 3}]
-    merged = _with_v1_tags(v2, [v1, {"id": "z", "tag": "api", "concurrency_limit": 1}])
+    merged = tag_limit.with_v1(v2, [v1, {"id": "z", "tag": "api", "concurrency_limit": 1}])
     assert [i.get("tag", i.get("name")) for i in merged] == ["tag:db", "api"]
 
 

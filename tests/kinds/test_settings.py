@@ -9,12 +9,12 @@ import anyio
 import pytest
 
 from pfx.errors import ApiError
-from pfx.exporting import read_everything
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.kinds import result_storage, saved_search
 from pfx.kinds.base import Call, Listing
 from pfx.model import Record, Ref, Skipped
+from pfx.server.reading import read_server
 
 FLOW = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"
 RUN = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
@@ -84,16 +84,26 @@ class FakeApi:
     def __init__(self, fails: dict[str, int]) -> None:
         self.fails = fails
 
-    async def list_all(self, listing: Listing) -> list[JSONObject]:
+    async def list_all(self, listing: Listing, *, counted: bool = True) -> list[JSONObject]:
         status = self.fails.get(listing.path)
         if status is not None:
             raise ApiError(f"answered {listing.path} with HTTP {status}", status)
         return []
 
+    async def server_version(self) -> str:
+        return "3.8.8"
 
-def read(fails: dict[str, int], unreadable: list[Skipped] | None) -> dict[str, list[JSONObject]]:
+    async def api_version(self) -> str:
+        return "0.8.4"
+
+
+def read(fails: dict[str, int], named: list[Skipped] | None) -> dict[str, list[JSONObject]]:
+    """The read phase over FakeApi; unreadable kinds go to `named` when it is given (export)."""
     api: Any = FakeApi(fails)
-    return anyio.run(partial(read_everything, api, include_secrets=False, unreadable=unreadable))
+    read = anyio.run(partial(read_server, api, name_unreadable=named is not None))
+    if named is not None:
+        named += read.skipped
+    return read.raw
 
 
 def test_a_release_without_the_kind_has_none_and_other_failures_are_named() -> None:
