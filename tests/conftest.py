@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 # `fixtures` is a top-level package of the repo, not installed: make it importable however
@@ -22,14 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures.seed import SeedInfo, seed
 from fixtures.servers import (
+    NO_SERVERS_ENV,
     TEMPLATE_DIR_ENV,
     Server,
     start_server,
     start_servers,
     write_profiles,
 )
+from pfx.openapi import Accepts, read_accepts
 
-SERVER_FIXTURES = {"seeded_source", "new_server", "new_servers"}
+SERVER_FIXTURES = {"seeded_source", "new_server", "new_servers", "servers_workdir"}
+# Captured `/api/openapi.json` answers of real servers, by release.
+OPENAPI = Path(__file__).resolve().parents[1] / "fixtures" / "api" / "openapi"
 # Deployments in the shared seeded source: enough for every kind and reference, small enough
 # to seed in ~10 s. Variables (210) already give the ">200 of one kind" case.
 SEEDED_DEPLOYMENTS = 30
@@ -39,7 +44,9 @@ _names = itertools.count()
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark server tests `server`, and put every test of the seeded source in one xdist group
+    """Mark server tests `server` (those that start servers through the fixtures; a test that
+    starts one otherwise is refused, see `servers_only_when_marked`), and put every test of
+    the seeded source in one xdist group
     so that `-n 2 --dist loadgroup` seeds it once, not once per worker. (First, so xdist's
     own hook sees the group.)"""
     for item in items:
@@ -48,6 +55,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.server)
         if "seeded_source" in used:
             item.add_marker(pytest.mark.xdist_group("seeded_source"))
+
+
+@pytest.fixture(autouse=True)
+def servers_only_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test not marked `server` cannot start one (fixtures.servers refuses): the offline
+    subset (`-m "not server"`) never waits for a server."""
+    if request.node.get_closest_marker("server") is not None:
+        yield
+        return
+    old = os.environ.get(NO_SERVERS_ENV)
+    os.environ[NO_SERVERS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(NO_SERVERS_ENV, None)
+        else:
+            os.environ[NO_SERVERS_ENV] = old
 
 
 @pytest.fixture(scope="session")
@@ -215,3 +240,9 @@ def profiles_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
         return user_env(tmp_path / "prefect-home", active, **servers)
 
     return make
+
+
+def accepts(release: str) -> Accepts:
+    """What a server of `release` accepts, from its captured OpenAPI document."""
+    document = orjson.loads((OPENAPI / f"{release}.json").read_bytes())
+    return read_accepts(document, f"Prefect {release}")

@@ -7,7 +7,8 @@ from functools import partial
 
 import pytest
 
-from pfx.errors import ApiError
+from pfx.errors import ApiError, UsageError
+from pfx.profiles import UNREACHABLE_AFTER, unreachable_after
 from pfx.server.answers import (
     ATTEMPTS,
     LOST_ATTEMPTS,
@@ -122,3 +123,13 @@ def test_fatal_errors_are_no_answer_and_refused_credentials() -> None:
     assert not ApiError("x", 404).fatal and not ApiError("x", 500).fatal
     assert ApiError("x", 404).absent and ApiError("x", 405).absent
     assert not ApiError("x", 403).absent
+
+
+def test_the_unreachable_wait_is_a_setting() -> None:
+    """PFX_UNREACHABLE_AFTER sets the seconds of refusals before a server counts as gone
+    (10 by default); anything but a number of seconds is a usage error."""
+    assert unreachable_after(None) == unreachable_after("") == UNREACHABLE_AFTER == 10.0
+    assert unreachable_after("0.5") == 0.5
+    for bad in ("soon", "-1", "nan", "inf"):
+        with pytest.raises(UsageError, match="PFX_UNREACHABLE_AFTER"):
+            unreachable_after(bad)

@@ -20,6 +20,7 @@ from pfx.jsontypes import JSON
 from pfx.kinds import KINDS
 from pfx.model import Manifest, Record, Ref, SecretSlot, SecretsMode, SecretsSummary, Source
 from pfx.secrets import MASK
+from tests.running import compress
 
 SOURCE = Source(url="http://127.0.0.1:4200/api", profile="test")
 CREATED = "2026-01-01T00:00:00Z"
@@ -161,10 +162,6 @@ def sample() -> list[Record]:
 
 def lines_of(recs: list[Record], created: str = CREATED) -> list[bytes]:
     return list(bundle.encode(recs, source=SOURCE, created=created, secrets=KDF))
-
-
-def compress(content: bytes) -> bytes:
-    return zstandard.ZstdCompressor(write_checksum=True).compress(content)
 
 
 def write_raw(path: Path, lines: list[bytes]) -> Path:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
-import zstandard
 from click.testing import CliRunner, Result
 
 from pfx.cli import cli
+from tests.running import compress, pfx, raw_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "fixtures" / "golden" / "v1.0" / "bundle.pfx"
@@ -138,20 +137,12 @@ def test_secrets_template_golden() -> None:
 # --- damaged and foreign inputs ---------------------------------------------------------------
 
 
-def content(path: Path) -> bytes:
-    return zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
-
-
-def compress(data: bytes) -> bytes:
-    return zstandard.ZstdCompressor(write_checksum=True).compress(data)
-
-
 def tampered(tmp_path: Path) -> dict[str, Path]:
     """Damaged copies of the golden bundle, by what was done to them."""
     data = GOLDEN.read_bytes()
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0xFF
-    lines = content(GOLDEN).splitlines(keepends=True)
+    lines = raw_bytes(GOLDEN).splitlines(keepends=True)
     edited = [*lines]
     edited[1] = edited[1].replace(b'"etl"', b'"ETL"')
     variants = {
@@ -177,7 +168,7 @@ def test_verify_tampered_is_exit_2_one_line(tmp_path: Path, variant: str) -> Non
 
 def test_inspect_tampered_manifest_is_exit_2(tmp_path: Path) -> None:
     """`pfx inspect` refuses a bundle whose manifest is not a pfx manifest."""
-    lines = content(GOLDEN).splitlines(keepends=True)
+    lines = raw_bytes(GOLDEN).splitlines(keepends=True)
     lines[0] = lines[0].replace(b'"format":"pfx-bundle"', b'"format":"other"')
     path = tmp_path / "foreign.pfx"
     path.write_bytes(compress(b"".join(lines)))
@@ -197,7 +188,7 @@ def test_not_a_bundle_is_exit_2_one_line(tmp_path: Path, command: str) -> None:
 
 def test_newer_major_names_the_reader(tmp_path: Path) -> None:
     """A bundle of a newer major format is refused, naming the pfx release that reads it."""
-    lines = content(GOLDEN).splitlines(keepends=True)
+    lines = raw_bytes(GOLDEN).splitlines(keepends=True)
     manifest = json.loads(lines[0])
     manifest |= {"version": [2, 0], "reader": "2.1"}
     lines[0] = json.dumps(manifest).encode() + b"\n"
@@ -210,25 +201,16 @@ def test_newer_major_names_the_reader(tmp_path: Path) -> None:
 # --- the real process -------------------------------------------------------------------------
 
 
-def pfx(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "pfx", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+def python_m_pfx(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return pfx(dict(os.environ) | {"NO_COLOR": "1"}, *args, timeout=60)
 
 
 def test_python_m_pfx(tmp_path: Path) -> None:
     """`python -m pfx` runs: help, verify of the golden bundle, and a one-line failure."""
-    assert pfx("--help").returncode == 0
-    ok = pfx("verify", GOLDEN)
+    assert python_m_pfx("--help").returncode == 0
+    ok = python_m_pfx("verify", GOLDEN)
     assert ok.returncode == 0 and "5 records intact" in ok.stdout
-    bad = pfx("verify", tampered(tmp_path)["edited"])
+    bad = python_m_pfx("verify", tampered(tmp_path)["edited"])
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("pfx: error: damaged bundle")
     assert "Traceback" not in bad.stderr
@@ -236,7 +218,7 @@ def test_python_m_pfx(tmp_path: Path) -> None:
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     """With --debug a failure shows its traceback instead of one line."""
-    bad = pfx("--debug", "verify", tampered(tmp_path)["edited"])
+    bad = python_m_pfx("--debug", "verify", tampered(tmp_path)["edited"])
     assert bad.returncode != 0
     assert "Traceback" in bad.stderr and "BundleError" in bad.stderr
 

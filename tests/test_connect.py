@@ -18,7 +18,7 @@ from pfx.errors import Unreachable
 from pfx.profiles import Target
 from pfx.server.api import Api
 from tests.conftest import prefect_free_environ
-from tests.running import ok, pfx
+from tests.running import ok, one_line, pfx
 
 GATE = ("X-Pfx-Gate", "open-sesame-31337")
 
@@ -31,12 +31,6 @@ def profile_env(home: Path, **settings: str) -> dict[str, str]:
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
     }
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    return lines[0]
 
 
 def test_custom_headers_reach_the_server(

@@ -6,19 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fixtures.servers import free_port, start_server
-from tests.running import ok, pfx
+from pfx.profiles import UNREACHABLE_ENV
+from tests.running import ok, one_line, pfx
 
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
+# A closed port is refused at once; a second of refusals says as much as the default ten.
+QUICKLY = {UNREACHABLE_ENV: "1"}
 
 
 def test_unreachable_server(profiles_env: Callable[..., dict[str, str]], tmp_path: Path) -> None:
     """A profile naming a closed port fails in one line naming the URL; no file appears."""
-    env = profiles_env(src=f"http://127.0.0.1:{free_port()}/api")
+    env = profiles_env(src=f"http://127.0.0.1:{free_port()}/api") | QUICKLY
     result = pfx(env, "export", "-p", "src", "-o", tmp_path / "x.pfx")
     assert result.returncode == 1
     line = one_line(result.stderr)
@@ -30,7 +27,7 @@ def test_debug_shows_the_traceback(
     profiles_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
     """--debug trades the one-line error for the full traceback."""
-    env = profiles_env(src=f"http://127.0.0.1:{free_port()}/api")
+    env = profiles_env(src=f"http://127.0.0.1:{free_port()}/api") | QUICKLY
     result = pfx(env, "--debug", "export", "-p", "src", "-o", tmp_path / "x.pfx")
     assert result.returncode != 0
     assert "Traceback" in result.stderr
@@ -65,7 +62,7 @@ def test_import_into_unreachable_server_writes_nothing(
 ) -> None:
     """A bundle cannot be imported into a server that is not there: one line, exit 1."""
     golden = Path(__file__).parents[1] / "fixtures" / "golden" / "v1.0" / "bundle.pfx"
-    env = profiles_env(dst=f"http://127.0.0.1:{free_port()}/api")
+    env = profiles_env(dst=f"http://127.0.0.1:{free_port()}/api") | QUICKLY
     result = pfx(env, "import", golden, "-p", "dst", "--passphrase-file", "/dev/null")
     assert result.returncode in (1, 2)
     one_line(result.stderr)

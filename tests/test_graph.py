@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pfx.errors import GraphError
-from pfx.graph import Graph, build_graph, dependents
+from pfx.graph import build_graph, dependents
 from pfx.model import Record, Ref
 
 
@@ -19,23 +19,12 @@ def ref(name: str, kind: str = "variable", soft: bool = False, late: bool = Fals
     return Ref(kind=kind, key=(name,), path=f"value.{name}", soft=soft, late=late)
 
 
-def creation_order(graph: Graph) -> list[int]:
-    """Every ordinal once, each after the ordinals it waits for (ready sets sorted)."""
-    sorter = graph.sorter()
-    order: list[int] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready())
-        order += ready
-        sorter.done(*ready)
-    return order
-
-
 def test_dependencies_come_first() -> None:
     """A record is created after every record it refers to, whatever the bundle order."""
     records = [var("a", ref("b"), ref("c")), var("b", ref("c")), var("c")]
     graph = build_graph(records)
     assert graph.deps == {0: {1, 2}, 1: {2}}
-    assert creation_order(graph) == [2, 1, 0]
+    assert graph.order() == [2, 1, 0]
     assert dependents(graph) == {1: {0}, 2: {0, 1}}
 
 
@@ -57,7 +46,7 @@ def test_any_acyclic_graph_orders_dependencies_first(data: st.DataObject) -> Non
         )
         records.append(var(f"v{i}", *(ref(f"v{j}") for j in sorted(targets))))
     graph = build_graph(records)
-    order = creation_order(graph)
+    order = graph.order()
     assert sorted(order) == list(range(n))
     position = {ordinal: p for p, ordinal in enumerate(order)}
     for i, deps in graph.deps.items():
@@ -80,7 +69,7 @@ def test_self_reference_is_not_a_cycle() -> None:
     """A record that refers to itself does not wait for itself."""
     graph = build_graph([var("a", ref("a"))])
     assert graph.deps == {}
-    assert creation_order(graph) == [0]
+    assert graph.order() == [0]
 
 
 def test_late_refs_do_not_order() -> None:
@@ -89,7 +78,7 @@ def test_late_refs_do_not_order() -> None:
     graph = build_graph(records)
     assert graph.deps == {1: {0}}
     assert graph.late == {0: [records[0].refs[0]]}
-    assert creation_order(graph) == [0, 1]
+    assert graph.order() == [0, 1]
 
 
 def test_late_ref_to_absent_record_is_late_not_outside() -> None:

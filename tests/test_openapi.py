@@ -6,18 +6,10 @@ the write endpoints pfx uses and the schemas they reach.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from pfx.openapi import Accepts, Drop, read_accepts
-
-HERE = Path(__file__).parent.parent / "fixtures" / "api" / "openapi"
-
-
-def accepts(release: str) -> Accepts:
-    return read_accepts(json.loads((HERE / f"{release}.json").read_text()), f"Prefect {release}")
+from tests.conftest import accepts
 
 
 @pytest.fixture(scope="module")

@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pfx.ids import Index, find_ids, portable, replace_ids
 from pfx.jsontypes import JSONObject
-from pfx.keying import key_items
 from pfx.kinds import automation
 from pfx.model import Record, Ref
+from tests.kinds.conftest import captured, keyed
 
-FIXTURE = json.loads((Path(__file__).parents[2] / "fixtures/api/automation.json").read_text())
+FIXTURE = captured("automation")
 KIND = automation.KIND
 PLACEHOLDER = automation.PLACEHOLDER
 
 
 def build(side: str) -> tuple[dict[tuple[str, ...], Record], Index]:
     """Records and index of one server, keyed (with ordinals) as export keys them."""
-    index = Index()
-    for other in FIXTURE[side]["others"]:
-        index.add(other["kind"], tuple(other["key"]), other["id"])
-    keyed = key_items({KIND.name: FIXTURE[side]["automations"]}, index, [])
-    records = {
-        key: Record(
-            kind=KIND.name,
-            key=key,
-            id=str(item["id"]),
-            data=KIND.kept(item),
-            refs=KIND.refs(item, index),
-        )
-        for _, key, item in keyed
-    }
+    raw = {KIND.name: FIXTURE[side]["automations"]}
+    records, index, _ = keyed(raw, KIND, FIXTURE[side]["others"])
     return records, index
 
 

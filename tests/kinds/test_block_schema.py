@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pfx.exporting import build_records
-from pfx.ids import Index, portable
-from pfx.keying import key_items
+from pfx.ids import Index
 from pfx.kinds import block_schema
 from pfx.model import Record
-from pfx.secrets import Sealer
+from tests.kinds.conftest import built, captured, portable_items
 
-ROOT = Path(__file__).parents[2] / "fixtures/api"
-TYPES = json.loads((ROOT / "block-type.json").read_text())
-SCHEMAS = json.loads((ROOT / "block-schema.json").read_text())
+TYPES = captured("block-type")
+SCHEMAS = captured("block-schema")
 KIND = block_schema.KIND
 
 
@@ -23,9 +17,7 @@ def raw(side: str) -> dict[str, list[dict[str, object]]]:
 
 
 def records(side: str) -> list[Record]:
-    built, skipped = build_records(raw(side), Sealer("withheld"))
-    assert not skipped
-    return [r for r in built if r.kind == "block-schema"]
+    return list(built(raw(side), KIND.name).values())
 
 
 def by_slug(side: str, slug: str, version: str | None = None) -> Record:
@@ -97,14 +89,4 @@ def test_update_does_nothing() -> None:
 
 def test_two_servers_compare_equal() -> None:
     """The same schemas captured on two servers are equal after portable()."""
-    sides = {}
-    for side in ("a", "b"):
-        index = Index()
-        keyed = key_items(raw(side), index, [])
-        tokens = index.tokens()
-        sides[side] = {
-            key: portable(kind.kept(item), tokens)
-            for kind, key, item in keyed
-            if kind.name == "block-schema"
-        }
-    assert sides["a"] == sides["b"]
+    assert portable_items(raw("a"), KIND.name) == portable_items(raw("b"), KIND.name)

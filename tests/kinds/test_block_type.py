@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pfx.exporting import build_records
-from pfx.ids import Index, portable
-from pfx.keying import key_items
+from pfx.jsontypes import JSON
 from pfx.kinds import block_type
 from pfx.kinds.base import Destination
 from pfx.model import Record
-from pfx.secrets import Sealer
+from tests.kinds.conftest import built, captured, portable_items
 
-FIXTURE = json.loads((Path(__file__).parents[2] / "fixtures/api/block-type.json").read_text())
+FIXTURE = captured("block-type")
 KIND = block_type.KIND
 
 
 def records(side: str) -> dict[tuple[str, ...], Record]:
-    built, skipped = build_records({"block-type": FIXTURE[side]}, Sealer("withheld"))
-    assert not skipped
-    return {r.key: r for r in built}
+    return built({KIND.name: FIXTURE[side]}, KIND.name)
 
 
-def portable_data(side: str) -> dict[tuple[str, ...], dict[str, object]]:
-    index = Index()
-    keyed = key_items({"block-type": FIXTURE[side]}, index, [])
-    tokens = index.tokens()
-    return {key: portable(KIND.kept(item), tokens) for _, key, item in keyed}
+def portable_data(side: str) -> dict[tuple[str, ...], JSON]:
+    return portable_items({KIND.name: FIXTURE[side]}, KIND.name)
 
 
 def test_key_is_slug() -> None:

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pfx.exporting import build_records
-from pfx.ids import Index, portable
-from pfx.keying import key_items
 from pfx.kinds import concurrency_limit
 from pfx.model import Record
-from pfx.secrets import Sealer
+from tests.kinds.conftest import built, captured, portable_items
 
-FIXTURE = json.loads(
-    (Path(__file__).parents[2] / "fixtures/api/global-concurrency-limit.json").read_text()
-)
+FIXTURE = captured("global-concurrency-limit")
 KIND = concurrency_limit.KIND
 
 
 def records(side: str) -> dict[tuple[str, ...], Record]:
-    built, skipped = build_records({KIND.name: FIXTURE[side]}, Sealer("withheld"))
-    assert not skipped
-    return {r.key: r for r in built}
+    return built({KIND.name: FIXTURE[side]}, KIND.name)
 
 
 def test_only_named_limits_are_own() -> None:
@@ -73,11 +63,5 @@ def test_update_patches_settings_by_destination_id() -> None:
 
 def test_same_limits_on_two_servers_compare_equal() -> None:
     """The same limits captured from two servers have equal portable kept data."""
-
-    def side(name: str) -> dict[tuple[str, ...], object]:
-        index = Index()
-        keyed = key_items({KIND.name: FIXTURE[name]}, index, [])
-        tokens = index.tokens()
-        return {key: portable(KIND.kept(item), tokens) for _, key, item in keyed}
-
-    assert side("a") == side("b")
+    a, b = (portable_items({KIND.name: FIXTURE[side]}, KIND.name) for side in "ab")
+    assert a == b

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 
 from pfx.ids import Index, portable, replace_ids
 from pfx.jsontypes import JSONObject
-from pfx.keying import key_items
 from pfx.kinds import concurrency_limit, deployment, flow
 from pfx.kinds.base import Call
 from pfx.model import Record, Ref
+from tests.kinds.conftest import captured, keyed
 
-ROOT = Path(__file__).parents[2] / "fixtures/api"
-FIXTURE = json.loads((ROOT / "deployment.json").read_text())
-LIMITS = json.loads((ROOT / "global-concurrency-limit.json").read_text())
+FIXTURE = captured("deployment")
+LIMITS = captured("global-concurrency-limit")
 KIND = deployment.KIND
 
 
@@ -25,27 +22,12 @@ def build(
     side: str,
 ) -> tuple[dict[tuple[str, ...], Record], Index, dict[tuple[str, ...], JSONObject]]:
     """Records, index and raw items of one server, keyed as export keys them."""
-    index = Index()
-    for other in FIXTURE[side]["others"]:
-        index.add(other["kind"], tuple(other["key"]), other["id"])
     raw = {
         flow.KIND.name: FIXTURE[side]["flows"],
         concurrency_limit.KIND.name: LIMITS[side],
         KIND.name: FIXTURE[side]["deployments"],
     }
-    keyed = key_items(raw, index, [])
-    items = {key: item for kind, key, item in keyed if kind is KIND}
-    records = {
-        key: Record(
-            kind=KIND.name,
-            key=key,
-            id=str(item["id"]),
-            data=KIND.kept(item),
-            refs=KIND.refs(item, index),
-        )
-        for key, item in items.items()
-    }
-    return records, index, items
+    return keyed(raw, KIND, FIXTURE[side]["others"])
 
 
 RECORDS, INDEX, ITEMS = build("a")

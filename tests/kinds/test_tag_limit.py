@@ -2,37 +2,30 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pfx.exporting import build_records
-from pfx.ids import Index, portable
-from pfx.keying import key_items
+from pfx.ids import Index
+from pfx.keying import build_records
 from pfx.kinds import concurrency_limit, tag_limit
 from pfx.kinds.base import Destination
 from pfx.model import Record
 from pfx.secrets import Sealer
+from tests.kinds.conftest import built, captured, portable_items
 
-FIXTURE = json.loads(
-    (Path(__file__).parents[2] / "fixtures/api/tag-concurrency-limit.json").read_text()
-)
+FIXTURE = captured("tag-concurrency-limit")
 KIND = tag_limit.KIND
 
 
 def records(side: str) -> dict[tuple[str, ...], Record]:
     # Both kinds read the same v2 listing; build them together, as export does.
     raw = {KIND.name: FIXTURE[side], concurrency_limit.KIND.name: FIXTURE[side]}
-    built, skipped = build_records(raw, Sealer("withheld"))
-    assert not skipped
-    return {r.key: r for r in built if r.kind == KIND.name}
+    return built(raw, KIND.name)
 
 
 def test_key_is_tag_and_no_limit_is_counted_twice() -> None:
     """Each `tag:<tag>` v2 limit is one tag record, and no global-limit record shares its id."""
     raw = {KIND.name: FIXTURE["a"], concurrency_limit.KIND.name: FIXTURE["a"]}
-    built, _ = build_records(raw, Sealer("withheld"))
-    assert {r.key for r in built if r.kind == KIND.name} == {("etl",), ("gpu",)}
-    ids = [r.id for r in built]
+    records, _ = build_records(raw, Sealer("withheld"))
+    assert {r.key for r in records if r.kind == KIND.name} == {("etl",), ("gpu",)}
+    ids = [r.id for r in records]
     assert len(ids) == len(set(ids))
 
 
@@ -94,11 +87,5 @@ def test_unsupported_before_tag_limits_became_global_limits() -> None:
 
 def test_same_tag_limits_on_two_servers_compare_equal() -> None:
     """The same tag limits captured from two servers have equal portable kept data."""
-
-    def side(name: str) -> dict[tuple[str, ...], object]:
-        index = Index()
-        keyed = key_items({KIND.name: FIXTURE[name]}, index, [])
-        tokens = index.tokens()
-        return {key: portable(KIND.kept(item), tokens) for _, key, item in keyed}
-
-    assert side("a") == side("b")
+    a, b = (portable_items({KIND.name: FIXTURE[side]}, KIND.name) for side in "ab")
+    assert a == b

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pfx.exporting import build_records
-from pfx.ids import Index, portable, replace_ids
-from pfx.keying import key_items
+from pfx.ids import Index, replace_ids
 from pfx.kinds import work_pool
 from pfx.kinds.base import Destination
 from pfx.model import Record
-from pfx.secrets import Sealer
+from tests.kinds.conftest import built, captured, portable_items
 
-ROOT = Path(__file__).parents[2] / "fixtures/api"
-POOLS = json.loads((ROOT / "work-pool.json").read_text())
-QUEUES = json.loads((ROOT / "work-queue.json").read_text())
-DOCS = json.loads((ROOT / "block-document.json").read_text())
+POOLS = captured("work-pool")
+QUEUES = captured("work-queue")
+DOCS = captured("block-document")
 KIND = work_pool.KIND
 
 
@@ -25,9 +19,7 @@ def raw(side: str) -> dict[str, list[dict[str, object]]]:
 
 
 def records(side: str = "a") -> dict[tuple[str, ...], Record]:
-    built, skipped = build_records(raw(side), Sealer("plaintext"))
-    assert not skipped
-    return {r.key: r for r in built if r.kind == "work-pool"}
+    return built(raw(side), KIND.name, "plaintext")
 
 
 def item(name: str, side: str = "a") -> dict:
@@ -124,16 +116,7 @@ def test_push_and_managed_pools_are_left_to_the_destination() -> None:
 
 def test_two_servers_compare_equal() -> None:
     """The same pools captured on two servers are equal after portable()."""
-    sides = {}
-    for side in ("a", "b"):
-        index = Index()
-        keyed = key_items(raw(side), index, [])
-        tokens = index.tokens()
-        sides[side] = {
-            key: portable(kind.kept(it), tokens)
-            for kind, key, it in keyed
-            if kind.name == "work-pool"
-        }
+    sides = {side: portable_items(raw(side), KIND.name) for side in "ab"}
     assert sides["a"] == sides["b"]
     # The default queue id became a token naming the queue, the same on both servers.
     assert sides["a"][("proc-pool",)]["default_queue_id"] == "<work-queue:proc-pool/default>"

@@ -3,19 +3,13 @@ ordering), create as POST or as PATCH of the pool's default queue, comparison.""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from pfx.exporting import build_records
-from pfx.ids import Index, portable, replace_ids
-from pfx.keying import key_items
+from pfx.ids import replace_ids
 from pfx.kinds import work_queue
 from pfx.model import Record
-from pfx.secrets import Sealer
+from tests.kinds.conftest import built, captured, portable_items
 
-ROOT = Path(__file__).parents[2] / "fixtures/api"
-POOLS = json.loads((ROOT / "work-pool.json").read_text())
-QUEUES = json.loads((ROOT / "work-queue.json").read_text())
+POOLS = captured("work-pool")
+QUEUES = captured("work-queue")
 KIND = work_queue.KIND
 
 
@@ -24,9 +18,7 @@ def raw(side: str) -> dict[str, list[dict[str, object]]]:
 
 
 def records(side: str = "a") -> dict[tuple[str, ...], Record]:
-    built, skipped = build_records(raw(side), Sealer("plaintext"))
-    assert not skipped
-    return {r.key: r for r in built if r.kind == "work-queue"}
+    return built(raw(side), KIND.name, "plaintext")
 
 
 def pool_id(name: str, side: str = "a") -> str:
@@ -104,15 +96,6 @@ def test_update_always_sends_is_paused() -> None:
 
 def test_two_servers_compare_equal() -> None:
     """The same queues captured on two servers are equal after portable(), priorities too."""
-    sides = {}
-    for side in ("a", "b"):
-        index = Index()
-        keyed = key_items(raw(side), index, [])
-        tokens = index.tokens()
-        sides[side] = {
-            key: portable(kind.kept(it), tokens)
-            for kind, key, it in keyed
-            if kind.name == "work-queue"
-        }
+    sides = {side: portable_items(raw(side), KIND.name) for side in "ab"}
     assert sides["a"] == sides["b"]
     assert sides["a"][("prio-pool", "default")]["priority"] == 3
