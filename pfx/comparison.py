@@ -10,7 +10,7 @@ holds secrets (block documents) compares in its masked mode.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -21,7 +21,7 @@ from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
 from pfx.losses import record_losses, without
 from pfx.model import Record
-from pfx.records import heads_of
+from pfx.records import RecordLines
 from pfx.sameness import Change, differing_fields, is_secret, leaf_changes
 
 Key = tuple[str, ...]
@@ -63,11 +63,18 @@ def records_inventory(records: Sequence[Record]) -> Inventory:
 
 
 def bundle_index(records: Sequence[Record]) -> Index:
-    """The natural keys of records' source ids (heads only: nothing is decoded)."""
+    """The natural keys of records' source ids (a bundle's records are not decoded)."""
     index = Index()
-    for head in heads_of(records):
-        index.add(head.kind, head.key, head.id)
+    for kind, key, ident in _idents(records):
+        index.add(kind, key, ident)
     return index
+
+
+def _idents(records: Sequence[Record]) -> Iterator[tuple[str, Key, str | None]]:
+    """(kind, key, id) of each record: from a bundle's resident heads, else the records."""
+    if isinstance(records, RecordLines):
+        return ((h.kind, h.key, h.id) for h in records.heads)
+    return ((r.kind, r.key, r.id) for r in records)
 
 
 def portable_shape(data: JSONObject, tokens: dict[str, str]) -> JSONObject:
@@ -164,13 +171,13 @@ def match(
     """
     matches: dict[int, Key] = {}
     loose: dict[tuple[str, Key], list[int]] = defaultdict(list)
-    for i, head in enumerate(heads_of(records)):
-        kind = kind_named(head.kind)
+    for i, (name, key, _) in enumerate(_idents(records)):
+        kind = kind_named(name)
         if not kind.unique_key:
-            loose[(head.kind, head.key[:-1])].append(i)
-        elif theirs.get(head.kind, head.key) is not None:
-            matches[i] = head.key
-        elif (found := _loosely(kind, head.key, theirs)) is not None:
+            loose[(name, key[:-1])].append(i)
+        elif theirs.get(name, key) is not None:
+            matches[i] = key
+        elif (found := _loosely(kind, key, theirs)) is not None:
             matches[i] = found
     for (kind_name, name), members in loose.items():
         kind = kind_named(kind_name)

@@ -4,8 +4,10 @@ secrets never shown."""
 from __future__ import annotations
 
 from pfx.diff import diff_records
+from pfx.kinds.base import Destination
 from pfx.model import Record, Ref, SecretSlot
 from pfx.secrets import MASK
+from tests.conftest import accepts
 
 
 def pool(
@@ -89,3 +91,50 @@ def test_automations_pair_by_content_within_a_name() -> None:
     a = [automation("x", True, "1"), automation("x", False, "2")]
     b = [automation("x", False, "1"), automation("x", True, "2")]
     assert diff_records(a, b, names=("a", "b")).same
+
+
+# --- diff compares as the import plan compares (pfx.comparison) -------------------------------
+
+
+def variable(value: object, id_: str = "55555555-5555-5555-5555-555555555555") -> Record:
+    data = {"name": "flag", "value": value, "tags": []}
+    return Record(kind="variable", key=("flag",), id=id_, data=data)  # type: ignore[arg-type]
+
+
+def test_a_bool_is_not_a_number_in_diff_as_in_the_plan() -> None:
+    """True and 1 differ in meaning: the plan calls the record differing, and so does diff
+    (it called them equal, comparing values with Python's ==)."""
+    result = diff_records([variable(True)], [variable(1)], names=("a", "b"))
+    assert [(r.status, r.fields) for r in result.records] == [("changed", ("value",))]
+    (change,) = result.records[0].changes
+    assert (change.path, change.old, change.new) == ("value", True, 1)
+
+
+def test_a_schema_pairs_by_its_checksum_whatever_the_version_as_in_the_plan() -> None:
+    """A block schema registered under another release's version string is the same schema
+    (the plan reuses it): equal, not removed and added."""
+    checksum = "sha256:0fc8b7f936f38f465715ef2df4a817ac9fe38b80bb01d5c6c9649a6da6ae6971"
+
+    def schema(version: str) -> Record:
+        data = {"checksum": checksum, "version": version, "fields": {"title": "Secret"}}
+        return Record(kind="block-schema", key=(checksum, version), data=data)  # type: ignore[arg-type]
+
+    result = diff_records([schema("3.8.8")], [schema("3.7.8")], names=("a", "b"))
+    assert result.same and result.equal == 1
+
+
+def test_against_a_live_server_its_named_losses_are_no_difference() -> None:
+    """A field the live server cannot hold (3.4 has no grace period) is a named loss in the
+    plan of an import there, not a difference; diff -p compares the same way."""
+    flow_id = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"
+
+    def deployment(options: dict[str, object]) -> Record:
+        data = {"name": "d", "flow_id": flow_id, "concurrency_options": options}
+        return Record(kind="deployment", key=("f", "d"), data=data)  # type: ignore[arg-type]
+
+    ours = [deployment({"collision_strategy": "ENQUEUE", "grace_period_seconds": 60})]
+    theirs = [deployment({"collision_strategy": "ENQUEUE"})]
+    lossless = diff_records(ours, theirs, names=("a", "b"))
+    assert [r.fields for r in lossless.records] == [("concurrency_options",)]
+    live = Destination(accepts=accepts("3.4.25"))
+    assert diff_records(ours, theirs, names=("a", "b"), destination=live).same

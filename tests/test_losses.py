@@ -11,7 +11,7 @@ from pfx.model import Loss, Record
 from pfx.outcomes import predict
 from pfx.plan import plan_import
 from pfx.report import Outcome, Report
-from tests.kinds.test_releases import accepts
+from tests.conftest import accepts
 from tests.test_plan import inventory, on_server
 
 FLOW_ID = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from pfx.comparison import Inventory, differing
@@ -9,11 +11,13 @@ from pfx.graph import build_graph
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import BY_NAME
-from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, field_losses
 from pfx.model import Record, Ref
 from pfx.openapi import read_accepts
 from pfx.outcomes import predict
+from pfx.output import plan_text
 from pfx.plan import Plan, Policy, plan_import
+from pfx.report import Report
 from pfx.sameness import same
 
 FLOW_SRC = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"
@@ -362,3 +366,38 @@ def test_kind_the_destination_has_or_may_have_is_planned_as_usual(optional_kind:
     for destination in (release("/fake/setting"), Destination()):
         p = plan_import([record], graph, inventory(), destination=destination)
         assert verbs(p) == ["create"]
+
+
+def test_named_losses_are_left_out_when_pairing_by_content(
+    fake_kind: Kind, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same-named records pair with the destination item of equal content once the fields
+    the destination cannot hold are left out, as replay's read-back pairs them (the plan
+    compared them whole, crossed the pairs and called both differing)."""
+    lossy = dataclasses.replace(
+        fake_kind, losses=lambda record, _dest: field_losses(record, ("extra",), "not kept")
+    )
+    monkeypatch.setitem(BY_NAME, FAKE.name, lossy)
+    records = [auto("alert", 1, "A", extra=1), auto("alert", 2, "B", extra=1)]
+    inv = inventory(dest_auto("alert", 1, "B", "id-b"), dest_auto("alert", 2, "A", "id-a"))
+    p = plan(records, inv)
+    assert verbs(p) == ["unchanged", "unchanged"]
+    assert [a.dest_id for a in p.actions] == ["id-a", "id-b"]
+
+
+def test_the_dry_run_shows_the_values_of_the_fields_the_plan_names() -> None:
+    """The dry run lists, for a differing record, the values of exactly the fields the plan
+    compared (bundle <- destination); a field the bundle lacks is not one of them."""
+    ours = Record(kind="flow", key=("etl",), data={"name": "etl", "tags": ["a"]})
+    theirs = (
+        "flow",
+        ("etl",),
+        {"name": "etl", "tags": ["b"], "labels": {"team": "x"}, "id": FLOW_DST},
+    )
+    p = plan([ours], inventory(theirs))
+    assert p.actions[0].fields == ["tags"]
+    assert [(c.path, c.old, c.new) for c in p.actions[0].changes] == [("tags", ["b"], ["a"])]
+    graph = build_graph([ours])
+    report = Report(bundle="b", destination="d", dry_run=True, outcomes=predict(p, graph))
+    text = plan_text(p, report)
+    assert 'tags: ["b"] -> ["a"]' in text and "labels" not in text

@@ -170,11 +170,12 @@ class Kind:
     # interrupted import created but did not complete.
     early: Callable[[JSONObject], JSONObject] | None = None
     # Dotted paths of the item's secret values (block documents: from the schema's
-    # secret_fields); None for kinds that hold no secrets.
+    # secret_fields); None for kinds that hold no secrets. A kind with them compares in
+    # pfx.sameness's masked mode (a masked value cannot be compared: the same).
     secret_paths: Callable[[JSONObject], list[str]] | None = None
     # Differing field names between the bundle's and the destination's portable data (ids
     # replaced by natural-key tokens, server and ignored fields dropped). None: top-level
-    # fields compared for equality.
+    # fields compared by pfx.sameness (pfx.comparison.differing).
     compare: Callable[[JSONObject, JSONObject], list[str]] | None = None
     # The items as the kind keys them, from what its listing returns (SLAs: one item per
     # deployment from one per SLA); applied wherever the listing is read. None: as listed.

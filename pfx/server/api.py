@@ -1,9 +1,10 @@
-"""The one seam to the Prefect REST API: paging, calls, retries, and error translation.
+"""The one seam to the Prefect REST API: sending, paging, write slots, and error translation.
 
-Speaks the server's own JSON over one long-lived keep-alive httpx client. Low-level errors
-(connection refused, 401, 5xx) become ApiError with one line fit for the user; 409 and other
-per-record answers are returned as ApiError with `status` so pipelines can turn them into
-outcomes. Nothing outside this module opens a connection to Prefect.
+Speaks the server's own JSON over one long-lived keep-alive httpx client; what each answer
+means (retry, done, unknown write, gone) is pfx.server.answers' to judge. Low-level errors
+become ApiError with one line fit for the user; 409 and other per-record answers are raised as
+ApiError with `status` so pipelines can turn them into outcomes. Nothing outside this module
+opens a connection to Prefect.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Deployments: keyed by (flow name, deployment name), with their schedules and own concurrency
 limit. Create is one POST; what that POST cannot set is set by `late` once the id is known.
+Its parts live beside it: refs.py (what it refers to), limit.py, schedules.py.
 """
 
 from __future__ import annotations
