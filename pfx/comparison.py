@@ -179,10 +179,10 @@ def match(
             matches[i] = key
         elif (found := _loosely(kind, key, theirs)) is not None:
             matches[i] = found
-    for (kind_name, name), members in loose.items():
+    for (kind_name, named), members in loose.items():
         kind = kind_named(kind_name)
         items = theirs.items.get(kind_name, {})
-        candidates = sorted(key for key in items if key[:-1] == name)
+        candidates = sorted(key for key in items if key[:-1] == named)
         shapes = {key: theirs.shape(kind, items[key], tokens) for key in candidates}
         pairs, _, _ = pair(members, candidates, _same_content(kind, ours, shapes))
         matches.update(pairs)
