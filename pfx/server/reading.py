@@ -256,10 +256,16 @@ async def _read_live(target: Target, concurrency: int, openapi: bool) -> Live:
 
 
 async def v1_tag_limits(api: Api, server_version: str | None) -> list[JSONObject]:
-    """The v1 tag limits of a server that keeps them there (kinds/tag_limit.reads_v1)."""
+    """The v1 tag limits of a server that may keep them there (kinds/tag_limit.reads_v1: an
+    older release, or one that does not say which it is); a server without the table has none."""
     if not tag_limit.reads_v1(server_version):
         return []
-    return await api.list_all(tag_limit.V1_LISTING)
+    try:
+        return await api.list_all(tag_limit.V1_LISTING)
+    except ApiError as e:
+        if e.absent:
+            return []
+        raise
 
 
 async def notification_policies(api: Api, server_version: str | None) -> list[JSONObject]:
