@@ -17,15 +17,15 @@ from pfx.server.api import Api
 
 async def name_unlisted(api: Api) -> list[Skipped]:
     """Skipped entries for Prefect Cloud's own kinds whose listing a Cloud source does not
-    offer (read_everything takes a 404 there as none: right for a self-hosted server only)."""
+    offer (the read phase takes a 404 there as none: right for a self-hosted server only)."""
     named: list[Skipped] = []
     for name in CLOUD_KINDS:
         listing = BY_NAME[name].listing
         try:
             await api.request("POST", listing.path, listing.body)
         except ApiError as e:
-            if e.status not in (404, 405):
-                continue  # anything else was named or raised by read_everything
+            if not e.absent:
+                continue  # anything else was named or raised by the read phase
             why = UNLISTED_REASON.format(status=e.status, path=listing.path, kind=name)
             named.append(Skipped(kind=name, key=("*",), reason=why))
     return named
@@ -48,9 +48,10 @@ async def read_access(
         try:
             answers[(access.kind, idents[0])] = await api.request("GET", access.url(idents[0]))
         except ApiError as e:
-            if e.status is None or e.status == 401:
+            # A 403 here is a key without that permission: named below, not fatal.
+            if e.fatal and e.status != 403:
                 raise
-            if e.status not in (404, 405):
+            if not e.absent:
                 reason = f"could not be read ({e}): access settings, if any, are not named"
                 unread.append(Skipped(kind=access.kind, key=("*",), reason=reason))
             continue
