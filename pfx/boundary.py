@@ -69,12 +69,13 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
         raise
     except (Exception, KeyboardInterrupt, BaseExceptionGroup) as e:
         stop = stop_of(e)
-        if debug and stop.code != INTERRUPTED:
+        interrupted = isinstance(first_error(e), KeyboardInterrupt)
+        if debug and not interrupted:
             raise
-        if stop.bug:
-            click.echo(f"pfx: {stop.line} (run with --debug for a traceback)", err=True)
-        elif stop.code == INTERRUPTED:
+        if interrupted:
             click.echo("pfx: interrupted", err=True)
+        elif stop.bug:
+            click.echo(f"pfx: {stop.line} (run with --debug for a traceback)", err=True)
         else:
             click.echo(f"pfx: error: {stop.line}", err=True)
         sys.exit(stop.code)

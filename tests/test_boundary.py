@@ -44,22 +44,20 @@ def test_a_group_of_concurrent_errors_stands_for_its_first_own_error() -> None:
     assert (stop_of(ours).line, stop_of(ours).code) == ("cannot reach x", 1)
 
 
+def golden_run() -> importing._Run:
+    """An import of the golden bundle that has not started."""
+    bundle = read_bundle(GOLDEN)
+    target = Target(url="http://127.0.0.1:9/api", profile=None)
+    graph = build_graph(bundle.records)
+    return importing._Run(
+        bundle, str(GOLDEN), graph, SecretValues(), target, "skip", False, 1, None
+    )
+
+
 def test_an_import_that_hits_a_refused_permission_stops_as_other_commands_do() -> None:
     """An import stopped by EACCES exits 2 with its partial report, as any other command
     does (it was 70, an internal error)."""
-    bundle = read_bundle(GOLDEN)
-    run = importing._Run(
-        bundle,
-        str(GOLDEN),
-        build_graph(bundle.records),
-        SecretValues(),
-        Target(url="http://127.0.0.1:9/api", profile=None),
-        "skip",
-        False,
-        1,
-        None,
-    )
-    stopped = importing._stopped(run, REFUSED)
+    stopped = importing._stopped(golden_run(), REFUSED)
     assert stopped.exit_code == stop_of(REFUSED).code == 2
     assert str(stopped).endswith("Permission denied: /srv/out/report.json")
     assert {o.status for o in stopped.report.outcomes} == {"not-attempted"}
@@ -85,3 +83,17 @@ def test_every_command_prints_the_one_line(error: BaseException, code: int, line
     result = CliRunner().invoke(command)
     assert result.exit_code == code
     assert result.stderr.startswith(line) and result.stderr.count("\n") == 1
+
+
+def test_an_import_stopped_by_ctrl_c_says_how_far_it_got() -> None:
+    """A stopped import's own line (how far it got) is printed, with the interrupt's code."""
+    run = golden_run()
+
+    @click.command()
+    def command() -> None:
+        with fail_cleanly(debug=False):
+            raise importing._stopped(run, KeyboardInterrupt())
+
+    result = CliRunner().invoke(command)
+    assert result.exit_code == 130
+    assert result.stderr == "pfx: error: stopped after 0 of 5 records: interrupted\n"
