@@ -21,8 +21,9 @@ from fixtures.proxy import Fault, Proxy
 from fixtures.seed import SeedInfo
 from fixtures.servers import Server, start_server
 from pfx.kinds.work_queue import PRISTINE
+from tests.conftest import user_env
 from tests.running import by_key, load, ok, pfx
-from tests.test_import import env_for, read_report, state
+from tests.test_import import PASSPHRASE, env_for, read_report, state
 
 Outcomes = dict[tuple[str, tuple[str, ...]], dict[str, Any]]
 
@@ -223,18 +224,34 @@ def test_ctrl_c_writes_the_report_and_exits_130(
 ) -> None:
     """SIGINT mid-import: exit 130, one line on stderr, the report lists every record."""
     server = new_server("dst")
-    env = env_for(tmp_path, dst=server)
-    report_path = tmp_path / "r.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pfx", "import", bundle, "-p", "dst", "-q", "--report", report_path],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for(lambda: process.poll() is not None or deployments(server) >= 2)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    # Through a proxy whose own tally says when deployments are being created: a count read
+    # from the server waits for SQLite between writes, and on a loaded machine the import
+    # could finish before the count answered.
+    with Proxy(server.url) as proxy:
+        env = user_env(tmp_path, passphrase=PASSPHRASE, dst=proxy.url)
+        report_path = tmp_path / "r.json"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pfx",
+                "import",
+                bundle,
+                "-p",
+                "dst",
+                "-q",
+                "--report",
+                report_path,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        created = r"/deployments/$"
+        wait_for(lambda: process.poll() is not None or proxy.count("POST", created, 201) >= 2)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
     assert process.returncode == 130, out + err
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
     report = orjson.loads(report_path.read_bytes())
