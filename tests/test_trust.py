@@ -230,26 +230,17 @@ def test_ctrl_c_writes_the_report_and_exits_130(
     with Proxy(server.url) as proxy:
         env = user_env(tmp_path, passphrase=PASSPHRASE, dst=proxy.url)
         report_path = tmp_path / "r.json"
+        argv = ["import", bundle, "-p", "dst", "-q", "--report", report_path]
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pfx",
-                "import",
-                bundle,
-                "-p",
-                "dst",
-                "-q",
-                "--report",
-                report_path,
-            ],
+            [sys.executable, "-m", "pfx", *argv],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        created = r"/deployments/$"
-        wait_for(lambda: process.poll() is not None or proxy.count("POST", created, 201) >= 2)
+        # Any answer counts: Prefect answers a create 200 when the row's timestamp does not
+        # pass the request's own (SQLite's precision), 201 otherwise.
+        wait_for(lambda: process.poll() is not None or proxy.count("POST", "/deployments/$") >= 2)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=120)
     assert process.returncode == 130, out + err
