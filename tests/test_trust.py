@@ -240,10 +240,12 @@ def test_ctrl_c_writes_the_report_and_exits_130(
         )
         # Any answer counts: Prefect answers a create 200 when the row's timestamp does not
         # pass the request's own (SQLite's precision), 201 otherwise.
+        started = time.monotonic()
         wait_for(lambda: process.poll() is not None or proxy.count("POST", "/deployments/$") >= 2)
+        seen = (time.monotonic() - started, process.poll(), proxy.count("POST", "/deployments/$"))
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, out + err
+    assert process.returncode == 130, f"{out}{err}\n(seconds, exit, deployments) at SIGINT: {seen}"
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
     report = orjson.loads(report_path.read_bytes())
     assert len(report["outcomes"]) == len(load(bundle).records)
