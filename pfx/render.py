@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pfx.escaping import safe_text
 from pfx.jsontypes import JSONObject
 from pfx.model import Record
 
@@ -107,8 +108,8 @@ def summary_text(rendering: Rendering, written: list[str], source: str) -> str:
     """What a render wrote and every field it left out, for people: omissions with the same
     kind, field and reason are one line, naming every record they concern."""
     counts = ", ".join(f"{n} {what}" for what, n in rendering.counts.items())
-    lines = [f"rendered {source}: {counts}"]
-    lines += [f"  wrote {path}" for path in written]
+    lines = [f"rendered {safe_text(source)}: {counts}"]
+    lines += [f"  wrote {safe_text(path)}" for path in written]
     groups: dict[tuple[str, str, str], list[str]] = {}
     for o in rendering.omissions:
         field = re.sub(r"\[[^\]]*\]", "", o.field)
@@ -116,8 +117,8 @@ def summary_text(rendering: Rendering, written: list[str], source: str) -> str:
     if groups:
         lines.append(f"not rendered ({len(rendering.omissions)} fields):")
     for (kind, field, reason), keys in groups.items():
-        lines.append(f"  {kind} {field}: {reason}")
-        lines.append(f"    {', '.join(dict.fromkeys(keys))}")
+        lines.append(safe_text(f"  {kind} {field}: {reason}"))
+        lines.append(safe_text(f"    {', '.join(dict.fromkeys(keys))}"))
     return "\n".join(lines)
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import shlex
 from urllib.parse import quote
 
+from pfx.escaping import safe_text
 from pfx.ids import find_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, Ref
@@ -120,7 +122,7 @@ def render_commands(records: list[Record], names: Names, source: str) -> Renderi
             _flow(record, out.omissions)
     lines = [
         "#!/usr/bin/env bash",
-        f"# Rendered by pfx from {source}: creates what prefect.yaml cannot express.",
+        f"# Rendered by pfx from {safe_text(source)}: creates what prefect.yaml cannot express.",
         "# Run it against the target server (`prefect profile use NAME` or PREFECT_API_URL)",
         "# before `prefect deploy --all`. Sections: ./prefect-setup.sh ["
         + "] [".join(SECTIONS)
@@ -226,7 +228,8 @@ def _document(
     for path in record.secrets.fields if record.secrets else []:
         env = env_name(record, path)
         _put(data, path, {"$secret": env})
-        comments.append(f"# {record.label}: secret {path.removeprefix('data.')} from ${env}")
+        what = safe_text(path.removeprefix("data."))
+        comments.append(f"# {safe_text(record.label)}: secret {what} from ${env}")
         omissions.append(Omission(record.kind, record.key, path, SECRET))
     # Nested blocks are references by id; name them so the target server's id is used.
     refs = {ref.id: ref for ref in record.refs if ref.id and ref.kind == "block-document"}
@@ -277,7 +280,7 @@ def _late(record: Record) -> list[str]:
         return []
     path: list[JSON] = ["/deployments/", {"$deployment": list(record.key)}]
     return [
-        f"# {record.label}: run-time templates, which `prefect deploy` would resolve",
+        f"# {safe_text(record.label)}: run-time templates, which `prefect deploy` would resolve",
         f"pfx_api PATCH {_q(path)} {_q(fields)}",
     ]
 
@@ -301,28 +304,50 @@ def _variable(record: Record) -> str:
 
 def _limit(record: Record, omissions: list[Omission]) -> list[str]:
     data = record.data
+
+    def omit(name: str, reason: str) -> None:
+        omissions.append(Omission(record.kind, record.key, name, reason))
+
     if record.kind == "global-concurrency-limit":
-        command = f"prefect gcl create {_q(str(data.get('name')))} --limit {data.get('limit')}"
-        if data.get("slot_decay_per_second"):
-            command += f" --slot-decay-per-second {data['slot_decay_per_second']}"
+        limit = data.get("limit")
+        if not _is_int(limit):
+            omit("*", "its limit is not a whole number: not rendered")
+            return []
+        command = f"prefect gcl create {_q(str(data.get('name')))} --limit {_number(limit)}"
+        decay = data.get("slot_decay_per_second")
+        if decay and _is_number(decay):
+            command += f" --slot-decay-per-second {_number(decay)}"
+        elif decay:
+            omit("slot_decay_per_second", "not a number: not rendered")
         if data.get("active") is False:
             command += " --disable"
         return [command]
     if record.kind == "tag-concurrency-limit":
         for name in ("active", "slot_decay_per_second"):
             if name in data and data[name] not in (True, 0, 0.0, None):
-                omissions.append(
-                    Omission(
-                        record.kind,
-                        record.key,
-                        name,
-                        "`prefect concurrency-limit create` sets a tag's limit only",
-                    )
-                )
-        return [
-            f"prefect concurrency-limit create {_q(record.key[0])} {data.get('concurrency_limit')}"
-        ]
+                omit(name, "`prefect concurrency-limit create` sets a tag's limit only")
+        limit = data.get("concurrency_limit")
+        if not _is_int(limit):
+            omit("*", "its limit is not a whole number: not rendered")
+            return []
+        return [f"prefect concurrency-limit create {_q(record.key[0])} {_number(limit)}"]
     return []
+
+
+def _is_int(value: JSON) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: JSON) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)
+
+
+def _number(value: JSON) -> str:
+    """A number checked to be one, as a shell word (quoted all the same: a word is a word)."""
+    assert _is_number(value)
+    return shlex.quote(repr(value))
 
 
 def _flow(record: Record, omissions: list[Omission]) -> None:
