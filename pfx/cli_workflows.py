@@ -134,8 +134,8 @@ def render(
     with fail_cleanly(_debug(ctx)):
         import orjson
 
-        from pfx.render import summary_json, summary_text
-        from pfx.rendering import render_to
+        from pfx.render.core import summary_json, summary_text
+        from pfx.render.files import render_to
 
         result = render_to(
             output,

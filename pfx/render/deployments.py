@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.concurrency_limit import DEPLOYMENT_PREFIX
 from pfx.model import Record
-from pfx.render import Names, Omission, Rendering
-from pfx.render_yaml import anchor_name, comment_ids, dump, header, sorted_json
+from pfx.render.core import Names, Omission, Rendering
+from pfx.render.yamltext import anchor_name, comment_ids, dump, header, sorted_json
 
 PREFECT_YAML = "prefect.yaml"
 # Fields of a deployment this render knows; anything else a server sends is listed as omitted.

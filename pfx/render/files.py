@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pfx.errors import UsageError
-from pfx.render import Rendering, render
-from pfx.render_commands import SETUP_SH
+from pfx.render.commands import SETUP_SH
+from pfx.render.core import Rendering, render
 
 
 @dataclass

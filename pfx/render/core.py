@@ -1,8 +1,8 @@
 """Rendering records as code, pure: what a rendering is (files and omissions) and `render`,
 which selects records and asks each part for its files (records in, texts out).
 
-Parts: render_deployments.py (prefect.yaml), render_automations.py (triggers and the
-automations file), render_commands.py (the companion `prefect` commands), render_yaml.py (YAML
+Parts: deployments.py (prefect.yaml), automations.py (triggers and the
+automations file), commands.py (the companion `prefect` commands), yamltext.py (YAML
 text). Nothing here reads or writes files.
 """
 
@@ -72,9 +72,9 @@ def render(
 ) -> Rendering:
     """Every rendered file for `records` (picked by `include`/`exclude` selectors, with what
     they reference), and every field those files leave out."""
-    from pfx.render_automations import render_automations, split_automations, trigger_entries
-    from pfx.render_commands import render_commands
-    from pfx.render_deployments import render_deployments
+    from pfx.render.automations import render_automations, split_automations, trigger_entries
+    from pfx.render.commands import render_commands
+    from pfx.render.deployments import render_deployments
     from pfx.select import select
 
     chosen = select(records, include, exclude).records

@@ -19,8 +19,8 @@ from pfx.escaping import safe_text
 from pfx.ids import find_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, Ref
-from pfx.render import Names, Omission, Rendering
-from pfx.render_settings import storage_commands
+from pfx.render.core import Names, Omission, Rendering
+from pfx.render.settings import storage_commands
 from pfx.secretsfile import env_name
 
 SETUP_SH = "prefect-setup.sh"
@@ -273,7 +273,7 @@ def _deployable(record: Record) -> bool:
 
 
 def _late(record: Record) -> list[str]:
-    from pfx.render_deployments import late_fields
+    from pfx.render.deployments import late_fields
 
     fields = late_fields(record.data)
     if not fields:

@@ -11,8 +11,8 @@ from pfx.ids import find_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.automation import ACTION_LISTS
 from pfx.model import Record
-from pfx.render import Names, Omission, Rendering
-from pfx.render_yaml import comment_ids, dump, header, sorted_json
+from pfx.render.core import Names, Omission, Rendering
+from pfx.render.yamltext import comment_ids, dump, header, sorted_json
 
 AUTOMATIONS_YAML = "automations.yaml"
 # AutomationCore's fields, in the order the file shows them.

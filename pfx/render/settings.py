@@ -10,7 +10,7 @@ import shlex
 
 from pfx.kinds import result_storage, saved_search
 from pfx.model import Record
-from pfx.render import Omission
+from pfx.render.core import Omission
 
 SEARCH = "saved UI search: not rendered (`pfx import` carries it)"
 UNRESOLVED = "names a block document that is not rendered: set it by hand"
