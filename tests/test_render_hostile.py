@@ -57,6 +57,7 @@ def hostile_records() -> list[Record]:
         key=("secret", SHELL),
         id=BLOCK_ID,
         data={"name": SHELL, "data": {"value": "********"}, "is_anonymous": False},
+        refs=[Ref(kind="block-schema", key=(SHELL, "1"), path="block_schema_id")],
         secrets=SecretSlot(mode="withheld", fields=["data.value"]),
     )
     gcl = Record(

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pfx.errors import UsageError
-from pfx.render.commands import SETUP_SH
-from pfx.render.core import Rendering, render
+from pfx.render.core import render
+from pfx.render.model import Rendering
+from pfx.render.script import SETUP_SH
 
 
 @dataclass

@@ -13,6 +13,7 @@ import yaml  # type: ignore[import-untyped]  # no stubs installed; Prefect ships
 from pfx.escaping import is_safe, safe_text
 from pfx.ids import UUID
 from pfx.jsontypes import JSON
+from pfx.render.model import RenderCheckError
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
@@ -84,6 +85,18 @@ def comment_ids(text: str, names: Mapping[str, str]) -> str:
             line = f"{line}  # {safe_text(', '.join(dict.fromkeys(found)))}"
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def checked_yaml(text: str, document: Mapping[str, Any]) -> str:
+    """`text`, once it reads back (with PyYAML's safe loader, as Prefect reads prefect.yaml)
+    as exactly `document`: no key, value or step that pfx did not mean to write."""
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RenderCheckError(f"rendered YAML does not parse: {e}") from None
+    if loaded != dict(document):
+        raise RenderCheckError("rendered YAML does not read back as the document pfx wrote")
+    return text
 
 
 def header(lines: list[str]) -> str:
