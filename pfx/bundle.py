@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import orjson
 from pydantic import ValidationError
 
 from pfx import __version__
+from pfx.census import Census, Reread
+from pfx.checksums import Digests, cut_lists
 from pfx.errors import BundleError
-from pfx.invariants import check_heads, check_kdf, check_record, check_source
-from pfx.jsonline import TooDeep, dump_line, load_line
+from pfx.escaping import safe_text
+from pfx.invariants import check_kdf, check_record, check_source
+from pfx.jsonline import TooDeep, TooLarge, dump_line, elements_bound, load_line
 from pfx.kinds import BY_NAME, ORDER
+from pfx.limits import MAX_ELEMENTS, ReadLimits
 from pfx.model import (
     FORMAT_MAJOR,
     FORMAT_MINOR,
@@ -165,92 +168,142 @@ def encode(
     yield from lines
 
 
-def decode_manifest(line: bytes) -> Manifest:
-    """The manifest from a bundle's first line; refuses what is not a bundle or too new."""
-    # The usual case in one pass, without a dict of the whole manifest beside the model (a
-    # large bundle's manifest holds a hash per record); anything else takes the slow path,
-    # which says what is wrong.
+def decode_manifest(line: bytes, limits: ReadLimits | None = None) -> Manifest:
+    """The manifest from a bundle's first line; refuses what is not a bundle, too new, or more
+    than a reader reads (`limits`: how many records and JSON values its file may claim)."""
+    limits = limits or ReadLimits()
+    # The usual case without a Python object per record: hashes and edges are cut out of the
+    # line and kept compact (checksums.py), the rest parsed in one pass. Anything else takes
+    # the slow path, which says what is wrong.
+    cut = cut_lists(line)
+    if cut is not None:
+        rest, digests, edges = cut
+        try:
+            if elements_bound(rest) > MAX_ELEMENTS:
+                raise ValueError
+            manifest = Manifest.model_validate_json(rest)
+            if manifest.version[0] == FORMAT_MAJOR and not manifest.hashes and not manifest.edges:
+                manifest.hashes, manifest.edges = digests, edges
+                _check_size(manifest, limits)
+                return manifest
+        except ValueError:
+            pass
     try:
-        manifest = Manifest.model_validate_json(line)
-        if manifest.version[0] == FORMAT_MAJOR:
-            return manifest
+        raw = load_line(line, limits.manifest_elements)
+    except TooLarge as e:
+        raise BundleError(f"damaged bundle: the manifest holds {e}") from None
     except ValueError:
-        pass
-    try:
-        raw = orjson.loads(line)
-    except orjson.JSONDecodeError:
         raise BundleError("not a pfx bundle (first line is not JSON)") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
         raise BundleError("not a pfx bundle (no pfx-bundle manifest)")
     version = raw.get("version")
-    if (
-        not isinstance(version, list)
-        or len(version) != 2
-        or not all(isinstance(v, int) for v in version)
-    ):
+    major, minor = version if isinstance(version, list) and len(version) == 2 else (None, None)
+    if not isinstance(major, int) or not isinstance(minor, int):
         raise BundleError("damaged bundle: manifest has no format version")
-    if version[0] > FORMAT_MAJOR:
-        need = raw.get("reader") or f"{version[0]}.0"
+    if major > FORMAT_MAJOR:
+        need = raw.get("reader") or f"{major}.0"
         raise BundleError(
-            f"bundle format {version[0]}.{version[1]} is newer than this pfx {__version__} reads "
-            f"(format {FORMAT_MAJOR}.x); upgrade to pfx >= {need}"
+            f"bundle format {major}.{minor} is newer than this pfx {__version__} reads "
+            f"(format {FORMAT_MAJOR}.x); upgrade to pfx >= {safe_text(str(need))}"
         )
-    if version[0] < FORMAT_MAJOR:
+    if major < FORMAT_MAJOR:
         # No major before 1 was ever written; a reader knows only its own major's rules.
         raise BundleError(
-            f"bundle format {version[0]}.{version[1]} is older than this pfx {__version__} reads "
+            f"bundle format {major}.{minor} is older than this pfx {__version__} reads "
             f"(format {FORMAT_MAJOR}.x)"
         )
     try:
-        return Manifest.model_validate(raw)
+        manifest = Manifest.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise BundleError(f"damaged bundle: manifest field {where}: {first['msg']}") from None
-
-
-def decode(lines: Iterable[bytes]) -> Bundle:
-    """Decode and verify a bundle from its lines; raises BundleError on the first fault.
-
-    Checks, in order: manifest (version, source URL, key derivation); per record line its
-    sha256, JSON and depth, record schema, kind, and what its kind's import code reads
-    (invariants.check_record); then record count (truncation), whole digest, bundle order,
-    unique keys and ids, refs, counts, edges and the secrets summary. Records stay resident
-    as their lines (RecordLines), each decoded once here and again on demand.
-    """
-    manifest, kept, heads = _scan(lines, keep=True)
-    return Bundle(manifest, RecordLines(kept, heads))
-
-
-def check(lines: Iterable[bytes]) -> Manifest:
-    """Every check of `decode`, keeping no record line: what `verify` needs (a bundle's lines
-    are most of what reading it holds)."""
-    manifest, _, _ = _scan(lines, keep=False)
+        raise BundleError(
+            f"damaged bundle: manifest field {safe_text(where)}: {first['msg']}"
+        ) from None
+    _check_size(manifest, limits)
     return manifest
 
 
-def _scan(lines: Iterable[bytes], *, keep: bool) -> tuple[Manifest, list[bytes], list[Head]]:
+def _check_size(manifest: Manifest, limits: ReadLimits) -> None:
+    """A file holds at least limits.BYTES_PER_RECORD bytes per record its manifest lists."""
+    if limits.records is not None and len(manifest.hashes) > limits.records:
+        raise BundleError(
+            f"damaged bundle: the manifest lists {len(manifest.hashes)} records, more than a "
+            f"file of {limits.size} bytes can hold (a reader's limit)"
+        )
+
+
+def decode(lines: Iterable[bytes], limits: ReadLimits | None = None) -> Bundle:
+    """Decode and verify a bundle from its lines; raises BundleError on the first fault.
+
+    Checks, in order: manifest (version, size, source URL, key derivation); per record line
+    its sha256, JSON, size and depth, record schema, kind, and what its kind's import code
+    reads (invariants.check_record); bundle order and unique keys as they come; then record
+    count (truncation), whole digest, counts, secrets summary, and across records (census.py)
+    unique ids, refs, edges and declared outside refs. Records stay resident as their lines
+    (RecordLines), each decoded once here and again on demand.
+    """
+    kept: list[bytes] = []
+    manifest, heads = _scan(lines, limits, kept)
+    return Bundle(manifest, RecordLines(kept, heads))
+
+
+def check(
+    lines: Iterable[bytes],
+    limits: ReadLimits | None = None,
+    reread: Callable[[], Iterable[bytes]] | None = None,
+) -> Manifest:
+    """Every check of `decode`, keeping no record line: what `verify` needs. `reread` gives
+    the lines again, only to name the records of a failed check; without it the lines are
+    held in a list (as tests hand them over)."""
+    if reread is None:
+        lines = lines if isinstance(lines, list) else list(lines)
+        manifest, _ = _scan(lines, limits, None, lambda i: _record(lines[i + 1], i, ""))
+        return manifest
+
+    def again(i: int) -> Record:
+        for n, line in enumerate(reread()):
+            if n == i + 1:
+                return _record(line, i, "")
+        raise BundleError(f"damaged bundle: record {i + 1} is gone on a second read")
+
+    manifest, _ = _scan(lines, limits, None, again)
+    return manifest
+
+
+def _scan(
+    lines: Iterable[bytes],
+    limits: ReadLimits | None,
+    kept: list[bytes] | None,
+    reread: Reread | None = None,
+) -> tuple[Manifest, list[Head]]:
+    """Read and check every line; keep each record line in `kept` (and its head) when given."""
     it = iter(lines)
     first = next(it, None)
     if first is None:
         raise BundleError("not a pfx bundle (empty)")
     if not first.endswith(b"\n"):
         raise BundleError("damaged bundle: the manifest line is cut short (truncated file)")
-    manifest = decode_manifest(first)
+    manifest = decode_manifest(first, limits)
+    del first  # a large bundle's manifest line is most of its first megabytes
     check_source(manifest.source)
     check_kdf(manifest.secrets)
     digest = hashlib.sha256()
-    kept: list[bytes] = []
     heads: list[Head] = []
     shared: dict[object, object] = {}
+    census = Census()
+    counts: Counter[str] = Counter()
     slots = {"withheld": 0, "encrypted": 0, "plaintext": 0}
-    n = len(manifest.hashes)
+    hashes = manifest.hashes
+    n = len(hashes)
+    previous: tuple[int, str, tuple[str, ...]] | None = None
     for i, line in enumerate(it):
         if i >= n:
             raise BundleError(f"damaged bundle: more records than the manifest's {n}")
         if not line.endswith(b"\n"):
             raise BundleError(f"damaged bundle: record {i + 1} is cut short (truncated file)")
-        if hashlib.sha256(line).hexdigest() != manifest.hashes[i]:
+        sha = hashlib.sha256(line)
+        if not _same(sha, hashes, i):
             raise BundleError(
                 f"damaged bundle: record {i + 1}{_label_of(line)} does not match its checksum "
                 "(edited or corrupt)"
@@ -258,22 +311,46 @@ def _scan(lines: Iterable[bytes], *, keep: bool) -> tuple[Manifest, list[bytes],
         digest.update(line)
         record = _record(line, i, manifest.reader)
         check_record(record, i + 1)
+        order = _order(record)
+        if previous is not None and previous >= order:
+            if previous == order:
+                raise BundleError(f"damaged bundle: {record.label} appears twice")
+            raise BundleError("damaged bundle: records are not in bundle order")
+        previous = order
+        counts[record.kind] += 1
         if record.secrets:
             slots[record.secrets.mode] += len(record.secrets.fields)
-        if keep:
+        census.add(record)
+        if kept is not None:
             kept.append(line)
-        heads.append(head_of(record, shared))
-    if len(heads) != n:
-        raise BundleError(f"damaged bundle: {len(heads)} of {n} records present (truncated file)")
+            heads.append(head_of(record, shared))
+    if len(census) != n:
+        raise BundleError(f"damaged bundle: {len(census)} of {n} records present (truncated file)")
     if digest.hexdigest() != manifest.digest:
         raise BundleError("damaged bundle: records do not match the manifest digest")
-    _check_invariants(manifest, heads, slots)
-    return manifest, kept, heads
+    _check_totals(manifest, counts, slots)
+    if reread is None:
+        assert kept is not None
+        records = kept
+
+        def reread(i: int) -> Record:
+            return _record(records[i], i, "")
+
+    census.check(manifest.edges, manifest.selection, reread)
+    return manifest, heads
+
+
+def _same(sha: hashlib._Hash, hashes: Sequence[str], i: int) -> bool:
+    if isinstance(hashes, Digests):
+        return sha.digest() == hashes.digest(i)
+    return sha.hexdigest() == hashes[i]
 
 
 def _label_of(line: bytes) -> str:
-    """` (kind key)` of a record line that failed its checksum, if it still parses: a name
-    for the message only, never trusted."""
+    """` (kind key)` of a record line that failed its checksum, if it still parses and is
+    small enough to parse: a name for the message only, never trusted."""
+    if elements_bound(line) > 10_000:
+        return ""
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -283,7 +360,7 @@ def _label_of(line: bytes) -> str:
     kind, key = raw.get("kind"), raw.get("key")
     if not isinstance(kind, str) or not isinstance(key, list):
         return ""
-    return f" ({kind} {'/'.join(str(k) for k in key)})"
+    return safe_text(f" ({kind} {'/'.join(str(k) for k in key)})")
 
 
 def _record(line: bytes, i: int, reader: str) -> Record:
@@ -294,33 +371,29 @@ def _record(line: bytes, i: int, reader: str) -> Record:
         where = ".".join(str(p) for p in first["loc"])
         raise BundleError(
             f"damaged bundle: record {i + 1}{_label_of(line)} is not a valid record: "
-            f"{where}: {first['msg']}"
+            f"{safe_text(where)}: {first['msg']}"
         ) from None
     except ValueError as e:
         raise BundleError(f"damaged bundle: record {i + 1}{_label_of(line)} is {e}") from None
     if record.kind not in BY_NAME:
         # A kind appended in a later minor version (rule 8): the writer named who reads it.
         raise BundleError(
-            f"record {i + 1} ({record.label}): unknown kind {record.kind!r}; this pfx "
-            f"{__version__} knows {', '.join(BY_NAME)}; the bundle needs pfx >= {reader}"
+            f"record {i + 1} ({safe_text(record.label)}): unknown kind {record.kind!r}; this pfx "
+            f"{__version__} knows {', '.join(BY_NAME)}; the bundle needs pfx >= "
+            f"{safe_text(reader)}"
         )
     return record
 
 
-def _check_invariants(manifest: Manifest, heads: list[Head], slots: dict[str, int]) -> None:
-    if any(_order(a) > _order(b) for a, b in pairwise(heads)):
-        raise BundleError("damaged bundle: records are not in bundle order")
-    check_heads(heads)
-    counts = Counter(h.kind for h in heads)
+def _check_totals(manifest: Manifest, counts: Counter[str], slots: dict[str, int]) -> None:
     # Every kind present must be counted too, not only the kinds the manifest lists.
     for kind in sorted(manifest.counts.keys() | counts.keys()):
         count = manifest.counts.get(kind, 0)
         if counts.get(kind, 0) != count:
             raise BundleError(
-                f"damaged bundle: manifest counts {count} {kind}, found {counts.get(kind, 0)}"
+                f"damaged bundle: manifest counts {count} {safe_text(kind)}, "
+                f"found {counts.get(kind, 0)}"
             )
-    if sorted(map(tuple, manifest.edges)) != edges_of(heads):
-        raise BundleError("damaged bundle: manifest dependency edges do not match record refs")
     summary = manifest.secrets
     for mode, found in slots.items():
         if getattr(summary, mode) != found:
@@ -330,19 +403,3 @@ def _check_invariants(manifest: Manifest, heads: list[Head], slots: dict[str, in
             )
     if slots["encrypted"] and not (summary.kdf and summary.check):
         raise BundleError("damaged bundle: encrypted secrets but no key derivation in manifest")
-    if manifest.selection is not None:
-        _check_external(manifest.selection, heads)
-
-
-def _check_external(selection: Partial, heads: list[Head]) -> None:
-    """A partial bundle declares every record it refers to but does not hold (rule 23)."""
-    present = {(h.kind, h.key) for h in heads}
-    declared = {(e.kind, e.key) for e in selection.external}
-    for head in heads:
-        for ref in head.links:
-            target = (ref.kind, ref.key)
-            if not ref.soft and target not in present and target not in declared:
-                raise BundleError(
-                    f"damaged bundle: {head.label} refers to {ref.kind} {'/'.join(ref.key)}, "
-                    "which is neither in the partial bundle nor declared external"
-                )

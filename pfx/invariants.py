@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from pfx.errors import BundleError
@@ -16,7 +15,6 @@ from pfx.ids import UUID
 from pfx.jsontypes import JSON
 from pfx.kinds import BY_NAME, kind_named
 from pfx.model import Record, SecretsSummary, Source
-from pfx.records import Head
 from pfx.secrets import MASK, get_path
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -115,39 +113,6 @@ def _b64(text: str) -> bytes | None:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
-
-
-def check_heads(heads: Sequence[Head]) -> None:
-    """Across records: unique (kind, key) and source ids, and refs that agree with the
-    records they name (a ref's id is its target's source id)."""
-    by_key: dict[tuple[str, tuple[str, ...]], Head] = {}
-    by_id: dict[str, Head] = {}
-    for head in heads:
-        ident = (head.kind, head.key)
-        if ident in by_key:
-            raise BundleError(f"damaged bundle: {head.label} appears twice")
-        by_key[ident] = head
-        if head.id is not None:
-            other = by_id.get(head.id.lower())
-            if other is not None:
-                raise BundleError(
-                    f"damaged bundle: {other.label} and {head.label} have the same source id "
-                    f"{head.id} (import could not tell their references apart)"
-                )
-            by_id[head.id.lower()] = head
-    for head in heads:
-        for ref in head.links:
-            if ref.id is None:
-                continue
-            target = by_key.get((ref.kind, ref.key))
-            named = by_id.get(ref.id.lower())
-            # Import orders by the key and rewrites the id: both must name the same record.
-            if (target is not None or named is not None) and target is not named:
-                whose = f"{named.label}'s" if named is not None else "not that record's"
-                raise BundleError(
-                    f"damaged bundle: {head.label} refers at {ref.path!r} to "
-                    f"{ref.kind} {'/'.join(ref.key)} by id {ref.id}, which is {whose}"
-                )
 
 
 def check_source(source: Source) -> None:

@@ -5,9 +5,10 @@ JSON Schemas in schemas/ are generated from these models (pfx.schemagen); FORMAT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from pfx.jsontypes import JSONObject
 
@@ -149,12 +150,23 @@ class Manifest(BaseModel):
     source: Source
     secrets: SecretsSummary = Field(default_factory=SecretsSummary)
     counts: dict[str, int]
-    # [dependent, dependency] pairs of record ordinals (0-based, in bundle order).
-    edges: list[tuple[int, int]]
-    # sha256 (hex) of each record line, in bundle order.
-    hashes: list[str]
+    # [dependent, dependency] pairs of record ordinals (0-based, in bundle order). A read
+    # manifest keeps them packed (checksums.Edges).
+    edges: Sequence[tuple[int, int]]
+    # sha256 (hex) of each record line, in bundle order; a read manifest keeps them as bytes
+    # (checksums.Digests).
+    hashes: Sequence[str]
     # sha256 (hex) over all record lines, each with its newline, in bundle order.
     digest: str
     skipped: list[Skipped] = Field(default_factory=list)
     # Set when the export was asked for part of the source (--include/--exclude); None: all.
     selection: Partial | None = None
+
+    # A read manifest's compact lists are written as the lists they stand for.
+    @field_serializer("hashes")
+    def _hashes(self, hashes: Sequence[str]) -> list[str]:
+        return list(hashes)
+
+    @field_serializer("edges")
+    def _edges(self, edges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        return list(edges)
