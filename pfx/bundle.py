@@ -21,7 +21,7 @@ from pfx.census import Census, Reread
 from pfx.checksums import Digests, cut_lists
 from pfx.errors import BundleError
 from pfx.escaping import safe_text
-from pfx.invariants import check_kdf, check_record, check_source
+from pfx.invariants import check_kdf, check_record, check_source, check_totals
 from pfx.jsonline import TooDeep, TooLarge, dump_line, elements_bound, load_line
 from pfx.kinds import BY_NAME, ORDER
 from pfx.limits import MAX_ELEMENTS, ReadLimits
@@ -328,7 +328,7 @@ def _scan(
         raise BundleError(f"damaged bundle: {len(census)} of {n} records present (truncated file)")
     if digest.hexdigest() != manifest.digest:
         raise BundleError("damaged bundle: records do not match the manifest digest")
-    _check_totals(manifest, counts, slots)
+    check_totals(manifest, counts, slots)
     if reread is None:
         assert kept is not None
         records = kept
@@ -383,23 +383,3 @@ def _record(line: bytes, i: int, reader: str) -> Record:
             f"{safe_text(reader)}"
         )
     return record
-
-
-def _check_totals(manifest: Manifest, counts: Counter[str], slots: dict[str, int]) -> None:
-    # Every kind present must be counted too, not only the kinds the manifest lists.
-    for kind in sorted(manifest.counts.keys() | counts.keys()):
-        count = manifest.counts.get(kind, 0)
-        if counts.get(kind, 0) != count:
-            raise BundleError(
-                f"damaged bundle: manifest counts {count} {safe_text(kind)}, "
-                f"found {counts.get(kind, 0)}"
-            )
-    summary = manifest.secrets
-    for mode, found in slots.items():
-        if getattr(summary, mode) != found:
-            raise BundleError(
-                f"damaged bundle: manifest counts {getattr(summary, mode)} {mode} secret "
-                f"values, records hold {found}"
-            )
-    if slots["encrypted"] and not (summary.kdf and summary.check):
-        raise BundleError("damaged bundle: encrypted secrets but no key derivation in manifest")

@@ -8,13 +8,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import Counter
 from urllib.parse import parse_qsl, urlsplit
 
 from pfx.errors import BundleError
+from pfx.escaping import safe_text
 from pfx.ids import UUID
 from pfx.jsontypes import JSON
 from pfx.kinds import BY_NAME, kind_named
-from pfx.model import Record, SecretsSummary, Source
+from pfx.model import Manifest, Record, SecretsSummary, Source
 from pfx.secrets import MASK, get_path
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -166,3 +168,24 @@ def check_kdf(summary: SecretsSummary) -> None:
         )
     if summary.check is not None and len(_b64(summary.check) or b"") < SEALED_MIN:
         raise BundleError("damaged bundle: manifest secrets.check is not base64 of a ciphertext")
+
+
+def check_totals(manifest: Manifest, counts: Counter[str], slots: dict[str, int]) -> None:
+    """The manifest's counts per kind and of secret values per mode are the records'."""
+    # Every kind present must be counted too, not only the kinds the manifest lists.
+    for kind in sorted(manifest.counts.keys() | counts.keys()):
+        count = manifest.counts.get(kind, 0)
+        if counts.get(kind, 0) != count:
+            raise BundleError(
+                f"damaged bundle: manifest counts {count} {safe_text(kind)}, "
+                f"found {counts.get(kind, 0)}"
+            )
+    summary = manifest.secrets
+    for mode, found in slots.items():
+        if getattr(summary, mode) != found:
+            raise BundleError(
+                f"damaged bundle: manifest counts {getattr(summary, mode)} {mode} secret "
+                f"values, records hold {found}"
+            )
+    if slots["encrypted"] and not (summary.kdf and summary.check):
+        raise BundleError("damaged bundle: encrypted secrets but no key derivation in manifest")
