@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pfx.escaping import safe_text
+
 if TYPE_CHECKING:
     from pfx.errors import PfxError
 
@@ -32,14 +34,14 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
     except PfxError as e:
         if debug:
             raise
-        click.echo(f"pfx: error: {e}", err=True)
+        click.echo(f"pfx: error: {safe_text(str(e))}", err=True)
         sys.exit(e.exit_code)
     except BaseExceptionGroup as group:
         # Concurrent reads fail together; the first of our own errors says what went wrong.
         first = first_pfx_error(group)
         if debug or first is None:
             raise
-        click.echo(f"pfx: error: {first}", err=True)
+        click.echo(f"pfx: error: {safe_text(str(first))}", err=True)
         sys.exit(first.exit_code)
     except KeyboardInterrupt:
         click.echo("pfx: interrupted", err=True)
@@ -53,13 +55,16 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
         if debug or e.errno not in USER_ERRNOS:
             raise
         where = f": {e.filename}" if e.filename else ""
-        click.echo(f"pfx: error: {e.strerror}{where}", err=True)
+        click.echo(safe_text(f"pfx: error: {e.strerror}{where}"), err=True)
         sys.exit(2)
     except Exception as e:
         if debug:
             raise
         name = type(e).__name__
-        click.echo(f"pfx: internal error: {name}: {e} (run with --debug for a traceback)", err=True)
+        click.echo(
+            safe_text(f"pfx: internal error: {name}: {e} (run with --debug for a traceback)"),
+            err=True,
+        )
         sys.exit(70)
 
 

@@ -314,7 +314,7 @@ def _scan(
         order = _order(record)
         if previous is not None and previous >= order:
             if previous == order:
-                raise BundleError(f"damaged bundle: {record.label} appears twice")
+                raise BundleError(f"damaged bundle: {safe_text(record.label)} appears twice")
             raise BundleError("damaged bundle: records are not in bundle order")
         previous = order
         counts[record.kind] += 1

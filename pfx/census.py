@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 import orjson
 
 from pfx.errors import BundleError
+from pfx.escaping import safe_text
 from pfx.model import Partial, Record
 
 Reread = Callable[[int], Record]
@@ -128,7 +129,8 @@ def _check_ids(by_id: _Lookup, reread: Reread) -> None:
             a, b = sorted((by_id.ordinals[k - 1], by_id.ordinals[k]))
             first, second = reread(a), reread(b)
             raise BundleError(
-                f"damaged bundle: {first.label} and {second.label} have the same source id "
+                f"damaged bundle: {safe_text(first.label)} and {safe_text(second.label)} have the "
+                f"same source id "
                 f"{second.id} (import could not tell their references apart)"
             )
 
@@ -138,8 +140,10 @@ def _refuse_ref(reread: Reread, i: int, n: int, named: int | None) -> None:
     ref = record.refs[n]
     whose = f"{reread(named).label}'s" if named is not None else "not that record's"
     raise BundleError(
-        f"damaged bundle: {record.label} refers at {ref.path!r} to "
-        f"{ref.kind} {'/'.join(ref.key)} by id {ref.id}, which is {whose}"
+        safe_text(
+            f"damaged bundle: {record.label} refers at {ref.path!r} to "
+            f"{ref.kind} {'/'.join(ref.key)} by id {ref.id}, which is {whose}"
+        )
     )
 
 
@@ -148,6 +152,8 @@ def _refuse_external(reread: Reread, i: int, n: int) -> None:
     record = reread(i)
     ref = record.refs[n]
     raise BundleError(
-        f"damaged bundle: {record.label} refers to {ref.kind} {'/'.join(ref.key)}, "
-        "which is neither in the partial bundle nor declared external"
+        safe_text(
+            f"damaged bundle: {record.label} refers to {ref.kind} {'/'.join(ref.key)}, "
+            "which is neither in the partial bundle nor declared external"
+        )
     )

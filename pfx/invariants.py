@@ -12,7 +12,7 @@ from collections import Counter
 from urllib.parse import parse_qsl, urlsplit
 
 from pfx.errors import BundleError
-from pfx.escaping import safe_text
+from pfx.escaping import is_safe, safe_text
 from pfx.ids import UUID
 from pfx.jsontypes import JSON
 from pfx.kinds import BY_NAME, kind_named
@@ -29,6 +29,12 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 # The placeholder key export gives a ref to an id the source itself could not resolve.
 MISSING = "<missing>"
+# Kinds whose every key part Prefect's own schemas restrict to lowercase letters, digits,
+# `-` (and `_` for variables): BlockTypeSlug, BlockDocumentName, VariableName
+# (prefect/types/names.py). A control character there is no server's.
+PLAIN_KEYS = frozenset({"block-type", "block-document", "variable"})
+# How much of a secret each mode reveals: a slot may not reveal more than its manifest says.
+REVEALS = {"withheld": 0, "encrypted": 1, "plaintext": 2}
 # Query parameters that carry credentials in URLs (api_key=, token=, ...).
 _CREDENTIAL = re.compile(r"key|token|secret|passw|auth|signature|credential", re.IGNORECASE)
 
@@ -61,16 +67,18 @@ def check_record(record: Record, n: int) -> None:
     """One record against its kind's shape, its ids, refs and secret slot; `n` is its
     1-based number in the bundle, for messages."""
     kind = kind_named(record.kind)
-    where = f"record {n} ({record.label})"
+    where = f"record {n} ({safe_text(record.label)})"
     if len(record.key) != kind.shape.key:
         raise BundleError(
             f"damaged bundle: {where} has a key of {len(record.key)} parts; "
             f"{kind.name} keys have {kind.shape.key}"
         )
+    _check_key(record.kind, record.key, where)
     for name, spec in kind.shape.fields.items():
-        value = record.data.get(name)
+        value = get_path(record.data, name) if "." in name else record.data.get(name)
         if not _is(value, spec):
-            what = "missing" if name not in record.data else f"not {spec.rstrip('?')}"
+            present = value is not None or (name in record.data)
+            what = f"not {spec.rstrip('?')}" if present else "missing"
             raise BundleError(f"damaged bundle: {where} data field {name!r} is {what}")
     if record.id is not None and not UUID.fullmatch(record.id):
         raise BundleError(f"damaged bundle: {where} has an id that is not a UUID")
@@ -81,12 +89,22 @@ def check_record(record: Record, n: int) -> None:
         arity = 2 if ref.key[:1] == (MISSING,) else target.shape.key
         if len(ref.key) != arity:
             raise BundleError(
-                f"damaged bundle: {where} refers to {ref.kind} {'/'.join(ref.key)!r}, "
+                f"damaged bundle: {where} refers to {ref.kind!r} {'/'.join(ref.key)!r}, "
                 f"a key of {len(ref.key)} parts; {ref.kind} keys have {arity}"
             )
         if ref.id is not None and not UUID.fullmatch(ref.id):
             raise BundleError(f"damaged bundle: {where} ref at {ref.path!r} has a non-UUID id")
+        if ref.key[:1] != (MISSING,):
+            _check_key(ref.kind, ref.key, f"{where} ref at {ref.path!r}")
     _check_slot(record, where)
+
+
+def _check_key(kind: str, key: tuple[str, ...], where: str) -> None:
+    if kind in PLAIN_KEYS and not all(is_safe(part) for part in key):
+        raise BundleError(
+            f"damaged bundle: {where}: a {kind} key with a control character, which "
+            "Prefect's schema forbids (no server lists one)"
+        )
 
 
 def _check_slot(record: Record, where: str) -> None:
@@ -181,6 +199,12 @@ def check_totals(manifest: Manifest, counts: Counter[str], slots: dict[str, int]
                 f"found {counts.get(kind, 0)}"
             )
     summary = manifest.secrets
+    for mode, found in slots.items():
+        if found and REVEALS[mode] > REVEALS[summary.mode]:
+            raise BundleError(
+                f"damaged bundle: the manifest says secrets are {summary.mode}, but records "
+                f"hold {found} {mode} values"
+            )
     for mode, found in slots.items():
         if getattr(summary, mode) != found:
             raise BundleError(

@@ -192,6 +192,65 @@ def test_encrypted_slot_with_garbage_ciphertext_is_refused() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("record", "words"),
+    [
+        (
+            Record(kind="variable", key=("a\nb",), data={"name": "a\nb"}),
+            "a variable key with a control character",
+        ),
+        (
+            Record(
+                kind="block-document",
+                key=("secret", "db\x1b[2J"),
+                data={"name": "db", "data": {}},
+            ),
+            "a block-document key with a control character",
+        ),
+        (
+            Record(kind="global-concurrency-limit", key=("g",), data={"name": "g", "limit": "1;x"}),
+            "data field 'limit' is not int",
+        ),
+        (
+            Record(
+                kind="global-concurrency-limit",
+                key=("g",),
+                data={"name": "g", "limit": 1, "slot_decay_per_second": "$(x)"},
+            ),
+            "data field 'slot_decay_per_second' is not number",
+        ),
+        (
+            Record(
+                kind="deployment",
+                key=("etl", "d"),
+                data={
+                    "name": "d",
+                    "flow_id": FLOW_ID,
+                    "global_concurrency_limit": {"name": "deployment:x", "limit": "3"},
+                },
+            ),
+            "data field 'global_concurrency_limit.limit' is not int",
+        ),
+    ],
+    ids=["variable-newline", "block-escape", "limit", "decay", "own-limit"],
+)
+def test_what_no_server_lists_is_refused(record: Record, words: str) -> None:
+    """Control characters in keys whose characters Prefect's schema restricts, and limits
+    that are not numbers, are refused by name."""
+    assert words in refusal(forge([*sample(), record]))
+
+
+def test_a_secrets_mode_that_disagrees_with_the_records_is_refused() -> None:
+    """A manifest that says "withheld" over a record that holds its value in clear."""
+    slot = SecretSlot(mode="plaintext", fields=["value"])
+    recs = [
+        *sample(),
+        Record(kind="variable", key=("v",), data={"name": "v", "value": "hunter2"}, secrets=slot),
+    ]
+    lines = forge(recs)
+    assert "the manifest says secrets are withheld, but records hold 1 plaintext" in refusal(lines)
+
+
 # --- depth: one writer, one reader ------------------------------------------------------------
 
 
