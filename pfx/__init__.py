@@ -9,4 +9,4 @@ The library API (the CLI is a thin client of it):
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

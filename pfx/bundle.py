@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-import orjson
 from pydantic import ValidationError
 
 from pfx import __version__
@@ -21,7 +20,7 @@ from pfx.census import Census, Reread
 from pfx.checksums import Digests, cut_lists
 from pfx.errors import BundleError
 from pfx.escaping import safe_text
-from pfx.invariants import check_kdf, check_record, check_source, check_totals
+from pfx.invariants import check_auth, check_kdf, check_record, check_source, check_totals
 from pfx.jsonline import TooDeep, TooLarge, dump_line, elements_bound, load_line
 from pfx.kinds import BY_NAME, ORDER
 from pfx.limits import MAX_ELEMENTS, ReadLimits
@@ -29,6 +28,7 @@ from pfx.model import (
     FORMAT_MAJOR,
     FORMAT_MINOR,
     FORMAT_NAME,
+    Auth,
     Manifest,
     Partial,
     Record,
@@ -36,11 +36,14 @@ from pfx.model import (
     Skipped,
     Source,
 )
-from pfx.records import Head, RecordLines, head_of, record_from
+from pfx.records import Head, RecordLines, head_of, label_of, read_record
+from pfx.sealing import SCHEME, Keys, mac, unsealed_hash
 
 # The oldest pfx release that reads what this one writes, when every record's kind is one
 # that release knows (a bundle with records of later kinds names the newest kind's `since`).
 READER = "0.1"
+# ... and of a bundle sealed with a passphrase (format 1.4: subkeys, associated data, MAC).
+READER_AUTH = "0.3"
 
 
 @dataclass
@@ -127,7 +130,11 @@ def reader_of(counts: Counter[str] | dict[str, int]) -> str:
     """The oldest pfx release that reads a bundle with these records: READER, or the newest
     `since` of the kinds present (a reader refuses a kind it does not know, rule 8)."""
     releases = [READER] + [BY_NAME[k].since for k, n in counts.items() if n and k in BY_NAME]
-    return max(releases, key=lambda r: tuple(int(p) for p in r.split(".")))
+    return max(releases, key=_release)
+
+
+def _release(name: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in name.split("."))
 
 
 def encode(
@@ -138,8 +145,10 @@ def encode(
     secrets: SecretsSummary | None = None,
     skipped: list[Skipped] | None = None,
     selection: Partial | None = None,
+    keys: Keys | None = None,
 ) -> Iterator[bytes]:
-    """Every line of a bundle (manifest first), records sorted into bundle order.
+    """Every line of a bundle (manifest first), records sorted into bundle order; sealed
+    (the manifest's `auth`) when `keys` can authenticate.
 
     A record the one JSON writer refuses (nested deeper than a reader reads) is left out and
     named in `skipped` with the reason, so what export writes, import can read.
@@ -164,6 +173,10 @@ def encode(
         skipped=[*(skipped or []), *refused],
         selection=selection,
     )
+    if keys is not None and keys.authentication is not None:
+        manifest.reader = max(manifest.reader, READER_AUTH, key=_release)
+        unsealed = hashlib.sha256(encode_manifest(manifest)).digest()
+        manifest.auth = Auth(scheme=SCHEME, mac=mac(keys, unsealed))
     yield encode_manifest(manifest)
     yield from lines
 
@@ -184,8 +197,7 @@ def decode_manifest(line: bytes, limits: ReadLimits | None = None) -> Manifest:
             manifest = Manifest.model_validate_json(rest)
             if manifest.version[0] == FORMAT_MAJOR and not manifest.hashes and not manifest.edges:
                 manifest.hashes, manifest.edges = digests, edges
-                _check_size(manifest, limits)
-                return manifest
+                return _checked(manifest, line, limits)
         except ValueError:
             pass
     try:
@@ -220,17 +232,20 @@ def decode_manifest(line: bytes, limits: ReadLimits | None = None) -> Manifest:
         raise BundleError(
             f"damaged bundle: manifest field {safe_text(where)}: {first['msg']}"
         ) from None
-    _check_size(manifest, limits)
-    return manifest
+    return _checked(manifest, line, limits)
 
 
-def _check_size(manifest: Manifest, limits: ReadLimits) -> None:
-    """A file holds at least limits.BYTES_PER_RECORD bytes per record its manifest lists."""
+def _checked(manifest: Manifest, line: bytes, limits: ReadLimits) -> Manifest:
+    """`manifest` read from `line`, with the hash its authentication covers; refused when
+    it lists more records than its file can hold (limits.BYTES_PER_RECORD a record)."""
     if limits.records is not None and len(manifest.hashes) > limits.records:
         raise BundleError(
             f"damaged bundle: the manifest lists {len(manifest.hashes)} records, more than a "
             f"file of {limits.size} bytes can hold (a reader's limit)"
         )
+    auth = manifest.auth.model_dump() if manifest.auth is not None else None
+    manifest._unsealed = unsealed_hash(line, auth)
+    return manifest
 
 
 def decode(lines: Iterable[bytes], limits: ReadLimits | None = None) -> Bundle:
@@ -252,22 +267,24 @@ def check(
     lines: Iterable[bytes],
     limits: ReadLimits | None = None,
     reread: Callable[[], Iterable[bytes]] | None = None,
+    visit: Callable[[Record], object] | None = None,
 ) -> Manifest:
     """Every check of `decode`, keeping no record line: what `verify` needs. `reread` gives
     the lines again, only to name the records of a failed check; without it the lines are
-    held in a list (as tests hand them over)."""
+    held in a list (as tests hand them over). `visit` sees each record once it is checked
+    (verify decrypts encrypted values there)."""
     if reread is None:
         lines = lines if isinstance(lines, list) else list(lines)
-        manifest, _ = _scan(lines, limits, None, lambda i: _record(lines[i + 1], i, ""))
+        manifest, _ = _scan(lines, limits, None, lambda i: read_record(lines[i + 1], i, ""), visit)
         return manifest
 
     def again(i: int) -> Record:
         for n, line in enumerate(reread()):
             if n == i + 1:
-                return _record(line, i, "")
+                return read_record(line, i, "")
         raise BundleError(f"damaged bundle: record {i + 1} is gone on a second read")
 
-    manifest, _ = _scan(lines, limits, None, again)
+    manifest, _ = _scan(lines, limits, None, again, visit)
     return manifest
 
 
@@ -276,6 +293,7 @@ def _scan(
     limits: ReadLimits | None,
     kept: list[bytes] | None,
     reread: Reread | None = None,
+    visit: Callable[[Record], object] | None = None,
 ) -> tuple[Manifest, list[Head]]:
     """Read and check every line; keep each record line in `kept` (and its head) when given."""
     it = iter(lines)
@@ -288,6 +306,7 @@ def _scan(
     del first  # a large bundle's manifest line is most of its first megabytes
     check_source(manifest.source)
     check_kdf(manifest.secrets)
+    check_auth(manifest)
     digest = hashlib.sha256()
     heads: list[Head] = []
     shared: dict[object, object] = {}
@@ -305,12 +324,14 @@ def _scan(
         sha = hashlib.sha256(line)
         if not _same(sha, hashes, i):
             raise BundleError(
-                f"damaged bundle: record {i + 1}{_label_of(line)} does not match its checksum "
+                f"damaged bundle: record {i + 1}{label_of(line)} does not match its checksum "
                 "(edited or corrupt)"
             )
         digest.update(line)
-        record = _record(line, i, manifest.reader)
+        record = read_record(line, i, manifest.reader)
         check_record(record, i + 1)
+        if visit is not None:
+            visit(record)
         order = _order(record)
         if previous is not None and previous >= order:
             if previous == order:
@@ -334,7 +355,7 @@ def _scan(
         records = kept
 
         def reread(i: int) -> Record:
-            return _record(records[i], i, "")
+            return read_record(records[i], i, "")
 
     census.check(manifest.edges, manifest.selection, reread)
     return manifest, heads
@@ -344,42 +365,3 @@ def _same(sha: hashlib._Hash, hashes: Sequence[str], i: int) -> bool:
     if isinstance(hashes, Digests):
         return sha.digest() == hashes.digest(i)
     return sha.hexdigest() == hashes[i]
-
-
-def _label_of(line: bytes) -> str:
-    """` (kind key)` of a record line that failed its checksum, if it still parses and is
-    small enough to parse: a name for the message only, never trusted."""
-    if elements_bound(line) > 10_000:
-        return ""
-    try:
-        raw = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return ""
-    if not isinstance(raw, dict):
-        return ""
-    kind, key = raw.get("kind"), raw.get("key")
-    if not isinstance(kind, str) or not isinstance(key, list):
-        return ""
-    return safe_text(f" ({kind} {'/'.join(str(k) for k in key)})")
-
-
-def _record(line: bytes, i: int, reader: str) -> Record:
-    try:
-        record = record_from(load_line(line))
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise BundleError(
-            f"damaged bundle: record {i + 1}{_label_of(line)} is not a valid record: "
-            f"{safe_text(where)}: {first['msg']}"
-        ) from None
-    except ValueError as e:
-        raise BundleError(f"damaged bundle: record {i + 1}{_label_of(line)} is {e}") from None
-    if record.kind not in BY_NAME:
-        # A kind appended in a later minor version (rule 8): the writer named who reads it.
-        raise BundleError(
-            f"record {i + 1} ({safe_text(record.label)}): unknown kind {record.kind!r}; this pfx "
-            f"{__version__} knows {', '.join(BY_NAME)}; the bundle needs pfx >= "
-            f"{safe_text(reader)}"
-        )
-    return record

@@ -15,10 +15,12 @@ from typing import BinaryIO
 
 import zstandard
 
+from pfx.authenticity import given_keys
 from pfx.bundle import Bundle, check, decode, decode_manifest
 from pfx.errors import BundleError, UsageError
 from pfx.limits import MiB, ReadLimits
-from pfx.model import Manifest
+from pfx.model import Manifest, Record
+from pfx.secrets import unseal
 from pfx.zstdframe import MAGIC as ZSTD_MAGIC
 from pfx.zstdframe import FrameError, frame_end, has_checksum
 
@@ -170,10 +172,20 @@ def read_bundle(path: Path) -> Bundle:
     return decode(iter_lines(path, limits), limits)
 
 
-def verify_bundle(path: Path) -> Manifest:
-    """Every check of `read_bundle`, streaming: no record is kept (for `verify`)."""
+def verify_bundle(path: Path, passphrase: str | None = None) -> Manifest:
+    """Every check of `read_bundle`, streaming: no record is kept (for `verify`). With the
+    `passphrase` of a bundle that has one: its authenticity too, and every encrypted value
+    decrypts (SecretsError or BundleError otherwise)."""
     limits = _limits(path)
-    return check(iter_lines(path, limits), limits, lambda: iter_lines(path, limits))
+    visit = None
+    if passphrase is not None:
+        keys = given_keys(read_manifest(path), passphrase)
+        if keys is not None:
+
+            def visit(record: Record) -> object:
+                return unseal(record, keys)
+
+    return check(iter_lines(path, limits), limits, lambda: iter_lines(path, limits), visit)
 
 
 def _limits(path: Path) -> ReadLimits:

@@ -11,7 +11,13 @@ from pathlib import Path
 import click
 
 from pfx.boundary import fail_cleanly
-from pfx.cli import _debug, cli, concurrency_option, selector_options
+from pfx.cli import (
+    _debug,
+    cli,
+    concurrency_option,
+    passphrase_option,
+    selector_options,
+)
 
 
 @cli.command()
@@ -20,6 +26,9 @@ from pfx.cli import _debug, cli, concurrency_option, selector_options
 @click.option("-p", "--profile", help="Compare LEFT with this profile's live server instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
 @concurrency_option("Most requests in flight at once against the server (-p).")
+@passphrase_option(
+    "the bundles were sealed with: checks their authenticity and compares secret values"
+)
 @click.pass_context
 def diff(
     ctx: click.Context,
@@ -28,6 +37,7 @@ def diff(
     profile: str | None,
     as_json: bool,
     concurrency: int,
+    passphrase_file: Path | None,
 ) -> None:
     """What changes from bundle LEFT to bundle RIGHT, or to the live server of -p PROFILE.
 
@@ -36,7 +46,9 @@ def diff(
       pfx diff snap.pfx -p prod           what changed on prod since snap.pfx
 
     Records are matched by natural key (ids never compare); per record: added, removed, or
-    changed with each field's old and new value (secret values are never shown).
+    changed with each field's old and new value (secret values are never shown). Between two
+    bundles, a secret's changed mode, and with the passphrase (--passphrase-file or
+    PFX_PASSPHRASE) a changed secret value, count as changes.
 
     \b
     Exit codes: 0 equal; 1 they differ; 2 usage error or a bad bundle.
@@ -45,9 +57,14 @@ def diff(
         import orjson
 
         from pfx import output as out
+        from pfx.bundlefile import read_manifest
         from pfx.diffing import diff_sources
+        from pfx.passphrase import given_passphrase
 
-        result = diff_sources(left, right, profile, concurrency=concurrency)
+        for path in (left, right) if right is not None else (left,):
+            out.warn_plaintext(path, read_manifest(path))
+        passphrase = given_passphrase(passphrase_file)
+        result = diff_sources(left, right, profile, concurrency=concurrency, passphrase=passphrase)
         if as_json:
             click.echo(orjson.dumps(result.as_json()).decode())
         else:
@@ -106,6 +123,7 @@ def cutover_(
 )
 @selector_options
 @concurrency_option("Most requests in flight at once against a live server.")
+@passphrase_option("the bundle was sealed with: checks its authenticity first")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print what was written and left out as JSON."
 )
@@ -119,6 +137,7 @@ def render(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     concurrency: int,
+    passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
     """Render a bundle (or a live server) as code: prefect.yaml for `prefect deploy`, an
@@ -134,9 +153,15 @@ def render(
     with fail_cleanly(_debug(ctx)):
         import orjson
 
+        from pfx.bundlefile import read_manifest
+        from pfx.passphrase import given_passphrase
         from pfx.render.core import summary_json, summary_text
         from pfx.render.files import render_to
 
+        if bundle is not None and profile is None:
+            from pfx.output import warn_plaintext
+
+            warn_plaintext(bundle, read_manifest(bundle))
         result = render_to(
             output,
             bundle,
@@ -144,6 +169,7 @@ def render(
             include=include,
             exclude=exclude,
             concurrency=concurrency,
+            passphrase=given_passphrase(passphrase_file),
         )
         written = [str(p) for p in result.written]
         if as_json:

@@ -143,6 +143,11 @@ def leaf_changes(old: JSON, new: JSON, path: str, secret: Set[str] = frozenset()
         return []
     if _is_secret(path, secret):
         return [Change(path, secret=True)]
+    both = isinstance(old, dict) and isinstance(new, dict)
+    if not both and any(p.startswith(path + ".") for p in secret):
+        # A parent of a secret that changed type would show the secret in its old or new
+        # value: said to have changed, never shown.
+        return [Change(path, secret=True)]
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[Change] = []
         for k in sorted(old.keys() | new.keys()):

@@ -9,27 +9,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pfx.authenticity import given_keys
 from pfx.bundlefile import read_bundle
 from pfx.diff import Diff, diff_records
 from pfx.errors import UsageError
 from pfx.model import Manifest, Record
+from pfx.secretdiff import secret_changes, with_secret_changes
 from pfx.select import select
 
 
 def diff_sources(
-    left: Path, right: Path | None = None, profile: str | None = None, *, concurrency: int = 8
+    left: Path,
+    right: Path | None = None,
+    profile: str | None = None,
+    *,
+    concurrency: int = 8,
+    passphrase: str | None = None,
 ) -> Diff:
-    """What changes from bundle `left` to bundle `right`, or to the server of `profile`."""
+    """What changes from bundle `left` to bundle `right`, or to the server of `profile`.
+    With the `passphrase`, sealed bundles are authenticated first, and secret values that
+    both bundles hold (in clear or encrypted) are compared by value."""
     if (right is None) == (profile is None):
         raise UsageError("diff needs a second bundle or -p PROFILE (one of them, not both)")
     old = read_bundle(left)
+    keys_old = given_keys(old.manifest, passphrase)
     if right is not None:
         new = read_bundle(right)
-        return diff_records(
-            narrow(old.records, new.manifest, new.records),
-            narrow(new.records, old.manifest, old.records),
-            names=(str(left), str(right)),
-        )
+        keys_new = given_keys(new.manifest, passphrase)
+        ours = narrow(old.records, new.manifest, new.records)
+        theirs = narrow(new.records, old.manifest, old.records)
+        found = diff_records(ours, theirs, names=(str(left), str(right)))
+        # A live server is read with secrets withheld: only two bundles compare secrets.
+        return with_secret_changes(found, secret_changes(ours, theirs, keys_old, keys_new))
     from pfx.exporting import read_records
 
     records, _, source = read_records(profile, concurrency=concurrency)

@@ -156,6 +156,7 @@ async def _export(
         secrets=summary,
         skipped=skipped,
         selection=partial,
+        keys=sealer.keys,
     )
     manifest_holder: list[Manifest] = []
 

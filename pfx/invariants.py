@@ -17,6 +17,7 @@ from pfx.ids import UUID
 from pfx.jsontypes import JSON
 from pfx.kinds import BY_NAME, kind_named
 from pfx.model import Manifest, Record, SecretsSummary, Source
+from pfx.sealing import KDF, LEGACY_KDF, SCHEME
 from pfx.secrets import MASK, get_path
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -153,14 +154,15 @@ def check_source(source: Source) -> None:
 
 
 def check_kdf(summary: SecretsSummary) -> None:
-    """The key derivation is scrypt with bounded parameters, salt and check in base64."""
+    """The key derivation is scrypt (then subkeys, from 1.4) with bounded parameters, salt
+    and check in base64."""
     kdf = summary.kdf
     if kdf is None:
         return
-    if kdf.get("name") != "scrypt":
+    if kdf.get("name") not in (LEGACY_KDF, KDF):
         raise BundleError(
             f"damaged bundle: manifest secrets.kdf.name is {kdf.get('name')!r}; "
-            "pfx derives keys with 'scrypt' only"
+            f"pfx derives keys with {LEGACY_KDF!r} or {KDF!r} only"
         )
     values: dict[str, int] = {}
     for name, (low, high) in (("n", KDF_N), ("r", KDF_R), ("p", KDF_P)):
@@ -213,3 +215,26 @@ def check_totals(manifest: Manifest, counts: Counter[str], slots: dict[str, int]
             )
     if slots["encrypted"] and not (summary.kdf and summary.check):
         raise BundleError("damaged bundle: encrypted secrets but no key derivation in manifest")
+
+
+def check_auth(manifest: Manifest) -> None:
+    """A bundle sealed with a passphrase (kdf `scrypt-hkdf`) carries its authentication and a
+    passphrase check, and only such a bundle does: removing the MAC, or adding one to a
+    bundle whose keys cannot make it, is refused before any passphrase is asked for."""
+    kdf = manifest.secrets.kdf
+    sealed = kdf is not None and kdf.get("name") == KDF
+    auth = manifest.auth
+    if sealed and (auth is None or manifest.secrets.check is None):
+        raise BundleError(
+            "tampered bundle: it was sealed with a passphrase, but its authentication "
+            "or passphrase check is gone"
+        )
+    if auth is None:
+        return
+    if not sealed:
+        raise BundleError(
+            "damaged bundle: manifest auth without a passphrase's key derivation "
+            f"(secrets.kdf.name {KDF!r})"
+        )
+    if auth.scheme != SCHEME or not re.fullmatch(r"[0-9a-f]{64}", auth.mac):
+        raise BundleError(f"damaged bundle: manifest auth is not {SCHEME} with a 64-digit hex MAC")

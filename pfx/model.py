@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
 from pfx.jsontypes import JSONObject
 
 FORMAT_NAME = "pfx-bundle"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 3
+FORMAT_MINOR = 4
 
 SecretsMode = Literal["withheld", "encrypted", "plaintext"]
 
@@ -136,11 +136,24 @@ class Partial(BaseModel):
     external: list[External] = Field(default_factory=list)
 
 
+class Auth(BaseModel):
+    """(1.4) The bundle's authentication: a MAC over its manifest under a key derived from
+    the passphrase (sealing.py). Fields a later version adds are kept: they are MACed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scheme: str
+    mac: str
+
+
 class Manifest(BaseModel):
     """The bundle's first line: format, provenance, counts, edges and checksums."""
 
     model_config = ConfigDict(extra="ignore")
 
+    # (1.4) Set when the bundle was sealed with a passphrase; null or absent: not
+    # authenticated. Sorted first in the line, so the line without it is easy to restore.
+    auth: Auth | None = None
     format: Literal["pfx-bundle"] = "pfx-bundle"
     version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)
     # The oldest pfx release that reads this format; named when a reader is too old.
@@ -161,6 +174,14 @@ class Manifest(BaseModel):
     skipped: list[Skipped] = Field(default_factory=list)
     # Set when the export was asked for part of the source (--include/--exclude); None: all.
     selection: Partial | None = None
+
+    # The sha256 of the line as read with `auth` null (what the MAC covers); None when the
+    # manifest was not read from a line, or the line is not canonical there.
+    _unsealed: bytes | None = PrivateAttr(default=None)
+
+    @property
+    def unsealed_sha256(self) -> bytes | None:
+        return self._unsealed
 
     # A read manifest's compact lists are written as the lists they stand for.
     @field_serializer("hashes")

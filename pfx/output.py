@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from pfx.escaping import safe_text
+
 if TYPE_CHECKING:
     from pfx.cutover import CutoverResult
     from pfx.diff import Change, Diff
@@ -18,6 +20,12 @@ if TYPE_CHECKING:
     from pfx.plan import Plan
     from pfx.promotion import Prepared
     from pfx.report import Report
+
+
+def shown(lines: Iterable[str]) -> str:
+    """Lines for a terminal: names from bundles and servers with their control characters
+    escaped (escaping.safe_text), so none can start a line or repaint one."""
+    return "\n".join(safe_text(line) for line in lines)
 
 
 def export_progress() -> Callable[[str, int], None] | None:
@@ -48,7 +56,7 @@ def export_text(result: ExportResult) -> str:
     if m.selection is not None:
         lines += _partial_lines(m)
         lines += [f"  {note}" for note in result.dependencies]
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def _partial_lines(m: Manifest) -> list[str]:
@@ -97,6 +105,8 @@ def _where(cloud: bool | None) -> str:
 
 
 def inspect_text(path: Path, m: Manifest) -> str:
+    from pfx.authenticity import authenticity
+
     lines = [
         f"bundle:   {path}",
         f"format:   {m.format} {m.version[0]}.{m.version[1]} (written by pfx {m.pfx_version})",
@@ -106,6 +116,7 @@ def inspect_text(path: Path, m: Manifest) -> str:
         f"server:   Prefect {m.source.server_version or '?'}, API {m.source.api_version or '?'}"
         + _where(m.source.cloud),
         f"secrets:  {_secrets_line(m)}",
+        f"sealed:   {authenticity(m, checked=False)}",
         f"records:  {sum(m.counts.values())}",
         *_counts_table(m.counts),
     ]
@@ -113,7 +124,28 @@ def inspect_text(path: Path, m: Manifest) -> str:
     if m.skipped:
         lines.append(f"not exported: {len(m.skipped)}")
         lines += [f"  {s.kind} {'/'.join(s.key)}: {s.reason}" for s in m.skipped]
-    return "\n".join(lines)
+    return shown(lines)
+
+
+def verify_text(path: Path, m: Manifest, *, checked: bool) -> str:
+    """`verify`'s line: what is intact, and what is known of the bundle's authenticity."""
+    from pfx.authenticity import authenticity
+
+    return shown(
+        [
+            f"ok: {path}: {len(m.hashes)} records intact (format {m.version[0]}.{m.version[1]}, "
+            f"digest {m.digest[:16]}); {authenticity(m, checked=checked)}"
+        ]
+    )
+
+
+def warn_plaintext(path: Path, m: Manifest) -> None:
+    """A line on stderr when the bundle at `path` holds secret values in clear."""
+    from pfx.authenticity import plaintext_warning
+
+    warning = plaintext_warning(str(path), m)
+    if warning is not None:
+        click.echo(shown([f"pfx: {warning}"]), err=True)
 
 
 def inspect_json(m: Manifest) -> str:
@@ -176,7 +208,7 @@ def plan_text(plan: Plan, report: Report) -> str:
             lines += change_lines(changes, " " * 16)
     lines += _loss_lines(report)
     lines.append(_summary(report, "dry run"))
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def _loss_lines(report: Report) -> list[str]:
@@ -214,7 +246,7 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
         what = f"import stopped ({report.stopped})"
     summary = _summary(report, what)
     if quiet:
-        return summary
+        return shown([summary])
     counts = report.counts()
     lines = _table(report.totals(), [s for s, n in counts.items() if n] or ["created"])
     not_attempted = 0
@@ -232,7 +264,7 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
         lines.append(f"  pfx secrets template {report.bundle} > secrets.json   # fill in the nulls")
         lines.append(f"  pfx import {report.bundle} --secrets-file secrets.json ...")
     lines.append(summary)
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def check_writable(path: Path) -> None:
@@ -294,7 +326,7 @@ def diff_text(diff: Diff) -> str:
             f"{n} record{'s' if n != 1 else ''} differ ({c['added']} added, {c['removed']} "
             f"removed, {c['changed']} changed), {c['equal']} equal"
         )
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def cutover_text(result: CutoverResult) -> str:
@@ -326,7 +358,7 @@ def cutover_text(result: CutoverResult) -> str:
         f"{what}: {counts['set']} {'to set' if result.dry_run else 'set'}, "
         f"{counts['unchanged']} unchanged, {counts['missing']} missing, {len(result.failed)} failed"
     )
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def promotion_text(prepared: Prepared) -> str:
@@ -355,4 +387,4 @@ def promotion_text(prepared: Prepared) -> str:
             f"standby: {len(prepared.held)} records held back "
             "(deployments paused, automations disabled; `pfx cutover REPORT` turns them on)"
         )
-    return "\n".join(lines)
+    return shown(lines)

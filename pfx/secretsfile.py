@@ -16,11 +16,14 @@ from pathlib import Path
 
 import orjson
 
+from pfx.authenticity import open_keys
 from pfx.bundle import Bundle
 from pfx.errors import SecretsError, UsageError
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record
-from pfx.secrets import get_path, open_key, unseal
+from pfx.passphrase import Passphrase
+from pfx.sealing import Keys
+from pfx.secrets import get_path, unseal
 
 FORMAT = "pfx-secrets"
 
@@ -89,7 +92,13 @@ def gather_secrets(
     environ = os.environ if environ is None else environ
     supplied = read_secrets_file(secrets_file) if secrets_file else {}
     out = SecretValues()
-    key: bytes | None = None
+    key: Keys | None = None
+    if bundle.manifest.auth is not None and passphrase is not None:
+        # A sealed bundle is authenticated whenever its passphrase is at hand (a dry run
+        # too), without a prompt when no value needs decrypting.
+        text = passphrase.given() if isinstance(passphrase, Passphrase) else passphrase()
+        if text is not None:
+            key = open_keys(bundle.manifest, text)
     for i, record in enumerate(bundle.records):
         slot = record.secrets
         if slot is None:
@@ -107,7 +116,7 @@ def gather_secrets(
                         "the bundle's secrets are encrypted: a passphrase is needed "
                         "(--passphrase-file or PFX_PASSPHRASE)"
                     )
-                key = open_key(bundle.manifest.secrets, passphrase())
+                key = open_keys(bundle.manifest, passphrase())
             values = unseal(record, key)
         given = supplied.get(block_ref(record), {})
         for path in slot.fields:

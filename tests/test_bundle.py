@@ -349,7 +349,7 @@ def test_reader_names_the_newest_kind_present() -> None:
     """`reader` is 0.1 unless a record has a kind appended later (format 1.3: 0.2); a bundle
     with a kind this pfx does not know is refused naming the record and that release."""
     plain = bundle.decode(lines_of(sample())).manifest
-    assert plain.version == (1, 3) and plain.reader == "0.1"
+    assert plain.version == (1, 4) and plain.reader == "0.1"
     assert plain.counts["saved-search"] == 0
     search = Record(kind="saved-search", key=("late",), data={"name": "late", "filters": []})
     assert bundle.decode(lines_of([*sample(), search])).manifest.reader == "0.2"

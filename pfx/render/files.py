@@ -34,15 +34,20 @@ def render_to(
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     concurrency: int = 8,
+    passphrase: str | None = None,
 ) -> RenderResult:
     """Render the bundle file `bundle`, or without one the server of `profile` (None: the
-    active profile), into `directory` (created if missing)."""
+    active profile), into `directory` (created if missing). With the `passphrase` of a
+    sealed bundle, its authenticity is checked first."""
     if bundle is not None and profile is not None:
         raise UsageError("render reads a bundle or a server (-p PROFILE), not both")
     if bundle is not None:
+        from pfx.authenticity import given_keys
         from pfx.bundlefile import read_bundle
 
-        records = list(read_bundle(bundle).records)
+        read = read_bundle(bundle)
+        given_keys(read.manifest, passphrase)
+        records = list(read.records)
         source = f"bundle {bundle.name}"
     else:
         from pfx.exporting import read_records
