@@ -8,9 +8,10 @@ MAC under a key from the passphrase says that whoever wrote the bundle knew the 
 
 from __future__ import annotations
 
+from pfx.errors import BundleError, SecretsError
 from pfx.invariants import check_auth, check_kdf
 from pfx.model import Manifest
-from pfx.sealing import Keys, authenticate
+from pfx.sealing import KDF, LEGACY_KDF, Keys, authenticate
 from pfx.secrets import open_key
 
 UNAUTHENTICATED = (
@@ -24,10 +25,31 @@ AUTHENTIC = "authenticated: sealed with this passphrase, unchanged since"
 def open_keys(manifest: Manifest, passphrase: str) -> Keys:
     """The bundle's keys from `passphrase`: SecretsError when the passphrase is wrong,
     BundleError when the bundle was changed after it was sealed."""
-    keys = open_key(manifest.secrets, passphrase)
+    try:
+        keys = open_key(manifest.secrets, passphrase)
+    except SecretsError:
+        if _downgraded(manifest, passphrase):
+            raise BundleError(
+                "tampered bundle: it was sealed with this passphrase, then its key derivation "
+                f"was renamed {LEGACY_KDF!r} and its authentication removed"
+            ) from None
+        raise
     if manifest.auth is not None:
         authenticate(manifest.auth.mac, manifest.unsealed_sha256, keys)
     return keys
+
+
+def _downgraded(manifest: Manifest, passphrase: str) -> bool:
+    """Whether a legacy-named derivation opens its check when derived as a sealed one: what
+    is left when a forger removes a sealed bundle's MAC and renames its derivation."""
+    kdf = manifest.secrets.kdf
+    if kdf is None or kdf.get("name") != LEGACY_KDF:
+        return False
+    try:
+        open_key(manifest.secrets.model_copy(update={"kdf": {**kdf, "name": KDF}}), passphrase)
+    except SecretsError:
+        return False
+    return True
 
 
 def given_keys(manifest: Manifest, passphrase: str | None) -> Keys | None:
@@ -49,9 +71,13 @@ def authenticity(manifest: Manifest, checked: bool) -> str:
     return AUTHENTIC if checked else UNCHECKED
 
 
-def plaintext_warning(name: str, manifest: Manifest) -> str | None:
-    """The warning for a bundle that holds secret values in clear, or None."""
+def reading_warnings(name: str, manifest: Manifest, passphrase: str | None = None) -> list[str]:
+    """Warnings for a bundle about to be read: it holds secret values in clear; a passphrase
+    was given but the bundle is not sealed (so nothing was authenticated)."""
+    out: list[str] = []
     n = manifest.secrets.plaintext
-    if not n:
-        return None
-    return f"warning: {name} holds {n} secret value{'s' if n != 1 else ''} in clear"
+    if n:
+        out.append(f"warning: {name} holds {n} secret value{'s' if n != 1 else ''} in clear")
+    if passphrase is not None and manifest.auth is None:
+        out.append(f"warning: {name} is not sealed: the passphrase authenticates nothing")
+    return out

@@ -182,7 +182,7 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
         from pfx.bundlefile import read_manifest
 
         manifest = read_manifest(bundle)
-        out.warn_plaintext(bundle, manifest)
+        out.warn_reading(bundle, manifest)
         click.echo(out.inspect_json(manifest) if as_json else out.inspect_text(bundle, manifest))
 
 
@@ -205,7 +205,7 @@ def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet
         passphrase = given_passphrase(passphrase_file)
         manifest = verify_bundle(bundle, passphrase)
         if not quiet:
-            out.warn_plaintext(bundle, manifest)
+            out.warn_reading(bundle, manifest)
             click.echo(out.verify_text(bundle, manifest, checked=passphrase is not None))
 
 
@@ -307,7 +307,7 @@ def import_(
             raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
         promotion = Promotion(include, exclude, _read_map(map_path), standby)
         passphrase = Passphrase(passphrase_file)
-        out.warn_plaintext(bundle, read_manifest(bundle))
+        out.warn_reading(bundle, read_manifest(bundle), passphrase.given())
         progress = None if (quiet or as_json) else out.import_progress()
         try:
             result = import_bundle(
@@ -373,13 +373,14 @@ def secrets_template(ctx: click.Context, bundle: Path, passphrase_file: Path | N
 
         from pfx.authenticity import given_keys
         from pfx.bundlefile import read_bundle
-        from pfx.output import warn_plaintext
+        from pfx.output import warn_reading
         from pfx.passphrase import given_passphrase
         from pfx.secretsfile import template
 
         read = read_bundle(bundle)
-        given_keys(read.manifest, given_passphrase(passphrase_file))
-        warn_plaintext(bundle, read.manifest)
+        passphrase = given_passphrase(passphrase_file)
+        given_keys(read.manifest, passphrase)
+        warn_reading(bundle, read.manifest, passphrase)
         click.echo(orjson.dumps(template(read), option=orjson.OPT_INDENT_2))
 
 

@@ -61,9 +61,9 @@ def diff(
         from pfx.diffing import diff_sources
         from pfx.passphrase import given_passphrase
 
-        for path in (left, right) if right is not None else (left,):
-            out.warn_plaintext(path, read_manifest(path))
         passphrase = given_passphrase(passphrase_file)
+        for path in (left, right) if right is not None else (left,):
+            out.warn_reading(path, read_manifest(path), passphrase)
         result = diff_sources(left, right, profile, concurrency=concurrency, passphrase=passphrase)
         if as_json:
             click.echo(orjson.dumps(result.as_json()).decode())
@@ -158,10 +158,11 @@ def render(
         from pfx.render.core import summary_json, summary_text
         from pfx.render.files import render_to
 
+        passphrase = given_passphrase(passphrase_file)
         if bundle is not None and profile is None:
-            from pfx.output import warn_plaintext
+            from pfx.output import warn_reading
 
-            warn_plaintext(bundle, read_manifest(bundle))
+            warn_reading(bundle, read_manifest(bundle), passphrase)
         result = render_to(
             output,
             bundle,
@@ -169,7 +170,7 @@ def render(
             include=include,
             exclude=exclude,
             concurrency=concurrency,
-            passphrase=given_passphrase(passphrase_file),
+            passphrase=passphrase,
         )
         written = [str(p) for p in result.written]
         if as_json:

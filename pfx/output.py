@@ -139,12 +139,12 @@ def verify_text(path: Path, m: Manifest, *, checked: bool) -> str:
     )
 
 
-def warn_plaintext(path: Path, m: Manifest) -> None:
-    """A line on stderr when the bundle at `path` holds secret values in clear."""
-    from pfx.authenticity import plaintext_warning
+def warn_reading(path: Path, m: Manifest, passphrase: str | None = None) -> None:
+    """Lines on stderr when the bundle at `path` holds secret values in clear, or is not
+    sealed although a passphrase was given."""
+    from pfx.authenticity import reading_warnings
 
-    warning = plaintext_warning(str(path), m)
-    if warning is not None:
+    for warning in reading_warnings(str(path), m, passphrase):
         click.echo(shown([f"pfx: {warning}"]), err=True)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pfx.model import Record, Ref, SecretSlot
 from pfx.render import render
@@ -184,3 +186,62 @@ def test_names_never_become_build_steps(tmp_path: Path) -> None:
     assert set(automations) == {"automations"}
     assert automations["automations"][0]["name"] == UNICODE_BREAKS
     assert automations["automations"][0]["description"] == YAML_BUILD
+
+
+# --- any text at all --------------------------------------------------------------------------
+
+texts = st.lists(
+    st.characters(codec="utf-8", exclude_categories=("Cs",))
+    | st.sampled_from(["\n", "\r", "\x85", "\u2028", "\x1b", "'", '"', "$(", "`", "#", "}", "{{"]),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    names=st.lists(texts, min_size=4, max_size=4),
+    value=texts,
+    limit=st.one_of(texts, st.integers()),
+)
+def test_any_text_renders_inert(names: list[str], value: str, limit: str | int) -> None:
+    """Names, values and limits of any text render to a script that bash parses and that
+    holds only pfx's commands, and to YAML that Prefect's loader reads without a step pfx did
+    not write (the render reads every file back itself and refuses what is not pfx's)."""
+    import tempfile
+
+    from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+    from rich.console import Console
+
+    flow, deployment, variable, pool = names
+    records = [
+        Record(kind="flow", key=(flow,), id=FLOW_ID, data={"name": flow}),
+        Record(
+            kind="deployment",
+            key=(flow, deployment),
+            id=DEP_ID,
+            data={
+                "name": deployment,
+                "flow_id": FLOW_ID,
+                "entrypoint": "flows/x.py:x",
+                "work_pool_name": pool,
+                "description": value,
+                "version": value,
+                "tags": [value],
+                "parameters": {value: value},
+            },
+        ),
+        Record(kind="variable", key=(variable,), data={"name": variable, "value": value}),
+        Record(kind="global-concurrency-limit", key=(value,), data={"name": value, "limit": limit}),
+    ]
+    out = render(records, source=value)
+    with tempfile.TemporaryDirectory() as where:
+        directory = Path(where)
+        for name, text in out.files.items():
+            (directory / name).write_text(text)
+        parsed = subprocess.run(["bash", "-n", str(directory / "prefect-setup.sh")])
+        assert parsed.returncode == 0
+        configs, actions = _load_deploy_configs_and_actions(
+            directory / "prefect.yaml", console=Console(file=io.StringIO())
+        )
+    assert actions == {"build": [], "push": [], "pull": None}
+    assert len(configs) <= 1

@@ -13,6 +13,7 @@ import json
 import math
 from importlib import resources
 
+from pfx.escaping import is_safe
 from pfx.jsontypes import JSON
 from pfx.model import Record
 from pfx.render.blocks import block_requests
@@ -34,6 +35,10 @@ from pfx.render.script import (
 from pfx.render.settings import storage_requests
 
 LEADING_DASH = "starts with '-', which `prefect` would read as an option: not rendered"
+UNSAFE = (
+    "holds a control character or line break, which a line of the script cannot show as "
+    "it is: not rendered"
+)
 NOT_WHOLE = "its limit is not a whole number: not rendered"
 LATE_NOTE = "run-time templates, which `prefect deploy` would resolve"
 
@@ -56,6 +61,7 @@ def render_commands(records: list[Record], names: Names, source: str) -> Renderi
         "variables": [c for r in records if r.kind == "variable" for c in _variable(r, out)],
         "limits": [c for r in records for c in _limit(r, out.omissions)],
     }
+
     for record in records:
         if record.kind == "flow":
             _flow(record, out.omissions)
@@ -104,7 +110,7 @@ def _variable(record: Record, out: Rendering) -> list[Command]:
     # `prefect variable set` parses VALUE as JSON, so JSON text keeps strings strings.
     # `--value=` keeps a negative number from reading as an option.
     value = "--value=" + _json(data.get("value"))
-    return [Command(("prefect", "variable", "set", name, value, *flags))]
+    return _command(record, ("prefect", "variable", "set", name, value, *flags), out.omissions)
 
 
 def _limit(record: Record, omissions: list[Omission]) -> list[Command]:
@@ -129,7 +135,7 @@ def _limit(record: Record, omissions: list[Omission]) -> list[Command]:
             omit("slot_decay_per_second", "not a number: not rendered")
         if data.get("active") is False:
             argv.append("--disable")
-        return [Command(tuple(argv))]
+        return _command(record, tuple(argv), omissions)
     if record.kind == "tag-concurrency-limit":
         for name in ("active", "slot_decay_per_second"):
             if name in data and data[name] not in (True, 0, 0.0, None):
@@ -141,7 +147,16 @@ def _limit(record: Record, omissions: list[Omission]) -> list[Command]:
         if not _is_int(limit):
             omit("*", NOT_WHOLE)
             return []
-        return [Command(("prefect", "concurrency-limit", "create", tag, _number(limit)))]
+        create = ("prefect", "concurrency-limit", "create", tag, _number(limit))
+        return _command(record, create, omissions)
+    return []
+
+
+def _command(record: Record, argv: tuple[str, ...], omissions: list[Omission]) -> list[Command]:
+    """The command, when every argument can stand on its line of the script as it is."""
+    if all(is_safe(word) for word in argv):
+        return [Command(argv)]
+    omissions.append(Omission(record.kind, record.key, "*", UNSAFE))
     return []
 
 
