@@ -78,6 +78,8 @@ def reading_warnings(name: str, manifest: Manifest, passphrase: str | None = Non
     n = manifest.secrets.plaintext
     if n:
         out.append(f"warning: {name} holds {n} secret value{'s' if n != 1 else ''} in clear")
-    if passphrase is not None and manifest.auth is None:
+    kdf = manifest.secrets.kdf
+    claims = kdf is not None and kdf.get("name") == KDF  # refused as tampered when read
+    if passphrase is not None and manifest.auth is None and not claims:
         out.append(f"warning: {name} is not sealed: the passphrase authenticates nothing")
     return out

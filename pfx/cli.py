@@ -238,7 +238,7 @@ def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet
     help="Count records that arrive with named losses (fields the destination cannot hold, "
     "listed by --dry-run) as complete: exit 0 instead of 5.",
 )
-@passphrase_option("of an encrypted bundle")
+@passphrase_option("of an encrypted or sealed bundle (a sealed one is authenticated with it)")
 @concurrency_option(
     "Ceiling of concurrent writes; the actual number adapts to the server.", default=CEILING
 )
@@ -380,8 +380,8 @@ def secrets_template(ctx: click.Context, bundle: Path, passphrase_file: Path | N
         read = read_bundle(bundle)
         passphrase = given_passphrase(passphrase_file)
         given_keys(read.manifest, passphrase)
-        warn_reading(bundle, read.manifest, passphrase)
         click.echo(orjson.dumps(template(read), option=orjson.OPT_INDENT_2))
+        warn_reading(bundle, read.manifest, passphrase)
 
 
 # The commands around a move (diff, cutover, render) live in their own module; importing it

@@ -62,9 +62,9 @@ def diff(
         from pfx.passphrase import given_passphrase
 
         passphrase = given_passphrase(passphrase_file)
+        result = diff_sources(left, right, profile, concurrency=concurrency, passphrase=passphrase)
         for path in (left, right) if right is not None else (left,):
             out.warn_reading(path, read_manifest(path), passphrase)
-        result = diff_sources(left, right, profile, concurrency=concurrency, passphrase=passphrase)
         if as_json:
             click.echo(orjson.dumps(result.as_json()).decode())
         else:
@@ -159,10 +159,6 @@ def render(
         from pfx.render.files import render_to
 
         passphrase = given_passphrase(passphrase_file)
-        if bundle is not None and profile is None:
-            from pfx.output import warn_reading
-
-            warn_reading(bundle, read_manifest(bundle), passphrase)
         result = render_to(
             output,
             bundle,
@@ -178,3 +174,7 @@ def render(
             click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         else:
             click.echo(summary_text(result.rendering, written, result.source))
+        if bundle is not None and profile is None:
+            from pfx.output import warn_reading
+
+            warn_reading(bundle, read_manifest(bundle), passphrase)

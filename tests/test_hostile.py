@@ -338,3 +338,16 @@ def test_map_and_passphrase_files_of_any_content_are_one_line(
     assert "\\x" not in message and "0x" not in message
     mapped = pfx_env({}, "import", forged["named"], "-p", "nowhere", "--map", path)
     one_line(mapped)
+
+
+def test_a_secret_is_not_shown_when_its_parent_changes_type() -> None:
+    """`diff` and the plan's field lines name a secret's parent that changed type (an object
+    holding the secret became a string) as changed, without showing either value."""
+    from pfx.diff import leaf_changes
+
+    secret = {"data.credentials.password"}
+    old = {"credentials": {"password": "hunter2", "user": "u"}}
+    for new in ("replaced", None, ["hunter2"]):
+        (change,) = leaf_changes(old, {"credentials": new}, "data", secret)
+        assert change.secret and change.path == "data.credentials"
+        assert "hunter2" not in repr(change.as_json())
