@@ -245,3 +245,27 @@ def test_any_text_renders_inert(names: list[str], value: str, limit: str | int) 
         )
     assert actions == {"build": [], "push": [], "pull": None}
     assert len(configs) <= 1
+
+
+def test_a_templated_name_is_named_and_nothing_waits_for_it() -> None:
+    """A deployment whose name `prefect deploy` would resolve is named as not rendered, and
+    the setup script sets nothing on it after deploying."""
+    import json
+
+    record = Record(
+        kind="deployment",
+        key=("etl", "{{ $USER }}"),
+        id=DEP_ID,
+        data={
+            "name": "{{ $USER }}",
+            "flow_id": FLOW_ID,
+            "entrypoint": "flows/etl.py:etl",
+            "work_pool_name": "pool",
+            "job_variables": {"env": {"T": "{{ prefect.variables.v }}"}},
+        },
+    )
+    out = render([record], source="t")
+    assert yaml.safe_load(out.files["prefect.yaml"])["deployments"] == []
+    assert json.loads(out.files["prefect-setup.json"])["sections"]["deployments"] == []
+    (omission,) = out.omissions
+    assert omission.field == "*" and "name holds {{ ... }}" in omission.reason

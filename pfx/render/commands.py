@@ -17,7 +17,7 @@ from pfx.escaping import is_safe
 from pfx.jsontypes import JSON
 from pfx.model import Record
 from pfx.render.blocks import block_requests
-from pfx.render.deployments import late_fields
+from pfx.render.deployments import deployment_entry, late_fields
 from pfx.render.model import Names, Omission, Rendering
 from pfx.render.pools import pool_requests
 from pfx.render.requests import Lookup, Request, setup_json
@@ -61,7 +61,6 @@ def render_commands(records: list[Record], names: Names, source: str) -> Renderi
         "variables": [c for r in records if r.kind == "variable" for c in _variable(r, out)],
         "limits": [c for r in records for c in _limit(r, out.omissions)],
     }
-
     for record in records:
         if record.kind == "flow":
             _flow(record, out.omissions)
@@ -84,7 +83,8 @@ def client_source() -> str:
 
 
 def _deployable(record: Record) -> bool:
-    return record.kind == "deployment" and isinstance(record.data.get("work_pool_name"), str)
+    """Whether prefect.yaml holds the deployment (so that there is one to set after it)."""
+    return record.kind == "deployment" and deployment_entry(record, []) is not None
 
 
 def _late(record: Record, notes: list[str]) -> list[Request]:
