@@ -16,6 +16,6 @@ The library API (the CLI is a thin client of it; each module names its own in `_
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["__version__"]

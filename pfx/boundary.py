@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import click
 
 from pfx.errors import PfxError
+from pfx.escaping import safe_text
 
 USER_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EISDIR, errno.ENOENT}
@@ -75,7 +76,7 @@ def fail_cleanly(debug: bool) -> Iterator[None]:
         if interrupted:
             click.echo("pfx: interrupted", err=True)
         elif stop.bug:
-            click.echo(f"pfx: {stop.line} (run with --debug for a traceback)", err=True)
+            click.echo(f"pfx: {safe_text(stop.line)} (run with --debug for a traceback)", err=True)
         else:
-            click.echo(f"pfx: error: {stop.line}", err=True)
+            click.echo(f"pfx: error: {safe_text(stop.line)}", err=True)
         sys.exit(stop.code)

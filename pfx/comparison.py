@@ -22,7 +22,7 @@ from pfx.kinds.base import Destination, Kind
 from pfx.losses import record_losses, without
 from pfx.model import Record
 from pfx.records import RecordLines
-from pfx.sameness import Change, differing_fields, is_secret, leaf_changes
+from pfx.sameness import Change, differing_fields, hides_secret, leaf_changes
 
 Key = tuple[str, ...]
 A = TypeVar("A")
@@ -124,7 +124,7 @@ def field_changes(
         if not found:
             # A kind's own comparison (schedules as a set) differs where no one value does.
             old, new = (its, mine) if ours_is_new else (mine, its)
-            whole = Change(name, old, new, secret=is_secret(name, secret))
+            whole = Change(name, old, new, secret=hides_secret(name, secret))
             found = [Change(name, secret=True) if whole.secret else whole]
         changes += found
     return changes

@@ -3,27 +3,24 @@
 The live side is read by the read phase (pfx.server.reading) as an export reads it, in memory
 (secret values withheld), with what that server accepts, so that `diff -p` compares as a
 dry-run import there plans (pfx.diff). A partial bundle is compared with what its own
-selectors pick on the other side. With a passphrase, the bundles' encrypted secret values
-are opened (as import opens them) and compared like any value, never shown.
+selectors pick on the other side. With a passphrase, sealed bundles are authenticated and
+two bundles' secret values compared by value (pfx.secretdiff), never shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from pfx.bundle import Bundle
+from pfx.authenticity import given_keys
 from pfx.bundlefile import read_bundle
 from pfx.diff import Diff, diff_records
 from pfx.errors import UsageError
 from pfx.model import Manifest, Record
-from pfx.secrets import set_path
-from pfx.secretsfile import gather_secrets
+from pfx.secretdiff import secret_changes, with_secret_changes
 from pfx.select import select
 
 __all__ = ["diff_sources", "narrow"]
-
-PassphraseSource = Callable[[], str]
 
 
 def diff_sources(
@@ -31,46 +28,32 @@ def diff_sources(
     right: Path | None = None,
     profile: str | None = None,
     *,
-    passphrase: PassphraseSource | None = None,
     concurrency: int = 8,
+    passphrase: str | None = None,
 ) -> Diff:
-    """What changes from bundle `left` to bundle `right`, or to the server of `profile`;
-    `passphrase` is asked for only when a bundle holds encrypted secrets."""
+    """What changes from bundle `left` to bundle `right`, or to the server of `profile`.
+    With the `passphrase`, sealed bundles are authenticated first, and secret values that
+    both bundles hold (in clear or encrypted) are compared by value, never shown."""
     if (right is None) == (profile is None):
         raise UsageError("diff needs a second bundle or -p PROFILE (one of them, not both)")
     old = read_bundle(left)
-    ours = opened(old, passphrase)
+    keys_old = given_keys(old.manifest, passphrase)
     if right is not None:
         new = read_bundle(right)
-        return diff_records(
-            narrow(ours, new.manifest, new.records),
-            narrow(opened(new, passphrase), old.manifest, old.records),
-            names=(str(left), str(right)),
-        )
+        keys_new = given_keys(new.manifest, passphrase)
+        ours = narrow(old.records, new.manifest, new.records)
+        theirs = narrow(new.records, old.manifest, old.records)
+        found = diff_records(ours, theirs, names=(str(left), str(right)))
+        # A live server is read with secrets withheld: only two bundles compare secrets.
+        return with_secret_changes(found, secret_changes(ours, theirs, keys_old, keys_new))
     from pfx.server.reading import read_live
 
     live = read_live(profile, concurrency=concurrency, openapi=True)
     name = f"{live.source.profile or 'server'} (live, {live.source.url})"
     narrowed = narrow(live.records, old.manifest, old.records)
-    return diff_records(ours, narrowed, names=(str(left), name), destination=live.destination)
-
-
-def opened(bundle: Bundle, passphrase: PassphraseSource | None) -> Sequence[Record]:
-    """The bundle's records, with its encrypted secret values in place when a passphrase is
-    given (secrets files and environment values are import's, not the bundle's)."""
-    if passphrase is None or bundle.manifest.secrets.encrypted == 0:
-        return bundle.records
-    values = gather_secrets(bundle, passphrase=passphrase, environ={})
-    records = list(bundle.records)
-    for i, found in values.values.items():
-        record = records[i]
-        if record.secrets is None or record.secrets.mode != "encrypted":
-            continue
-        data = record.data
-        for path, value in found.items():
-            data = set_path(data, path, value)
-        records[i] = record.model_copy(update={"data": data})
-    return records
+    return diff_records(
+        old.records, narrowed, names=(str(left), name), destination=live.destination
+    )
 
 
 def narrow(

@@ -113,6 +113,7 @@ async def _export(
         secrets=summary,
         skipped=skipped,
         selection=partial,
+        keys=sealer.keys,
     )
     manifest_holder: list[Manifest] = []
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
+from collections import Counter
 from urllib.parse import parse_qsl, urlsplit
 
 from pfx.errors import BundleError
+from pfx.escaping import is_safe, safe_text
 from pfx.ids import UUID
 from pfx.jsontypes import JSON
 from pfx.kinds import BY_NAME, kind_named
-from pfx.model import Record, SecretsSummary, Source
-from pfx.records import Head
+from pfx.model import Manifest, Record, SecretsSummary, Source
+from pfx.sealing import KDF, LEGACY_KDF, SCHEME
 from pfx.secrets import MASK, get_path
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -29,6 +30,12 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 # The placeholder key export gives a ref to an id the source itself could not resolve.
 MISSING = "<missing>"
+# Kinds whose every key part Prefect's own schemas restrict to lowercase letters, digits,
+# `-` (and `_` for variables): BlockTypeSlug, BlockDocumentName, VariableName
+# (prefect/types/names.py). A control character there is no server's.
+PLAIN_KEYS = frozenset({"block-type", "block-document", "variable"})
+# How much of a secret each mode reveals: a slot may not reveal more than its manifest says.
+REVEALS = {"withheld": 0, "encrypted": 1, "plaintext": 2}
 # Query parameters that carry credentials in URLs (api_key=, token=, ...).
 _CREDENTIAL = re.compile(r"key|token|secret|passw|auth|signature|credential", re.IGNORECASE)
 
@@ -61,16 +68,18 @@ def check_record(record: Record, n: int) -> None:
     """One record against its kind's shape, its ids, refs and secret slot; `n` is its
     1-based number in the bundle, for messages."""
     kind = kind_named(record.kind)
-    where = f"record {n} ({record.label})"
+    where = f"record {n} ({safe_text(record.label)})"
     if len(record.key) != kind.shape.key:
         raise BundleError(
             f"damaged bundle: {where} has a key of {len(record.key)} parts; "
             f"{kind.name} keys have {kind.shape.key}"
         )
+    _check_key(record.kind, record.key, where)
     for name, spec in kind.shape.fields.items():
-        value = record.data.get(name)
+        value = get_path(record.data, name) if "." in name else record.data.get(name)
         if not _is(value, spec):
-            what = "missing" if name not in record.data else f"not {spec.rstrip('?')}"
+            present = value is not None or (name in record.data)
+            what = f"not {spec.rstrip('?')}" if present else "missing"
             raise BundleError(f"damaged bundle: {where} data field {name!r} is {what}")
     if record.id is not None and not UUID.fullmatch(record.id):
         raise BundleError(f"damaged bundle: {where} has an id that is not a UUID")
@@ -81,12 +90,22 @@ def check_record(record: Record, n: int) -> None:
         arity = 2 if ref.key[:1] == (MISSING,) else target.shape.key
         if len(ref.key) != arity:
             raise BundleError(
-                f"damaged bundle: {where} refers to {ref.kind} {'/'.join(ref.key)!r}, "
+                f"damaged bundle: {where} refers to {ref.kind!r} {'/'.join(ref.key)!r}, "
                 f"a key of {len(ref.key)} parts; {ref.kind} keys have {arity}"
             )
         if ref.id is not None and not UUID.fullmatch(ref.id):
             raise BundleError(f"damaged bundle: {where} ref at {ref.path!r} has a non-UUID id")
+        if ref.key[:1] != (MISSING,):
+            _check_key(ref.kind, ref.key, f"{where} ref at {ref.path!r}")
     _check_slot(record, where)
+
+
+def _check_key(kind: str, key: tuple[str, ...], where: str) -> None:
+    if kind in PLAIN_KEYS and not all(is_safe(part) for part in key):
+        raise BundleError(
+            f"damaged bundle: {where}: a {kind} key with a control character, which "
+            "Prefect's schema forbids (no server lists one)"
+        )
 
 
 def _check_slot(record: Record, where: str) -> None:
@@ -117,39 +136,6 @@ def _b64(text: str) -> bytes | None:
         return None
 
 
-def check_heads(heads: Sequence[Head]) -> None:
-    """Across records: unique (kind, key) and source ids, and refs that agree with the
-    records they name (a ref's id is its target's source id)."""
-    by_key: dict[tuple[str, tuple[str, ...]], Head] = {}
-    by_id: dict[str, Head] = {}
-    for head in heads:
-        ident = (head.kind, head.key)
-        if ident in by_key:
-            raise BundleError(f"damaged bundle: {head.label} appears twice")
-        by_key[ident] = head
-        if head.id is not None:
-            other = by_id.get(head.id.lower())
-            if other is not None:
-                raise BundleError(
-                    f"damaged bundle: {other.label} and {head.label} have the same source id "
-                    f"{head.id} (import could not tell their references apart)"
-                )
-            by_id[head.id.lower()] = head
-    for head in heads:
-        for ref in head.links:
-            if ref.id is None:
-                continue
-            target = by_key.get((ref.kind, ref.key))
-            named = by_id.get(ref.id.lower())
-            # Import orders by the key and rewrites the id: both must name the same record.
-            if (target is not None or named is not None) and target is not named:
-                whose = f"{named.label}'s" if named is not None else "not that record's"
-                raise BundleError(
-                    f"damaged bundle: {head.label} refers at {ref.path!r} to "
-                    f"{ref.kind} {'/'.join(ref.key)} by id {ref.id}, which is {whose}"
-                )
-
-
 def check_source(source: Source) -> None:
     """No credentials in the source URL (userinfo, API keys in the query)."""
     try:
@@ -168,14 +154,15 @@ def check_source(source: Source) -> None:
 
 
 def check_kdf(summary: SecretsSummary) -> None:
-    """The key derivation is scrypt with bounded parameters, salt and check in base64."""
+    """The key derivation is scrypt (then subkeys, from 1.4) with bounded parameters, salt
+    and check in base64."""
     kdf = summary.kdf
     if kdf is None:
         return
-    if kdf.get("name") != "scrypt":
+    if kdf.get("name") not in (LEGACY_KDF, KDF):
         raise BundleError(
             f"damaged bundle: manifest secrets.kdf.name is {kdf.get('name')!r}; "
-            "pfx derives keys with 'scrypt' only"
+            f"pfx derives keys with {LEGACY_KDF!r} or {KDF!r} only"
         )
     values: dict[str, int] = {}
     for name, (low, high) in (("n", KDF_N), ("r", KDF_R), ("p", KDF_P)):
@@ -201,3 +188,53 @@ def check_kdf(summary: SecretsSummary) -> None:
         )
     if summary.check is not None and len(_b64(summary.check) or b"") < SEALED_MIN:
         raise BundleError("damaged bundle: manifest secrets.check is not base64 of a ciphertext")
+
+
+def check_totals(manifest: Manifest, counts: Counter[str], slots: dict[str, int]) -> None:
+    """The manifest's counts per kind and of secret values per mode are the records'."""
+    # Every kind present must be counted too, not only the kinds the manifest lists.
+    for kind in sorted(manifest.counts.keys() | counts.keys()):
+        count = manifest.counts.get(kind, 0)
+        if counts.get(kind, 0) != count:
+            raise BundleError(
+                f"damaged bundle: manifest counts {count} {safe_text(kind)}, "
+                f"found {counts.get(kind, 0)}"
+            )
+    summary = manifest.secrets
+    for mode, found in slots.items():
+        if found and REVEALS[mode] > REVEALS[summary.mode]:
+            raise BundleError(
+                f"damaged bundle: the manifest says secrets are {summary.mode}, but records "
+                f"hold {found} {mode} values"
+            )
+    for mode, found in slots.items():
+        if getattr(summary, mode) != found:
+            raise BundleError(
+                f"damaged bundle: manifest counts {getattr(summary, mode)} {mode} secret "
+                f"values, records hold {found}"
+            )
+    if slots["encrypted"] and not (summary.kdf and summary.check):
+        raise BundleError("damaged bundle: encrypted secrets but no key derivation in manifest")
+
+
+def check_auth(manifest: Manifest) -> None:
+    """A bundle sealed with a passphrase (kdf `scrypt-hkdf`) carries its authentication and a
+    passphrase check, and only such a bundle does: removing the MAC, or adding one to a
+    bundle whose keys cannot make it, is refused before any passphrase is asked for."""
+    kdf = manifest.secrets.kdf
+    sealed = kdf is not None and kdf.get("name") == KDF
+    auth = manifest.auth
+    if sealed and (auth is None or manifest.secrets.check is None):
+        raise BundleError(
+            "tampered bundle: it was sealed with a passphrase, but its authentication "
+            "or passphrase check is gone"
+        )
+    if auth is None:
+        return
+    if not sealed:
+        raise BundleError(
+            "damaged bundle: manifest auth without a passphrase's key derivation "
+            f"(secrets.kdf.name {KDF!r})"
+        )
+    if auth.scheme != SCHEME or not re.fullmatch(r"[0-9a-f]{64}", auth.mac):
+        raise BundleError(f"damaged bundle: manifest auth is not {SCHEME} with a 64-digit hex MAC")

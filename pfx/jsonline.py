@@ -7,17 +7,28 @@ walks over record data (id rewriting, comparison) handle without hitting Python'
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from pfx.jsontypes import JSON
+from pfx.limits import MAX_ELEMENTS
 
 # orjson's own serialization limit: a container nested 255 deep is refused. Prefect's server
 # answers with the same encoder, so nothing it can list is deeper than this either.
 MAX_DEPTH = 254
 
 
+# A JSON string, escapes included (unrolled: no backtracking per character).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
 class TooDeep(ValueError):
     """A value is nested deeper than MAX_DEPTH."""
+
+
+class TooLarge(ValueError):
+    """A line holds more JSON values than a reader parses (limits.MAX_ELEMENTS)."""
 
 
 def dump_line(value: JSON) -> bytes:
@@ -31,8 +42,11 @@ def dump_line(value: JSON) -> bytes:
         raise
 
 
-def load_line(line: bytes) -> JSON:
-    """One JSON line; ValueError (with a short reason) when it is not JSON or too deep."""
+def load_line(line: bytes, max_elements: int = MAX_ELEMENTS) -> JSON:
+    """One JSON line; ValueError (with a short reason) when it is not JSON, too deep, or
+    holds more than `max_elements` values (counted before it is parsed)."""
+    if elements_bound(line) > max_elements:
+        raise TooLarge(f"more than {max_elements} JSON values (a reader's limit)")
     try:
         value: JSON = orjson.loads(line)
     except orjson.JSONDecodeError as e:
@@ -42,6 +56,17 @@ def load_line(line: bytes) -> JSON:
     if line.count(b"{") + line.count(b"[") > MAX_DEPTH and depth_of(value) > MAX_DEPTH:
         raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
     return value
+
+
+def elements_bound(line: bytes) -> int:
+    """At most how many JSON values `line` holds: every value but the first of a container
+    follows a comma, and each container opens with a bracket. Brackets and commas inside
+    strings are left out when the quick count is high."""
+    quick = line.count(b",") + line.count(b"[") + line.count(b"{") + 1
+    if quick <= MAX_ELEMENTS:
+        return quick
+    bare = _STRING.sub(b'""', line)
+    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") + 1
 
 
 def depth_of(value: JSON) -> int:

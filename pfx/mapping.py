@@ -20,6 +20,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 
 from pfx.errors import UsageError
+from pfx.jsonline import MAX_DEPTH, depth_of
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, Ref
 from pfx.sameness import Change, leaf_changes
@@ -81,6 +82,11 @@ def parse_mapping(text: str, name: str = "map") -> EnvMap:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{name}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise UsageError(f"{name}: nested too deep to read") from None
+    if depth_of(raw) > MAX_DEPTH - 2:
+        # The map's values go into records, which a bundle line nests at most this deep.
+        raise UsageError(f"{name}: nested deeper than {MAX_DEPTH - 2} levels")
     unknown = set(raw) - {"rename", "set", "patch"}
     if unknown:
         raise UsageError(f"{name}: unknown table(s) {sorted(unknown)} (known: rename, set, patch)")

@@ -5,15 +5,16 @@ JSON Schemas in schemas/ are generated from these models (pfx.schemagen); FORMAT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
 from pfx.jsontypes import JSONObject
 
 FORMAT_NAME = "pfx-bundle"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 3
+FORMAT_MINOR = 4
 
 SecretsMode = Literal["withheld", "encrypted", "plaintext"]
 
@@ -150,11 +151,24 @@ class Partial(BaseModel):
     external: list[External] = Field(default_factory=list)
 
 
+class Auth(BaseModel):
+    """(1.4) The bundle's authentication: a MAC over its manifest under a key derived from
+    the passphrase (sealing.py). Fields a later version adds are kept: they are MACed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scheme: str
+    mac: str
+
+
 class Manifest(BaseModel):
     """The bundle's first line: format, provenance, counts, edges and checksums."""
 
     model_config = ConfigDict(extra="ignore")
 
+    # (1.4) Set when the bundle was sealed with a passphrase; null or absent: not
+    # authenticated. Sorted first in the line, so the line without it is easy to restore.
+    auth: Auth | None = None
     format: Literal["pfx-bundle"] = "pfx-bundle"
     version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)
     # The oldest pfx release that reads this format; named when a reader is too old.
@@ -164,12 +178,31 @@ class Manifest(BaseModel):
     source: Source
     secrets: SecretsSummary = Field(default_factory=SecretsSummary)
     counts: dict[str, int]
-    # [dependent, dependency] pairs of record ordinals (0-based, in bundle order).
-    edges: list[tuple[int, int]]
-    # sha256 (hex) of each record line, in bundle order.
-    hashes: list[str]
+    # [dependent, dependency] pairs of record ordinals (0-based, in bundle order). A read
+    # manifest keeps them packed (checksums.Edges).
+    edges: Sequence[tuple[int, int]]
+    # sha256 (hex) of each record line, in bundle order; a read manifest keeps them as bytes
+    # (checksums.Digests).
+    hashes: Sequence[str]
     # sha256 (hex) over all record lines, each with its newline, in bundle order.
     digest: str
     skipped: list[Skipped] = Field(default_factory=list)
     # Set when the export was asked for part of the source (--include/--exclude); None: all.
     selection: Partial | None = None
+
+    # The sha256 of the line as read with `auth` null (what the MAC covers); None when the
+    # manifest was not read from a line, or the line is not canonical there.
+    _unsealed: bytes | None = PrivateAttr(default=None)
+
+    @property
+    def unsealed_sha256(self) -> bytes | None:
+        return self._unsealed
+
+    # A read manifest's compact lists are written as the lists they stand for.
+    @field_serializer("hashes")
+    def _hashes(self, hashes: Sequence[str]) -> list[str]:
+        return list(hashes)
+
+    @field_serializer("edges")
+    def _edges(self, edges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        return list(edges)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from pfx.escaping import safe_text
+
 if TYPE_CHECKING:
     from pfx.cutover import CutoverResult
     from pfx.diff import Diff
@@ -19,6 +21,12 @@ if TYPE_CHECKING:
     from pfx.promotion import Prepared
     from pfx.report import Report
     from pfx.sameness import Change
+
+
+def shown(lines: Iterable[str]) -> str:
+    """Lines for a terminal: names from bundles and servers with their control characters
+    escaped (escaping.safe_text), so none can start a line or repaint one."""
+    return "\n".join(safe_text(line) for line in lines)
 
 
 def export_progress() -> Callable[[str, int], None] | None:
@@ -49,7 +57,7 @@ def export_text(result: ExportResult) -> str:
     if m.selection is not None:
         lines += _partial_lines(m)
         lines += [f"  {note}" for note in result.dependencies]
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def _partial_lines(m: Manifest) -> list[str]:
@@ -98,6 +106,8 @@ def _where(cloud: bool | None) -> str:
 
 
 def inspect_text(path: Path, m: Manifest) -> str:
+    from pfx.authenticity import authenticity
+
     lines = [
         f"bundle:   {path}",
         f"format:   {m.format} {m.version[0]}.{m.version[1]} (written by pfx {m.pfx_version})",
@@ -107,6 +117,7 @@ def inspect_text(path: Path, m: Manifest) -> str:
         f"server:   Prefect {m.source.server_version or '?'}, API {m.source.api_version or '?'}"
         + _where(m.source.cloud),
         f"secrets:  {_secrets_line(m)}",
+        f"sealed:   {authenticity(m, checked=False)}",
         f"records:  {sum(m.counts.values())}",
         *_counts_table(m.counts),
     ]
@@ -114,7 +125,28 @@ def inspect_text(path: Path, m: Manifest) -> str:
     if m.skipped:
         lines.append(f"not exported: {len(m.skipped)}")
         lines += [f"  {s.kind} {'/'.join(s.key)}: {s.reason}" for s in m.skipped]
-    return "\n".join(lines)
+    return shown(lines)
+
+
+def verify_text(path: Path, m: Manifest, *, checked: bool) -> str:
+    """`verify`'s line: what is intact, and what is known of the bundle's authenticity."""
+    from pfx.authenticity import authenticity
+
+    return shown(
+        [
+            f"ok: {path}: {len(m.hashes)} records intact (format {m.version[0]}.{m.version[1]}, "
+            f"digest {m.digest[:16]}); {authenticity(m, checked=checked)}"
+        ]
+    )
+
+
+def warn_reading(path: Path, m: Manifest, passphrase: str | None = None) -> None:
+    """Lines on stderr when the bundle at `path` holds secret values in clear, or is not
+    sealed although a passphrase was given."""
+    from pfx.authenticity import reading_warnings
+
+    for warning in reading_warnings(str(path), m, passphrase):
+        click.echo(shown([f"pfx: {warning}"]), err=True)
 
 
 def inspect_json(m: Manifest) -> str:
@@ -171,7 +203,7 @@ def plan_text(plan: Plan, report: Report) -> str:
         lines += change_lines(action.changes, " " * 16)
     lines += _loss_lines(report)
     lines.append(_summary(report, "dry run"))
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def _loss_lines(report: Report) -> list[str]:
@@ -209,7 +241,7 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
         what = f"import stopped ({report.stopped})"
     summary = _summary(report, what)
     if quiet:
-        return summary
+        return shown([summary])
     counts = report.counts()
     lines = _table(report.totals(), [s for s, n in counts.items() if n] or ["created"])
     not_attempted = 0
@@ -227,7 +259,7 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
         lines.append(f"  pfx secrets template {report.bundle} > secrets.json   # fill in the nulls")
         lines.append(f"  pfx import {report.bundle} --secrets-file secrets.json ...")
     lines.append(summary)
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def write_report(path: Path, report: Report) -> None:
@@ -273,7 +305,7 @@ def diff_text(diff: Diff) -> str:
             f"{n} record{'s' if n != 1 else ''} differ ({c['added']} added, {c['removed']} "
             f"removed, {c['changed']} changed), {c['equal']} equal"
         )
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def cutover_text(result: CutoverResult) -> str:
@@ -305,7 +337,7 @@ def cutover_text(result: CutoverResult) -> str:
         f"{what}: {counts['set']} {'to set' if result.dry_run else 'set'}, "
         f"{counts['unchanged']} unchanged, {counts['missing']} missing, {len(result.failed)} failed"
     )
-    return "\n".join(lines)
+    return shown(lines)
 
 
 def promotion_text(prepared: Prepared) -> str:
@@ -334,4 +366,4 @@ def promotion_text(prepared: Prepared) -> str:
             f"standby: {len(prepared.held)} records held back "
             "(deployments paused, automations disabled; `pfx cutover REPORT` turns them on)"
         )
-    return "\n".join(lines)
+    return shown(lines)

@@ -13,8 +13,14 @@ from dataclasses import dataclass
 from typing import NamedTuple, overload
 
 import orjson
+from pydantic import ValidationError
 
+from pfx import __version__
+from pfx.errors import BundleError
+from pfx.escaping import safe_text
+from pfx.jsonline import elements_bound, load_line
 from pfx.jsontypes import JSON
+from pfx.kinds import BY_NAME
 from pfx.model import Record, Ref
 
 
@@ -162,3 +168,44 @@ def heads_of(records: Sequence[Record]) -> Sequence[Head]:
     if isinstance(records, RecordLines):
         return records.heads
     return [head_of(r) for r in records]
+
+
+def label_of(line: bytes) -> str:
+    """` (kind key)` of a record line that failed its checksum, if it still parses and is
+    small enough to parse: a name for the message only, never trusted."""
+    if elements_bound(line) > 10_000:
+        return ""
+    try:
+        raw = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return ""
+    if not isinstance(raw, dict):
+        return ""
+    kind, key = raw.get("kind"), raw.get("key")
+    if not isinstance(kind, str) or not isinstance(key, list):
+        return ""
+    return safe_text(f" ({kind} {'/'.join(str(k) for k in key)})")
+
+
+def read_record(line: bytes, i: int, reader: str) -> Record:
+    """Record `i` (0-based) from its line, checked to be one of a kind this pfx knows;
+    BundleError naming it otherwise (`reader`: the release the bundle says reads it)."""
+    try:
+        record = record_from(load_line(line))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BundleError(
+            f"damaged bundle: record {i + 1}{label_of(line)} is not a valid record: "
+            f"{safe_text(where)}: {first['msg']}"
+        ) from None
+    except ValueError as e:
+        raise BundleError(f"damaged bundle: record {i + 1}{label_of(line)} is {e}") from None
+    if record.kind not in BY_NAME:
+        # A kind appended in a later minor version (rule 8): the writer named who reads it.
+        raise BundleError(
+            f"record {i + 1} ({safe_text(record.label)}): unknown kind {record.kind!r}; this pfx "
+            f"{__version__} knows {', '.join(BY_NAME)}; the bundle needs pfx >= "
+            f"{safe_text(reader)}"
+        )
+    return record

@@ -126,9 +126,18 @@ def leaf_changes(
 
 
 def _change(path: str, ours: JSON, theirs: JSON, secret: Set[str], ours_is_new: bool) -> Change:
-    if is_secret(path, secret):
+    if hides_secret(path, secret):
+        # A secret, or a value holding one (a parent that changed type or is on one side
+        # only): said to have changed, never shown.
         return Change(path, secret=True)
     return Change(path, theirs, ours) if ours_is_new else Change(path, ours, theirs)
+
+
+def hides_secret(path: str, secret: Set[str]) -> bool:
+    """Whether the value at `path` is a secret or holds one."""
+    return is_secret(path, secret) or any(
+        p.removesuffix(".*").startswith(path + ".") for p in secret
+    )
 
 
 def is_secret(path: str, secret: Set[str]) -> bool:

@@ -1,14 +1,16 @@
 """Secret values: withheld (default), encrypted under a passphrase, or in clear when asked.
 
-Encryption is AES-256-GCM (the `cryptography` package) with a key derived by scrypt from the
-passphrase and a per-bundle salt; each record's values are one ciphertext whose associated
-data is the record's kind and key, so ciphertexts cannot be moved between records.
+Encryption is AES-256-GCM (the `cryptography` package) with a key derived from the
+passphrase and a per-bundle salt (sealing.py: scrypt, then a subkey); each record's values
+are one ciphertext whose associated data binds the record's other content and the slot's
+mode, so ciphertexts cannot be moved between records nor their records changed.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ import orjson
 from pfx.errors import SecretsError
 from pfx.jsontypes import JSON, JSONObject
 from pfx.model import Record, SecretSlot, SecretsMode, SecretsSummary
+from pfx.sealing import KDF, Keys, derive_keys, secret_aad
 
 MASK = "********"
 CHECK_TEXT = b"pfx passphrase check"
@@ -25,20 +28,21 @@ SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 
 @dataclass
 class Sealer:
-    """How this export treats secret values; holds the derived key for `encrypted`."""
+    """How this export treats secret values; holds the derived keys when a passphrase is
+    given (to encrypt, and in every mode to authenticate the bundle)."""
 
     mode: SecretsMode
-    key: bytes | None = None
+    keys: Keys | None = None
     salt: bytes | None = None
 
     @classmethod
     def create(cls, mode: SecretsMode, passphrase: str | None) -> Sealer:
-        if mode != "encrypted":
-            return cls(mode)
-        if not passphrase:
+        if mode == "encrypted" and not passphrase:
             raise SecretsError("--secrets encrypt needs a passphrase")
+        if not passphrase:
+            return cls(mode)
         salt = os.urandom(16)
-        return cls(mode, derive_key(passphrase, salt), salt)
+        return cls(mode, derive_keys(passphrase, _kdf(salt)), salt)
 
     def summary(self, records: Iterable[Record]) -> SecretsSummary:
         counts = {"withheld": 0, "encrypted": 0, "plaintext": 0}
@@ -47,16 +51,14 @@ class Sealer:
                 counts[record.secrets.mode] += len(record.secrets.fields)
         kdf: dict[str, str | int] | None = None
         check = None
-        if self.mode == "encrypted" and self.key and self.salt:
-            kdf = {"name": "scrypt", "salt": _b64(self.salt), **SCRYPT}
-            check = _b64(_encrypt(self.key, CHECK_TEXT, b"pfx-check"))
+        if self.keys and self.salt:
+            kdf = _kdf(self.salt)
+            check = _b64(_encrypt(self.keys.encryption, CHECK_TEXT, b"pfx-check"))
         return SecretsSummary(mode=self.mode, kdf=kdf, check=check, **counts)
 
 
-def derive_key(passphrase: str, salt: bytes, n: int = SCRYPT["n"], r: int = 8, p: int = 1) -> bytes:
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
+def _kdf(salt: bytes) -> dict[str, str | int]:
+    return {"name": KDF, "salt": _b64(salt), **SCRYPT}
 
 
 def _encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -82,10 +84,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def record_aad(record: Record) -> bytes:
-    return orjson.dumps([record.kind, list(record.key)])
-
-
 def seal_record(record: Record, item: JSONObject, paths: list[str], sealer: Sealer) -> Record:
     """`record` with its secret values treated per the sealer's mode (see module doc)."""
     present = [p for p in expand_paths(record.data, paths) if get_path(record.data, p) is not None]
@@ -100,10 +98,12 @@ def seal_record(record: Record, item: JSONObject, paths: list[str], sealer: Seal
         masked = set_path(masked, p, MASK)
     slot = SecretSlot(mode=sealer.mode, fields=present)
     if sealer.mode == "encrypted":
-        assert sealer.key is not None
-        sealed = record.model_copy(update={"data": masked})
+        assert sealer.keys is not None
+        sealed = record.model_copy(update={"data": masked, "secrets": slot})
         blob = _encrypt(
-            sealer.key, orjson.dumps(values, option=orjson.OPT_SORT_KEYS), record_aad(sealed)
+            sealer.keys.encryption,
+            orjson.dumps(values, option=orjson.OPT_SORT_KEYS),
+            secret_aad(sealed, sealer.keys),
         )
         slot = SecretSlot(mode="encrypted", fields=present, ciphertext=_b64(blob))
     return record.model_copy(update={"data": masked, "secrets": slot})
@@ -151,7 +151,7 @@ def set_path(data: JSONObject, path: str, value: JSON) -> JSONObject:
     return copy
 
 
-def unseal(record: Record, key: bytes) -> dict[str, JSON]:
+def unseal(record: Record, key: Keys) -> dict[str, JSON]:
     """The secret values of an encrypted record, by path; SecretsError if they do not decrypt."""
     if not record.secrets or record.secrets.mode != "encrypted" or not record.secrets.ciphertext:
         return {}
@@ -160,7 +160,7 @@ def unseal(record: Record, key: bytes) -> dict[str, JSON]:
     except ValueError:
         raise SecretsError(f"{record.label}: encrypted secrets are damaged") from None
     try:
-        plain = _decrypt(key, blob, record_aad(record))
+        plain = _decrypt(key.encryption, blob, secret_aad(record, key))
     except SecretsError:
         # open_key already proved the passphrase right: this ciphertext was altered or moved.
         raise SecretsError(
@@ -172,15 +172,28 @@ def unseal(record: Record, key: bytes) -> dict[str, JSON]:
     return values
 
 
-def open_key(summary: SecretsSummary, passphrase: str) -> bytes:
-    """The bundle key from `passphrase`; SecretsError naming a wrong passphrase."""
+def open_key(summary: SecretsSummary, passphrase: str) -> Keys:
+    """The bundle's keys from `passphrase`; SecretsError naming a wrong passphrase."""
     if not summary.kdf or not summary.check:
         raise SecretsError("bundle has no encrypted secrets")
-    kdf = summary.kdf
-    salt = base64.b64decode(str(kdf["salt"]))
-    key = derive_key(passphrase, salt, int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
+    keys = derive_keys(passphrase, summary.kdf)
     try:
-        _decrypt(key, base64.b64decode(summary.check), b"pfx-check")
+        _decrypt(keys.encryption, base64.b64decode(summary.check), b"pfx-check")
     except SecretsError:
-        raise SecretsError("wrong passphrase for this bundle's encrypted secrets") from None
-    return key
+        raise SecretsError("wrong passphrase for this bundle") from None
+    return keys
+
+
+def block_ref(record: Record) -> str:
+    """The secrets-file name of a block document record: `<type slug>/<name>`."""
+    return "/".join(record.key)
+
+
+def field_name(path: str) -> str:
+    """The user-facing name of a secret path: the block's own field, without `data.`."""
+    return path.removeprefix("data.")
+
+
+def env_name(record: Record, path: str) -> str:
+    parts = [*record.key, field_name(path)]
+    return "PFX_SECRET__" + "__".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)

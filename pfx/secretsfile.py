@@ -9,18 +9,19 @@ nulls to fill in. An environment variable PFX_SECRET__<SLUG>__<NAME>__<FIELD> (u
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
+from pfx.authenticity import open_keys
 from pfx.bundle import Bundle
 from pfx.errors import SecretsError, UsageError
 from pfx.jsontypes import JSON, JSONObject
-from pfx.model import Record
-from pfx.secrets import get_path, open_key, unseal
+from pfx.passphrase import Passphrase
+from pfx.sealing import Keys
+from pfx.secrets import block_ref, env_name, field_name, get_path, unseal
 
 FORMAT = "pfx-secrets"
 
@@ -31,21 +32,6 @@ class SecretValues:
 
     values: dict[int, dict[str, JSON]] = field(default_factory=dict)
     missing: dict[int, list[str]] = field(default_factory=dict)
-
-
-def block_ref(record: Record) -> str:
-    """The secrets-file name of a block document record: `<type slug>/<name>`."""
-    return "/".join(record.key)
-
-
-def field_name(path: str) -> str:
-    """The user-facing name of a secret path: the block's own field, without `data.`."""
-    return path.removeprefix("data.")
-
-
-def env_name(record: Record, path: str) -> str:
-    parts = [*record.key, field_name(path)]
-    return "PFX_SECRET__" + "__".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)
 
 
 def read_secrets_file(path: Path) -> dict[str, dict[str, JSON]]:
@@ -89,7 +75,13 @@ def gather_secrets(
     environ = os.environ if environ is None else environ
     supplied = read_secrets_file(secrets_file) if secrets_file else {}
     out = SecretValues()
-    key: bytes | None = None
+    key: Keys | None = None
+    if bundle.manifest.auth is not None and passphrase is not None:
+        # A sealed bundle is authenticated whenever its passphrase is at hand (a dry run
+        # too), without a prompt when no value needs decrypting.
+        text = passphrase.given() if isinstance(passphrase, Passphrase) else passphrase()
+        if text is not None:
+            key = open_keys(bundle.manifest, text)
     for i, record in enumerate(bundle.records):
         slot = record.secrets
         if slot is None:
@@ -107,7 +99,7 @@ def gather_secrets(
                         "the bundle's secrets are encrypted: a passphrase is needed "
                         "(--passphrase-file or PFX_PASSPHRASE)"
                     )
-                key = open_key(bundle.manifest.secrets, passphrase())
+                key = open_keys(bundle.manifest, passphrase())
             values = unseal(record, key)
         given = supplied.get(block_ref(record), {})
         for path in slot.fields:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import orjson
 import pytest
 
-from pfx import bundlefile
+from pfx import bundle, bundlefile
+from pfx.authenticity import UNAUTHENTICATED, authenticity, open_keys
+from pfx.errors import BundleError
 from pfx.graph import build_graph
 from pfx.jsontypes import JSON
-from pfx.secrets import open_key, unseal
+from pfx.secrets import unseal
 from pfx.secretsfile import gather_secrets, template
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
@@ -29,8 +32,8 @@ def expected(directory: Path) -> dict[str, JSON]:
 
 def test_there_is_a_golden_for_format_1_0() -> None:
     """The first format version has its golden bundle, README and expected decoding; so has
-    1.3, the first with kinds appended to the kinds table."""
-    assert GOLDEN / "v1.0" in DIRS and GOLDEN / "v1.3" in DIRS
+    1.3, the first with kinds appended to the kinds table, and 1.4, the first sealed one."""
+    assert GOLDEN / "v1.0" in DIRS and GOLDEN / "v1.3" in DIRS and GOLDEN / "v1.4" in DIRS
     for directory in DIRS:
         assert (directory / "README.md").is_file() and (directory / "expected.json").is_file()
 
@@ -89,7 +92,7 @@ def test_golden_secrets_open_as_expected(directory: Path) -> None:
     decoded = bundlefile.read_bundle(directory / "bundle.pfx")
     passphrase = want["passphrase"]
     assert isinstance(passphrase, str)
-    key = open_key(decoded.manifest.secrets, passphrase)
+    key = open_keys(decoded.manifest, passphrase)
     decrypted = {
         r.label: unseal(r, key)
         for r in decoded.records
@@ -102,3 +105,22 @@ def test_golden_secrets_open_as_expected(directory: Path) -> None:
         i for i, r in enumerate(decoded.records) if r.secrets and r.secrets.mode == "withheld"
     ]
     assert sorted(gathered.missing) == withheld
+
+
+@pytest.mark.parametrize("directory", DIRS, ids=[d.name for d in DIRS])
+def test_golden_says_whether_it_is_authenticated(directory: Path) -> None:
+    """A golden sealed with its passphrase (1.4) authenticates with it, and fails with its
+    manifest changed by a byte; older goldens read as they did, said to be unauthenticated."""
+    want = expected(directory)
+    path = directory / "bundle.pfx"
+    manifest = bundlefile.verify_bundle(path, str(want["passphrase"]))
+    sealed = bool(want.get("authenticated", False))
+    assert (manifest.auth is not None) == sealed
+    assert (authenticity(manifest, checked=True) == UNAUTHENTICATED) != sealed
+    if sealed:
+        raw = orjson.loads(next(iter(bundlefile.iter_lines(path))))
+        raw["created"] = "2026-01-01T00:00:01Z"
+        lines = list(bundlefile.iter_lines(path))
+        forged = bundle.decode([orjson.dumps(raw, option=orjson.OPT_SORT_KEYS) + b"\n", *lines[1:]])
+        with pytest.raises(BundleError, match="changed after it was sealed"):
+            open_keys(forged.manifest, str(want["passphrase"]))

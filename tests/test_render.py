@@ -21,7 +21,7 @@ from fixtures.servers import Server
 from pfx.bundle import Bundle
 from pfx.model import Record, Ref
 from pfx.render import Omission, render
-from pfx.secretsfile import env_name
+from pfx.secrets import env_name
 from tests.conftest import user_env
 from tests.running import json_out, load, ok, pfx
 
@@ -253,6 +253,7 @@ def test_secrets_are_never_written_and_templates_wait_for_deploy() -> None:
         key=("secret", "db"),
         id="55555555-5555-5555-5555-555555555555",
         data={"name": "db", "data": {"value": "********"}, "is_anonymous": False},
+        refs=[Ref(kind="block-schema", key=("sha256:secret", "3.8.8"), path="block_schema_id")],
         secrets=SecretSlot(mode="withheld", fields=["data.value"]),
     )
     dep = _deployment(
@@ -260,15 +261,24 @@ def test_secrets_are_never_written_and_templates_wait_for_deploy() -> None:
     )
     out = render([block, dep], source="test")
     script = out.files["prefect-setup.sh"]
-    assert "********" not in script and env_name(block, "data.value") in script
+    env = env_name(block, "data.value")
+    assert env in script.split("blocks() {")[1]
+    requests = json.loads(out.files["prefect-setup.json"])["sections"]
+    (create,) = requests["blocks"]
+    assert create["body"]["data"] == {"value": "********"}
+    assert create["secrets"] == [{"at": ["data", "value"], "env": env}]
     doc = yaml.safe_load(out.files["prefect.yaml"])
     assert doc["deployments"][0]["work_pool"]["job_variables"] == {}
-    assert "{{ prefect.blocks.secret.db }}" in script.split("deployments() {")[1]
+    assert "python3 prefect-setup.py deployments" in script.split("deployments() {")[1]
+    (late,) = requests["deployments"]
+    assert late["id"] == {"at": [], "kind": "deployment", "key": ["etl", "a"]}
+    assert late["body"] == {"job_variables": {"env": {"P": "{{ prefect.blocks.secret.db }}"}}}
 
 
 def test_default_storage_is_set_by_name_and_saved_searches_are_named() -> None:
-    """The default result storage becomes a `pfx_api PUT /admin/storage` naming its block (the
-    script resolves it to the target's id) after the blocks; saved searches are named."""
+    """The default result storage becomes a `PUT /admin/storage` request of the blocks section
+    naming its block (the setup client looks its id up on the target); saved searches are
+    named."""
     block_id = "66666666-6666-4666-8666-666666666666"
     storage = Record(
         kind="default-result-storage",
@@ -286,8 +296,16 @@ def test_default_storage_is_set_by_name_and_saved_searches_are_named() -> None:
     search = Record(kind="saved-search", key=("late",), data={"name": "late", "filters": []})
     out = render([storage, search], source="test")
     blocks = out.files["prefect-setup.sh"].split("blocks() {")[1].split("}\n")[0]
-    want = {"default_result_storage_block_id": {"$block_document": ["s3-bucket", "results"]}}
-    assert f"pfx_api PUT /admin/storage '{json.dumps(want, separators=(',', ':'))}'" in blocks
+    assert blocks.strip() == "python3 prefect-setup.py blocks"
+    (request,) = json.loads(out.files["prefect-setup.json"])["sections"]["blocks"]
+    assert (request["method"], request["path"]) == ("PUT", "/admin/storage")
+    assert request["ids"] == [
+        {
+            "at": ["default_result_storage_block_id"],
+            "kind": "block-document",
+            "key": ["s3-bucket", "results"],
+        }
+    ]
     assert [(o.kind, o.key, o.field) for o in out.omissions] == [("saved-search", ("late",), "*")]
 
 

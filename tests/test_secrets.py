@@ -16,6 +16,7 @@ from pfx.model import Record, SecretSlot, Source
 from pfx.secrets import (
     MASK,
     Sealer,
+    env_name,
     expand_paths,
     get_path,
     open_key,
@@ -23,7 +24,7 @@ from pfx.secrets import (
     set_path,
     unseal,
 )
-from pfx.secretsfile import env_name, gather_secrets, read_secrets_file, template
+from pfx.secretsfile import gather_secrets, read_secrets_file, template
 
 PASSPHRASE = "correct horse battery staple"
 SECRET = "s3cr3t-Value"
@@ -63,8 +64,11 @@ def line_of(record: Record) -> bytes:
 
 
 def decoded(records: list[Record], sealer: Sealer | None = None) -> Bundle:
-    summary = (sealer or Sealer("withheld")).summary(records)
-    lines = bundle.encode(records, source=Source(url="u"), created="c", secrets=summary)
+    sealer = sealer or Sealer("withheld")
+    summary = sealer.summary(records)
+    lines = bundle.encode(
+        records, source=Source(url="u"), created="c", secrets=summary, keys=sealer.keys
+    )
     return bundle.decode(list(lines))
 
 
@@ -114,10 +118,11 @@ def test_encrypted_round_trip(sealer: Sealer) -> None:
 
 
 def test_summary_records_kdf_and_counts(sealer: Sealer) -> None:
-    """The summary names scrypt with its parameters and salt, and counts the values."""
+    """The summary names scrypt (then HKDF subkeys, format 1.4) with its parameters and salt,
+    and counts the values."""
     summary = sealer.summary([seal_record(doc(), doc().data, PATHS, sealer)])
     assert summary.mode == "encrypted" and summary.encrypted == 3
-    assert summary.kdf is not None and summary.kdf["name"] == "scrypt"
+    assert summary.kdf is not None and summary.kdf["name"] == "scrypt-hkdf"
     assert {"n", "r", "p", "salt"} <= set(summary.kdf)
     assert len(base64.b64decode(str(summary.kdf["salt"]))) == 16
 
@@ -256,7 +261,9 @@ def test_gather_decrypts_and_plaintext(sealer: Sealer) -> None:
     enc = decoded([seal_record(doc(), doc().data, PATHS, sealer)], sealer)
     got = gather_secrets(enc, passphrase=lambda: PASSPHRASE, environ={})
     assert got.values[0]["value"] == SECRET and got.missing == {}
-    plain = decoded([seal_record(doc(), doc().data, PATHS, Sealer("plaintext"))])
+    plain = decoded(
+        [seal_record(doc(), doc().data, PATHS, Sealer("plaintext"))], Sealer("plaintext")
+    )
     assert gather_secrets(plain, environ={}).values[0]["credentials.token"] == TOKEN
 
 

@@ -97,7 +97,7 @@ def test_saved_searches_and_default_storage_arrive_and_reimport_unchanged(
     src, path = exported
     bundle = load(path)
     assert bundle.manifest.counts["saved-search"] == 2 and bundle.manifest.counts[STORAGE] == 1
-    assert bundle.manifest.version == (1, 3) and bundle.manifest.reader == "0.2"
+    assert bundle.manifest.version == (1, 4) and bundle.manifest.reader == "0.2"
     assert not bundle.manifest.skipped
     dst = new_server("dst")
     env = profiles_env(dst=dst)

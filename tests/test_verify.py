@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import BY_NAME, KINDS
 from pfx.kinds.base import Destination
 from pfx.model import Record, Ref, SecretSlot, SecretsSummary, Source
+from pfx.render import Rendering, render
 from pfx.secrets import MASK
 from tests.running import ok
 
@@ -192,6 +194,65 @@ def test_encrypted_slot_with_garbage_ciphertext_is_refused() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("record", "words"),
+    [
+        (
+            Record(kind="variable", key=("a\nb",), data={"name": "a\nb"}),
+            "a variable key with a control character",
+        ),
+        (
+            Record(
+                kind="block-document",
+                key=("secret", "db\x1b[2J"),
+                data={"name": "db", "data": {}},
+            ),
+            "a block-document key with a control character",
+        ),
+        (
+            Record(kind="global-concurrency-limit", key=("g",), data={"name": "g", "limit": "1;x"}),
+            "data field 'limit' is not int",
+        ),
+        (
+            Record(
+                kind="global-concurrency-limit",
+                key=("g",),
+                data={"name": "g", "limit": 1, "slot_decay_per_second": "$(x)"},
+            ),
+            "data field 'slot_decay_per_second' is not number",
+        ),
+        (
+            Record(
+                kind="deployment",
+                key=("etl", "d"),
+                data={
+                    "name": "d",
+                    "flow_id": FLOW_ID,
+                    "global_concurrency_limit": {"name": "deployment:x", "limit": "3"},
+                },
+            ),
+            "data field 'global_concurrency_limit.limit' is not int",
+        ),
+    ],
+    ids=["variable-newline", "block-escape", "limit", "decay", "own-limit"],
+)
+def test_what_no_server_lists_is_refused(record: Record, words: str) -> None:
+    """Control characters in keys whose characters Prefect's schema restricts, and limits
+    that are not numbers, are refused by name."""
+    assert words in refusal(forge([*sample(), record]))
+
+
+def test_a_secrets_mode_that_disagrees_with_the_records_is_refused() -> None:
+    """A manifest that says "withheld" over a record that holds its value in clear."""
+    slot = SecretSlot(mode="plaintext", fields=["value"])
+    recs = [
+        *sample(),
+        Record(kind="variable", key=("v",), data={"name": "v", "value": "hunter2"}, secrets=slot),
+    ]
+    lines = forge(recs)
+    assert "the manifest says secrets are withheld, but records hold 1 plaintext" in refusal(lines)
+
+
 # --- depth: one writer, one reader ------------------------------------------------------------
 
 
@@ -300,7 +361,18 @@ MUTATIONS = (
     "slot",
     "kdf",
     "url",
+    "hostile-text",
 )
+# Strings that would become code, steps, templates or terminal paint if rendered raw.
+HOSTILE: list[JSON] = [
+    "d\n}\npwned\nf() { #",
+    "x\nbuild:\n- prefect.deployments.steps.run_shell_script:\n    script: pwned\n#",
+    "x\u2028pull: [pwned]\x85#",
+    "\x1b[2K\rsecrets: none",
+    "{{ $AWS_SECRET_ACCESS_KEY }}",
+    "-x",
+    {"$secret": "AWS_SECRET_ACCESS_KEY"},
+]
 ODD: list[JSON] = [None, 0, -1, 1.5, True, "", "x", [], {}, ["x"], {"a": None}]
 
 
@@ -370,6 +442,14 @@ def mutate(draw: st.DrawFn, raws: list[JSONObject], manifest: JSONObject) -> Non
         kdf = secrets.get("kdf") if isinstance(secrets.get("kdf"), dict) else dict(SCRYPT)
         assert isinstance(kdf, dict)
         secrets["kdf"] = kdf | change
+    elif what == "hostile-text":
+        value = draw(st.sampled_from(HOSTILE))
+        where = draw(st.sampled_from(["key", "name", "description", "version", "limit"]))
+        if where == "key" and isinstance(raw.get("key"), list) and isinstance(value, str):
+            raw["key"] = [*raw["key"][:-1], value]
+        else:
+            data[where] = value
+            raw["data"] = data
     elif what == "url":
         source = manifest["source"]
         assert isinstance(source, dict)
@@ -417,6 +497,28 @@ def exercise_kinds(recs: list[Record]) -> None:
             kind.early(record.data)
 
 
+def check_rendered(rendering: Rendering) -> None:
+    """What `pfx render` made of accepted records is inert: Prefect's prefect.yaml loader
+    finds no step pfx did not write, and no `{{ }}` that `prefect deploy` would resolve (the
+    render itself reads every file back and refuses what is not pfx's)."""
+    import io
+
+    from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+    from rich.console import Console
+
+    from pfx.render.templates import templated_paths
+
+    with tempfile.TemporaryDirectory() as where:
+        path = Path(where) / "prefect.yaml"
+        path.write_text(rendering.files["prefect.yaml"])
+        configs, actions = _load_deploy_configs_and_actions(
+            path, console=Console(file=io.StringIO())
+        )
+    assert actions == {"build": [], "push": [], "pull": None}
+    for config in configs:
+        assert not templated_paths({k: v for k, v in config.items() if k != "pull"})
+
+
 def test_mutated_bundles_verify_or_refuse_and_never_crash_import(
     seeded_source: tuple[Server, SeedInfo],
     new_server: Callable[[str], Server],
@@ -424,9 +526,9 @@ def test_mutated_bundles_verify_or_refuse_and_never_crash_import(
     tmp_path: Path,
 ) -> None:
     """A real bundle mutated (fields deleted or retyped, keys, kinds, refs, ids, slots, KDF,
-    URL) with checksums recomputed: `pfx verify` exits 0 or 2 in one line, and whatever it
-    accepts, `pfx import --dry-run` against a real empty server and every kind's code take
-    without a traceback."""
+    URL, hostile names and values) with checksums recomputed: `pfx verify` exits 0 or 2 in
+    one line, and whatever it accepts, `pfx import --dry-run` against a real empty server and
+    every kind's code take without a traceback, and `render` makes inert files of it."""
     dst = new_server("dst")
     env = profiles_env(src=seeded_source[0], dst=dst)
     base = tmp_path / "base.pfx"
@@ -461,8 +563,10 @@ def test_mutated_bundles_verify_or_refuse_and_never_crash_import(
         assert_clean(verdict, (0, 2))
         if verdict.exit_code:
             return
-        exercise_kinds(list(bundlefile.read_bundle(path).records))
+        records = list(bundlefile.read_bundle(path).records)
+        exercise_kinds(records)
         dry = runner.invoke(cli, ["import", str(path), "-p", "dst", "--dry-run"], env=env)
         assert_clean(dry, (0, 2, 3, 4, 5, 6))
+        check_rendered(render(records, source=str(path)))
 
     check()

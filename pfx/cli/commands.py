@@ -47,7 +47,10 @@ SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": 
     show_default=True,
     help="How secret block values travel.",
 )
-@passphrase_option("for --secrets encrypt")
+@passphrase_option(
+    "that encrypts secrets (--secrets encrypt) and seals the bundle; with another --secrets, "
+    "given by file or PFX_PASSPHRASE only, it seals (authenticates) the bundle"
+)
 @concurrency_option("Most requests in flight at once against the source API.")
 @selector_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -74,11 +77,15 @@ def export(
         from pfx import output as out
         from pfx.exporting import export_bundle
         from pfx.files import check_writable
-        from pfx.passphrase import read_passphrase
+        from pfx.passphrase import given_passphrase, read_passphrase
 
         check_writable(output)
         mode = SECRETS_CHOICES[secrets]
-        passphrase = read_passphrase(passphrase_file, confirm=True) if mode == "encrypted" else None
+        passphrase = (
+            read_passphrase(passphrase_file, confirm=True)
+            if mode == "encrypted"
+            else given_passphrase(passphrase_file)
+        )
         if mode == "plaintext" and not quiet:
             click.echo(
                 "pfx: warning: secret values will be written in clear to the bundle", err=True
@@ -111,25 +118,31 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
         from pfx.bundlefile import read_manifest
 
         manifest = read_manifest(bundle)
+        out.warn_reading(bundle, manifest)
         click.echo(out.inspect_json(manifest) if as_json else out.inspect_text(bundle, manifest))
 
 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
+@passphrase_option("the bundle was sealed with: checks its authenticity and secrets", prompt=False)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; the exit code tells.")
 @click.pass_context
-def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
-    """Check a bundle's integrity and invariants; exit 0 only if it is intact (no server)."""
-    with fail_cleanly(debug(ctx)):
-        from pfx.bundlefile import verify_bundle
+def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet: bool) -> None:
+    """Check a bundle's integrity and invariants; exit 0 only if it is intact (no server).
 
-        manifest = verify_bundle(bundle)
+    With its passphrase (--passphrase-file or PFX_PASSPHRASE), a sealed bundle's
+    authenticity too, and that every encrypted value decrypts.
+    """
+    with fail_cleanly(debug(ctx)):
+        from pfx import output as out
+        from pfx.bundlefile import verify_bundle
+        from pfx.passphrase import given_passphrase
+
+        passphrase = given_passphrase(passphrase_file)
+        manifest = verify_bundle(bundle, passphrase)
         if not quiet:
-            click.echo(
-                f"ok: {bundle}: {len(manifest.hashes)} records intact "
-                f"(format {manifest.version[0]}.{manifest.version[1]}, "
-                f"digest {manifest.digest[:16]})"
-            )
+            out.warn_reading(bundle, manifest)
+            click.echo(out.verify_text(bundle, manifest, checked=passphrase is not None))
 
 
 @cli.command("import", epilog=SELECTORS_HELP)
@@ -161,7 +174,7 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
     help="Count records that arrive with named losses (fields the destination cannot hold, "
     "listed by --dry-run) as complete: exit 0 instead of 5.",
 )
-@passphrase_option("of an encrypted bundle")
+@passphrase_option("of an encrypted or sealed bundle (a sealed one is authenticated with it)")
 @concurrency_option(
     "Ceiling of concurrent writes; the actual number adapts to the server.", default=CEILING
 )
@@ -217,9 +230,10 @@ def import_(
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.bundlefile import read_manifest
         from pfx.files import check_writable
         from pfx.importing import ImportStopped, import_bundle
-        from pfx.passphrase import read_passphrase
+        from pfx.passphrase import Passphrase
         from pfx.promotion import Promotion
 
         if report_path is not None:
@@ -229,10 +243,8 @@ def import_(
 
             raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
         promotion = Promotion(include, exclude, _read_map(map_path), standby)
-
-        def passphrase() -> str:
-            return read_passphrase(passphrase_file)
-
+        passphrase = Passphrase(passphrase_file)
+        out.warn_reading(bundle, read_manifest(bundle), passphrase.given())
         progress = None if (quiet or as_json) else out.import_progress()
         try:
             result = import_bundle(
@@ -274,9 +286,11 @@ def _read_map(path: Path | None) -> EnvMap | None:
     from pfx.mapping import parse_mapping
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise UsageError(f"cannot read map {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"map {path} is not UTF-8 text (TOML is)") from None
     return parse_mapping(text, str(path))
 
 
@@ -287,13 +301,21 @@ def secrets() -> None:
 
 @secrets.command("template")
 @click.argument("bundle", type=click.Path(path_type=Path))
+@passphrase_option("the bundle was sealed with: checks its authenticity first", prompt=False)
 @click.pass_context
-def secrets_template(ctx: click.Context, bundle: Path) -> None:
+def secrets_template(ctx: click.Context, bundle: Path, passphrase_file: Path | None) -> None:
     """Print a secrets file listing every withheld value (as null) to fill in for import."""
     with fail_cleanly(debug(ctx.find_root())):
         import orjson
 
+        from pfx.authenticity import given_keys
         from pfx.bundlefile import read_bundle
+        from pfx.output import warn_reading
+        from pfx.passphrase import given_passphrase
         from pfx.secretsfile import template
 
-        click.echo(orjson.dumps(template(read_bundle(bundle)), option=orjson.OPT_INDENT_2))
+        read = read_bundle(bundle)
+        passphrase = given_passphrase(passphrase_file)
+        given_keys(read.manifest, passphrase)
+        click.echo(orjson.dumps(template(read), option=orjson.OPT_INDENT_2))
+        warn_reading(bundle, read.manifest, passphrase)

@@ -17,8 +17,11 @@ from pfx.cli.group import cli, concurrency_option, debug, passphrase_option, sel
 @click.argument("right", type=click.Path(path_type=Path), required=False)
 @click.option("-p", "--profile", help="Compare LEFT with this profile's live server instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
-@passphrase_option("of encrypted bundles, to compare their secret values", prompt=False)
 @concurrency_option("Most requests in flight at once against the server (-p).")
+@passphrase_option(
+    "the bundles were sealed with: checks their authenticity and compares secret values",
+    prompt=False,
+)
 @click.pass_context
 def diff(
     ctx: click.Context,
@@ -26,8 +29,8 @@ def diff(
     right: Path | None,
     profile: str | None,
     as_json: bool,
-    passphrase_file: Path | None,
     concurrency: int,
+    passphrase_file: Path | None,
 ) -> None:
     """What changes from bundle LEFT to bundle RIGHT, or to the live server of -p PROFILE.
 
@@ -35,10 +38,10 @@ def diff(
       pfx diff yesterday.pfx today.pfx    two bundles
       pfx diff snap.pfx -p prod           what changed on prod since snap.pfx
 
-    Records are matched by natural key (ids never compare) and compared as a dry-run import
-    plans them; per record: added, removed, or changed with each field's old and new value.
-    Secret values are never shown; with a passphrase (--passphrase-file or PFX_PASSPHRASE)
-    encrypted ones are compared too ("secret changed").
+    Records are matched by natural key (ids never compare); per record: added, removed, or
+    changed with each field's old and new value (secret values are never shown). Between two
+    bundles, a secret's changed mode, and with the passphrase (--passphrase-file or
+    PFX_PASSPHRASE) a changed secret value, count as changes.
 
     \b
     Exit codes: 0 equal; 1 they differ; 2 usage error or a bad bundle.
@@ -47,11 +50,14 @@ def diff(
         import orjson
 
         from pfx import output as out
+        from pfx.bundlefile import read_manifest
         from pfx.diffing import diff_sources
         from pfx.passphrase import given_passphrase
 
         passphrase = given_passphrase(passphrase_file)
-        result = diff_sources(left, right, profile, passphrase=passphrase, concurrency=concurrency)
+        result = diff_sources(left, right, profile, concurrency=concurrency, passphrase=passphrase)
+        for path in (left, right) if right is not None else (left,):
+            out.warn_reading(path, read_manifest(path), passphrase)
         if as_json:
             click.echo(orjson.dumps(result.as_json()).decode())
         else:
@@ -110,6 +116,7 @@ def cutover_(
 )
 @selector_options
 @concurrency_option("Most requests in flight at once against a live server.")
+@passphrase_option("the bundle was sealed with: checks its authenticity first", prompt=False)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print what was written and left out as JSON."
 )
@@ -123,6 +130,7 @@ def render(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     concurrency: int,
+    passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
     """Render a bundle (or a live server) as code: prefect.yaml for `prefect deploy`, an
@@ -138,9 +146,12 @@ def render(
     with fail_cleanly(debug(ctx)):
         import orjson
 
-        from pfx.render import summary_json, summary_text
-        from pfx.rendering import render_to
+        from pfx.bundlefile import read_manifest
+        from pfx.passphrase import given_passphrase
+        from pfx.render.core import summary_json, summary_text
+        from pfx.render.files import render_to
 
+        passphrase = given_passphrase(passphrase_file)
         result = render_to(
             output,
             bundle,
@@ -148,6 +159,7 @@ def render(
             include=include,
             exclude=exclude,
             concurrency=concurrency,
+            passphrase=passphrase,
         )
         written = [str(p) for p in result.written]
         if as_json:
@@ -155,3 +167,7 @@ def render(
             click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
         else:
             click.echo(summary_text(result.rendering, written, result.source))
+        if bundle is not None and profile is None:
+            from pfx.output import warn_reading
+
+            warn_reading(bundle, read_manifest(bundle), passphrase)

@@ -65,9 +65,10 @@ class Listing:
 class Shape:
     """What a kind's import code reads from a record, checked by `pfx verify` before import.
 
-    `key`: the number of natural-key parts. `fields`: top-level `data` fields the kind's
-    create/update/late code reads, each with its JSON type: `str`, `int`, `number`, `bool`,
-    `object`, `array` or `any`; a trailing `?` allows the field to be absent or null.
+    `key`: the number of natural-key parts. `fields`: `data` fields the kind's
+    create/update/late code reads (dotted: a field of an object field), each with its JSON
+    type: `str`, `int`, `number`, `bool`, `object`, `array` or `any`; a trailing `?` allows
+    the field to be absent or null.
     """
 
     key: int

@@ -51,7 +51,10 @@ KIND = Kind(
     key=_key,
     create=_create,
     update=_update,
-    # create sends the name.
-    shape=Shape(key=1, fields={"name": "str"}),
+    # create sends the name and the numbers (a limit that is not one is no server's).
+    shape=Shape(
+        key=1,
+        fields={"name": "str", "limit": "int", "slot_decay_per_second": "number?"},
+    ),
     own=_own,
 )

@@ -108,7 +108,7 @@ KIND = Kind(
     create=_create,
     update=_update,
     # create sends name and type; URLs name the pool.
-    shape=Shape(key=1, fields={"name": "str", "type": "str"}),
+    shape=Shape(key=1, fields={"name": "str", "type": "str", "concurrency_limit": "int?"}),
     refs=_refs,
     unsupported=_unsupported,
     caveat=_caveat,

@@ -117,7 +117,7 @@ KIND = Kind(
     create=_create,
     update=_update,
     # key: (pool, name), both in the queue's URL; create sends the name.
-    shape=Shape(key=2, fields={"name": "str"}),
+    shape=Shape(key=2, fields={"name": "str", "concurrency_limit": "int?", "priority": "int?"}),
     refs=_refs,
     early=_early,
 )

@@ -258,7 +258,16 @@ KIND = Kind(
     create=_create,
     update=_update,
     # key: (flow name, name); create sends name and flow_id.
-    shape=Shape(key=2, fields={"name": "str", "flow_id": "str"}),
+    shape=Shape(
+        key=2,
+        fields={
+            "name": "str",
+            "flow_id": "str",
+            "concurrency_limit": "int?",
+            "global_concurrency_limit": "object?",
+            "global_concurrency_limit.limit": "int?",
+        },
+    ),
     refs=refs_of,
     keep=_keep,
     late=_late,

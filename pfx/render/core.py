@@ -1,19 +1,23 @@
-"""Rendering records as code, pure: what a rendering is (files and omissions) and `render`,
-which selects records and asks each part for its files (records in, texts out).
+"""Rendering records as code, pure: `render` selects records and asks each part for its
+files (records in, texts out); the summary of what was written and left out.
 
-Parts: render_deployments.py (prefect.yaml), render_automations.py (triggers and the
-automations file), render_commands.py (the companion `prefect` commands), render_yaml.py (YAML
-text). Nothing here reads or writes files.
+Parts: deployments.py (prefect.yaml), automations.py (triggers and the automations file),
+commands.py (the setup files); shared types in model.py. Nothing here reads or writes files.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
+from pfx.escaping import safe_text
 from pfx.jsontypes import JSONObject
 from pfx.model import Record
+from pfx.render.automations import render_automations, split_automations, trigger_entries
+from pfx.render.commands import render_commands
+from pfx.render.deployments import render_deployments
+from pfx.render.model import Names, Omission, Rendering
+from pfx.select import select
 
 # Prefect Cloud's own kinds: no file of `prefect deploy` or setup script renders them.
 CLOUD_ONLY = {
@@ -22,44 +26,6 @@ CLOUD_ONLY = {
     "sla": "Prefect Cloud SLAs: not rendered (a prefect.yaml deployment's `sla:` list or "
     "POST /slas/apply-resource-slas sets them)",
 }
-
-
-@dataclass(frozen=True)
-class Omission:
-    """A field of a record that the rendered files do not carry (or carry differently)."""
-
-    kind: str
-    key: tuple[str, ...]
-    field: str
-    reason: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind} {'/'.join(self.key)}"
-
-
-@dataclass
-class Rendering:
-    """The rendered files (relative path -> text) and everything they leave out."""
-
-    files: dict[str, str] = field(default_factory=dict)
-    omissions: list[Omission] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Names:
-    """Natural-key labels by source id (lower case), for the comments that name ids."""
-
-    labels: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, records: Iterable[Record]) -> Names:
-        names = cls()
-        for r in records:
-            if r.id:
-                names.labels[r.id.lower()] = r.label
-        return names
 
 
 def render(
@@ -71,11 +37,6 @@ def render(
 ) -> Rendering:
     """Every rendered file for `records` (picked by `include`/`exclude` selectors, with what
     they reference), and every field those files leave out."""
-    from pfx.render_automations import render_automations, split_automations, trigger_entries
-    from pfx.render_commands import render_commands
-    from pfx.render_deployments import render_deployments
-    from pfx.select import select
-
     chosen = select(records, include, exclude).records
     names = Names.of(records)
     deployable = {
@@ -107,8 +68,8 @@ def summary_text(rendering: Rendering, written: list[str], source: str) -> str:
     """What a render wrote and every field it left out, for people: omissions with the same
     kind, field and reason are one line, naming every record they concern."""
     counts = ", ".join(f"{n} {what}" for what, n in rendering.counts.items())
-    lines = [f"rendered {source}: {counts}"]
-    lines += [f"  wrote {path}" for path in written]
+    lines = [f"rendered {safe_text(source)}: {counts}"]
+    lines += [f"  wrote {safe_text(path)}" for path in written]
     groups: dict[tuple[str, str, str], list[str]] = {}
     for o in rendering.omissions:
         field = re.sub(r"\[[^\]]*\]", "", o.field)
@@ -116,8 +77,8 @@ def summary_text(rendering: Rendering, written: list[str], source: str) -> str:
     if groups:
         lines.append(f"not rendered ({len(rendering.omissions)} fields):")
     for (kind, field, reason), keys in groups.items():
-        lines.append(f"  {kind} {field}: {reason}")
-        lines.append(f"    {', '.join(dict.fromkeys(keys))}")
+        lines.append(safe_text(f"  {kind} {field}: {reason}"))
+        lines.append(safe_text(f"    {', '.join(dict.fromkeys(keys))}"))
     return "\n".join(lines)
 
 

@@ -11,8 +11,9 @@ from pfx.ids import find_ids
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.automation import ACTION_LISTS
 from pfx.model import Record
-from pfx.render import Names, Omission, Rendering
-from pfx.render_yaml import comment_ids, dump, header, sorted_json
+from pfx.render.model import Names, Omission, Rendering
+from pfx.render.templates import templated
+from pfx.render.yamltext import checked_yaml, comment_ids, dump, header, sorted_json
 
 AUTOMATIONS_YAML = "automations.yaml"
 # AutomationCore's fields, in the order the file shows them.
@@ -51,9 +52,12 @@ def trigger_target(data: JSONObject) -> str | None:
 
     A deployment trigger makes an automation whose one action runs its deployment (with
     parameters, job variables, schedule_after) and which has no tags and no actions on
-    trigger or resolve; anything else cannot be written as one.
+    trigger or resolve; anything else cannot be written as one. Nor can one holding a
+    `{{ ... }}` template: `prefect deploy` would resolve it (automations.yaml keeps it as is).
     """
     if data.get("tags") or any(data.get(f) for f in ACTION_LISTS[1:]):
+        return None
+    if any(templated(data.get(f)) for f in ("name", "description", "trigger", "actions")):
         return None
     actions = data.get("actions")
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
@@ -124,8 +128,9 @@ def render_automations(records: list[Record], names: Names, source: str) -> Rend
         "Create them with `prefect automation create --from-file automations.yaml`.",
         "Ids are the source server's: a comment names what each one is.",
     ]
-    text = header(lines) + dump({"automations": entries})
-    out.files[AUTOMATIONS_YAML] = comment_ids(text, names.labels)
+    document: JSONObject = {"automations": list[JSON](entries)}
+    text = header(lines) + dump(document)
+    out.files[AUTOMATIONS_YAML] = checked_yaml(comment_ids(text, names.labels), document)
     out.counts = {"automations": len(entries)}
     return out
 

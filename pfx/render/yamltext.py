@@ -10,8 +10,10 @@ from typing import Any, ClassVar
 
 import yaml  # type: ignore[import-untyped]  # no stubs installed; Prefect ships PyYAML
 
+from pfx.escaping import is_safe, safe_text
 from pfx.ids import UUID
 from pfx.jsontypes import JSON
+from pfx.render.model import RenderCheckError
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
@@ -32,9 +34,10 @@ class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
 
 
 def _string(dumper: Any, value: str) -> Any:
-    # Multi-line strings (rrules with DTSTART) stay on one line, double-quoted with \n, so a
-    # comment can follow any line (see comment_ids).
-    style = '"' if "\n" in value else None
+    # Multi-line strings (rrules with DTSTART) and any with a control character or a Unicode
+    # line break stay on one line, double-quoted with escapes (\n, \x1b, \L), so a comment can
+    # follow any line (see comment_ids) and no line break of the data reaches the file.
+    style = '"' if not is_safe(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -71,19 +74,34 @@ def comment_ids(text: str, names: Mapping[str, str]) -> str:
     a comment after it ends that line and nothing else.
     """
     out: list[str] = []
-    for line in text.splitlines():
+    # Split at "\n" only: dump writes no other line break (see _string), and str.splitlines
+    # would also split at characters that are data.
+    for line in text.removesuffix("\n").split("\n"):
         found = [
             names[m.group(0).lower()] for m in UUID.finditer(line) if m.group(0).lower() in names
         ]
         if found:
-            line = f"{line}  # {', '.join(dict.fromkeys(found))}"
+            # A name is data: escaped, it cannot end the comment and start a line of YAML.
+            line = f"{line}  # {safe_text(', '.join(dict.fromkeys(found)))}"
         out.append(line)
     return "\n".join(out) + "\n"
 
 
+def checked_yaml(text: str, document: Mapping[str, Any]) -> str:
+    """`text`, once it reads back (with PyYAML's safe loader, as Prefect reads prefect.yaml)
+    as exactly `document`: no key, value or step that pfx did not mean to write."""
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RenderCheckError(f"rendered YAML does not parse: {e}") from None
+    if loaded != dict(document):
+        raise RenderCheckError("rendered YAML does not read back as the document pfx wrote")
+    return text
+
+
 def header(lines: list[str]) -> str:
     """Comment lines that open a rendered file."""
-    return "".join(f"# {line}".rstrip() + "\n" for line in lines)
+    return "".join(f"# {safe_text(line)}".rstrip() + "\n" for line in lines)
 
 
 def sorted_json(value: JSON) -> JSON:

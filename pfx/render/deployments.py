@@ -5,15 +5,15 @@ shared work pools and pull steps written once with YAML anchors, and every field
 from __future__ import annotations
 
 import copy
-import re
 from collections import Counter
 from collections.abc import Callable
 
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.concurrency_limit import DEPLOYMENT_PREFIX
 from pfx.model import Record
-from pfx.render import Names, Omission, Rendering
-from pfx.render_yaml import anchor_name, comment_ids, dump, header, sorted_json
+from pfx.render.model import Names, Omission, RenderCheckError, Rendering
+from pfx.render.templates import templated, templated_paths, untemplated
+from pfx.render.yamltext import anchor_name, checked_yaml, comment_ids, dump, header, sorted_json
 
 PREFECT_YAML = "prefect.yaml"
 # Fields of a deployment this render knows; anything else a server sends is listed as omitted.
@@ -28,19 +28,22 @@ KNOWN = frozenset(
 )  # fmt: skip
 # Labels the server sets itself on every deployment.
 SERVER_LABELS = frozenset({"prefect.flow.id"})
-# Prefect's placeholder pattern (prefect.utilities.templating.PLACEHOLDER_CAPTURE_REGEX).
-PLACEHOLDER = re.compile(r"{{\s*([\w\.\-\[\]$]+)\s*}}")
 # Records one omission of the record being rendered: (field, reason).
 Omit = Callable[[str, str], None]
 RESOLVED = (
     "`prefect deploy` resolves {{ ... }} templates here when it deploys, so the server holds "
     "the values (a secret block's value in clear), not the template"
 )
-# Fields whose {{ prefect.* }} templates Prefect resolves at run time (workers, flow runs), but
-# `prefect deploy` at deploy time: a secret block's value would land in the deployment, in
-# clear, and a variable's value must then fit the pool's schema. prefect.yaml leaves the
-# templated keys out; `prefect-setup.sh deployments` sets the fields whole after deploying.
-LATE = ("job_variables", "parameters")
+# Fields whose {{ ... }} templates `prefect deploy` would resolve when it deploys (see
+# templates.py): a secret block's value or an environment variable would land in the
+# deployment, in clear. prefect.yaml leaves the templated keys out; `prefect-setup.sh
+# deployments` sets the fields whole, as the server holds them, after deploying.
+LATE = ("job_variables", "parameters", "description", "version", "tags")
+# Fields without which `prefect deploy` cannot make the deployment it should.
+IDENTITY = ("name", "entrypoint", "work_pool_name", "work_queue_name")
+TEMPLATED = (
+    "holds {{ ... }}, which `prefect deploy` would resolve (Prefect has no escape): not rendered"
+)
 
 
 def render_deployments(
@@ -60,6 +63,8 @@ def render_deployments(
         if own:
             entry["triggers"] = list[JSON](own)
             n_triggers += len(own)
+        if templated_paths({k: v for k, v in entry.items() if k != "pull"}):
+            raise RenderCheckError(f"{record.label}: a template reached prefect.yaml")
         entries.append(entry)
     anchors = share(entries)
     document: JSONObject = {}
@@ -72,7 +77,7 @@ def render_deployments(
         "(see prefect-setup.sh). Fields this file cannot hold are listed by `pfx render`.",
     ]
     text = header(lines) + dump(document, {name: value for name, value in anchors})
-    out.files[PREFECT_YAML] = comment_ids(text, names.labels)
+    out.files[PREFECT_YAML] = checked_yaml(comment_ids(text, names.labels), document)
     out.counts = {"deployments": len(entries), "triggers": n_triggers}
     return out
 
@@ -93,19 +98,23 @@ def deployment_entry(record: Record, omissions: list[Omission]) -> JSONObject | 
             "`flow.serve()` are made by the process that serves them)",
         )
         return None
+    held = [name for name in IDENTITY if templated(data.get(name))]
+    if held:
+        omit("*", f"{', '.join(held)} {TEMPLATED}")
+        return None
     entry: JSONObject = {"name": data.get("name")}
-    if data.get("description") is not None:
-        entry["description"] = data["description"]
-    else:
+    if data.get("description") is None:
         omit(
             "description",
             "null: `prefect deploy` fills in the flow's docstring ('None' when it has none)",
         )
-    if data.get("version") is not None:
-        entry["version"] = data["version"]
-    else:
+    elif not templated(data["description"]):
+        entry["description"] = data["description"]
+    if data.get("version") is None:
         omit("version", "null: `prefect deploy` uses the flow's version (its source file hash)")
-    entry["tags"] = _copy(data.get("tags") or [])
+    elif not templated(data["version"]):
+        entry["version"] = data["version"]
+    entry["tags"] = untemplated(_copy(data.get("tags") or []))
     entry["entrypoint"] = data.get("entrypoint")
     # Run-time templates are left out here and set after deploying (see LATE).
     entry["parameters"] = untemplated(sorted_json(data.get("parameters") or {}))
@@ -120,9 +129,17 @@ def deployment_entry(record: Record, omissions: list[Omission]) -> JSONObject | 
         entry["concurrency_limit"] = limit
     entry["enforce_parameter_schema"] = bool(data.get("enforce_parameter_schema"))
     entry["paused"] = bool(data.get("paused"))
-    # An explicit `pull: []` means "no pull steps"; an absent one makes prefect deploy add one.
-    entry["pull"] = _copy(sorted_json(data.get("pull_steps") or []))
     _omit_unrenderable(data, omit)
+    # The last word: whatever a template reached (a schedule's cron, a limit's strategy) is
+    # not rendered, rather than resolved by `prefect deploy`.
+    left = templated_paths(entry)
+    if left:
+        omit("*", f"{', '.join(left)} {TEMPLATED}")
+        return None
+    # Pull steps run on the worker, which resolves their templates: `prefect deploy` reads
+    # them before it resolves anything. An explicit `pull: []` means "no pull steps"; an
+    # absent one makes prefect deploy add one.
+    entry["pull"] = _copy(sorted_json(data.get("pull_steps") or []))
     return entry
 
 
@@ -158,14 +175,14 @@ def _schedule(schedule: JSON, omit: Omit) -> JSONObject:
                 value = int(value)
             out[name] = value
     out["active"] = bool(s.get("active", True))
-    out["parameters"] = _copy(sorted_json(s.get("parameters") or {}))
+    out["parameters"] = untemplated(sorted_json(s.get("parameters") or {}))
     slug = s.get("slug")
     if slug is not None:
         out["slug"] = slug
     what = f"schedules[{slug}]" if slug else "schedules"
     if s.get("max_scheduled_runs") is not None:
         omit(f"{what}.max_scheduled_runs", "prefect.yaml schedules cannot hold it")
-    if _templated(s.get("parameters")):
+    if templated(s.get("parameters")):
         omit(f"{what}.parameters", RESOLVED)
     for name in sorted(
         set(inner) - {"cron", "interval", "rrule", "anchor_date", "timezone", "day_or"}
@@ -260,26 +277,7 @@ def _fingerprint(value: JSON) -> str:
 
 def late_fields(data: JSONObject) -> JSONObject:
     """The LATE fields of a deployment that hold templates, as the server holds them."""
-    return {name: data[name] for name in LATE if _templated(data.get(name))}
-
-
-def untemplated(value: JSON) -> JSON:
-    """A fresh copy of `value` without the object keys and list items holding templates."""
-    if isinstance(value, dict):
-        return {k: untemplated(v) for k, v in value.items() if not _templated(v)}
-    if isinstance(value, list):
-        return [untemplated(v) for v in value if not _templated(v)]
-    return value
-
-
-def _templated(value: JSON) -> bool:
-    if isinstance(value, str):
-        return any(not m.startswith("ctx.") for m in PLACEHOLDER.findall(value))
-    if isinstance(value, list):
-        return any(_templated(v) for v in value)
-    if isinstance(value, dict):
-        return any(_templated(v) for v in value.values())
-    return False
+    return {name: copy.deepcopy(data[name]) for name in LATE if templated(data.get(name))}
 
 
 def _list(value: JSON) -> list[JSON]:

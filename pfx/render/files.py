@@ -4,15 +4,15 @@ reads it), render them (pfx.render, pure), and write each file to a temporary na
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pfx import files
 from pfx.errors import UsageError
-from pfx.render import Rendering, render
-from pfx.render_commands import SETUP_SH
+from pfx.render.core import render
+from pfx.render.model import Rendering
+from pfx.render.script import SETUP_SH
 
 
 @dataclass
@@ -33,15 +33,20 @@ def render_to(
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     concurrency: int = 8,
+    passphrase: str | None = None,
 ) -> RenderResult:
     """Render the bundle file `bundle`, or without one the server of `profile` (None: the
-    active profile), into `directory` (created if missing)."""
+    active profile), into `directory` (created if missing). With the `passphrase` of a
+    sealed bundle, its authenticity is checked first."""
     if bundle is not None and profile is not None:
         raise UsageError("render reads a bundle or a server (-p PROFILE), not both")
     if bundle is not None:
+        from pfx.authenticity import given_keys
         from pfx.bundlefile import read_bundle
 
-        records = list(read_bundle(bundle).records)
+        read = read_bundle(bundle)
+        given_keys(read.manifest, passphrase)
+        records = list(read.records)
         source = f"bundle {bundle.name}"
     else:
         from pfx.exporting import read_records
@@ -54,15 +59,7 @@ def render_to(
 
 
 def write_file(path: Path, text: str) -> Path:
-    """Write `text` to `path` atomically: a temporary name in the same directory, then rename."""
+    """Write `text` to `path` through the one atomic writer (pfx.files); the setup script is
+    executable."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o755 if path.name == SETUP_SH else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return files.write_file(path, text.encode(), 0o755 if path.name == SETUP_SH else 0o644)
