@@ -343,7 +343,7 @@ def test_map_and_passphrase_files_of_any_content_are_one_line(
 def test_a_secret_is_not_shown_when_its_parent_changes_type() -> None:
     """`diff` and the plan's field lines name a secret's parent that changed type (an object
     holding the secret became a string) as changed, without showing either value."""
-    from pfx.diff import leaf_changes
+    from pfx.sameness import leaf_changes
 
     secret = {"data.credentials.password"}
     old = {"credentials": {"password": "hunter2", "user": "u"}}
