@@ -27,6 +27,7 @@ from pfx.openapi import read_accepts
 from pfx.outcomes import Ledger, predict
 from pfx.pace import CEILING
 from pfx.plan import Plan, Policy, build_inventory, plan_import
+from pfx.prefect_types import prefect_block_types
 from pfx.profiles import Target, resolve
 from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
 from pfx.replay import Progress, Replay
@@ -104,6 +105,7 @@ async def _import(run: _Run) -> ImportResult:
             cloud=run.target.cloud,
             server_version=version,
             block_types=frozenset(k[0] for k in inventory.items.get("block-type", {})),
+            prefect_block_types=prefect_block_types(),
             accepts=read_accepts(document, server) if document is not None else None,
         )
         plan = plan_import(

@@ -153,13 +153,17 @@ def plan_import(
             continue
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
+        own = kind.owned(dest, destination)
+        if own:
+            actions.append(Action("unchanged", reason=own, dest=dest))
+            continue
         # What the destination cannot hold is named as a loss, not a difference.
         lost = record_losses(record, "create", None, destination.accepts, destination)
         ours = portable_shape(without(record.data, lost), ours_tokens)
         theirs = portable_shape(kind.kept(dest), theirs_tokens)
         fields = differing(kind, ours, theirs)
         if not fields:
-            actions.append(Action("unchanged", reason=kind.note(record, dest) or "", dest=dest))
+            actions.append(Action("unchanged", dest=dest))
         elif _only_late_missing(kind, ours, theirs) and _made_here(i, graph, actions):
             # An interrupted import created it but did not finish it: finish, whatever the
             # policy (nobody else made it this way).
