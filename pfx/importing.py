@@ -33,6 +33,7 @@ from pfx.promotion import Prepared, Promotion, check_available, held_states, pic
 from pfx.replay import Progress, Replay
 from pfx.report import Outcome, Report
 from pfx.secretsfile import SecretValues, gather_secrets
+from pfx.tested import Untested, untested
 
 PassphraseSource = Callable[[], str]
 
@@ -101,6 +102,7 @@ async def _import(run: _Run) -> ImportResult:
         has = {(kind, key) for kind, items in inventory.items.items() for key in items}
         check_available(run.prepared.picked, has)
         server = f"Prefect {version}" if version else "the destination"
+        run.untested = untested(version)
         destination = Destination(
             cloud=run.target.cloud,
             server_version=version,
@@ -178,6 +180,8 @@ class _Run:
     # Records with named losses count as complete (the user read the plan).
     accept_losses: bool = False
     prepared: Prepared = field(default_factory=lambda: Prepared([]))
+    # The destination's release, when newer than the newest pfx is tested with.
+    untested: Untested | None = None
 
     def report(self, outcomes: list[Outcome], seconds: float, stopped: str | None) -> Report:
         return Report(
@@ -191,6 +195,7 @@ class _Run:
             stopped=stopped,
             accept_losses=self.accept_losses,
             standby=held_states(self.prepared.held, outcomes),
+            untested=self.untested,
         )
 
     def partial(self, why: str) -> Report:
