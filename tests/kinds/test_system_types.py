@@ -90,9 +90,7 @@ def test_a_users_own_type_with_edited_metadata_still_differs() -> None:
         "is_protected": False,
     }
     edited = mine | {"logo_url": "https://raw.githubusercontent.com/PrefectHQ/x.png"}
-    assert plan([edited], [mine], Destination()) == [
-        "skip exists with different content (kept)"
-    ]
+    assert plan([edited], [mine], Destination()) == ["skip exists with different content (kept)"]
 
 
 def test_a_type_only_the_installed_prefect_registers_is_the_destinations_own() -> None:
