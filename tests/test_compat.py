@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from fixtures import compare
-from fixtures.compat import MATRIX, PairResult, index_verdict, is_named, run_pair
+from fixtures.compat import MATRIX, PairResult, is_named, run_pair
+from fixtures.index import index_verdict
 from fixtures.releases import DESTINATIONS, SOURCES, is_own, release
 
 
