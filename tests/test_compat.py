@@ -162,3 +162,17 @@ def test_a_newer_minor_release_on_the_index_fails_the_matrix_and_a_patch_does_no
     assert not stale and "3.10.0" in line and "3.9.1" in line
     assert not index_verdict("4.0.0", matrix)[0]
     assert not index_verdict(None, matrix)[0]
+
+
+def test_a_destination_key_shared_as_often_as_on_the_source_is_not_clutter() -> None:
+    """Two schemas of one checksum on the source (a 3.6 server's and its 3.8 client's) arrive
+    as two: not a duplicate; a third, or two where the source has one, is."""
+    key = ("sha256:c",)
+    src = compare.Census("src", {"block-schema": {key: {}}}, {"block-schema": [key]})
+    same = compare.Census("dst", {"block-schema": {key: {}}}, {"block-schema": [key]})
+    more = compare.Census("dst", {"block-schema": {key: {}}}, {"block-schema": [key, key]})
+    base = compare.Census("base")
+    assert [v.state for v in compare.compare(src, same, base)] == ["equal"]
+    assert [v.state for v in compare.compare(src, more, base)] == ["equal", "duplicate"]
+    single = compare.Census("src", {"block-schema": {key: {}}})
+    assert [v.state for v in compare.compare(single, same, base)] == ["equal", "duplicate"]
