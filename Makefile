@@ -19,12 +19,15 @@ demo: install
 	$(BIN)/python -m fixtures.demo
 
 # Other Prefect releases' servers, one cached virtualenv each ($$PFX_RELEASES_CACHE, else
-# ~/.cache/pfx/releases); installed once, minutes each. `make test` needs 3.4 only.
+# ~/.cache/pfx/releases); installed once, minutes each. `make test` needs 3.4 and 3.9, and
+# the client virtualenv of Prefect 3.9.1 with pfx pip-installed beside it ($$PFX_CLIENTS_CACHE).
 test-releases: install
-	$(BIN)/python -m fixtures.releases 3.4
+	$(BIN)/python -m fixtures.releases 3.4 3.9
+	$(BIN)/python -m fixtures.clients 3.9
 
 releases: install
 	$(BIN)/python -m fixtures.releases
+	$(BIN)/python -m fixtures.clients
 
 test: install test-releases
 	$(BIN)/ruff check pfx tests fixtures bench
@@ -47,7 +50,9 @@ bench-deps:
 bench: install bench-deps
 	$(BIN)/python -m bench.run --deployments $(N)
 
-# Every supported cross-release pair end to end; table and findings in compat-results/.
+# Every supported cross-release pair end to end, then each client release (3.6-3.9) with pfx
+# pip-installed beside it; the newest Prefect on the package index; table and findings in
+# compat-results/.
 compat: releases
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m compat
 	$(BIN)/python -m fixtures.compat --out compat-results

@@ -30,6 +30,7 @@ from pfx.secretsfile import SecretValues, gather_secrets
 from pfx.server.api import Api
 from pfx.server.pace import CEILING
 from pfx.server.reading import read_server
+from pfx.tested import Untested, untested
 
 PassphraseSource = Callable[[], str]
 
@@ -92,6 +93,7 @@ async def _import(run: _Run) -> ImportResult:
         inventory = build_inventory(read.raw)
         has = {(kind, key) for kind, items in inventory.items.items() for key in items}
         check_available(run.prepared.picked, has)
+        run.untested = untested(read.server_version)
         destination = read.destination(cloud=run.target.cloud)
         plan = plan_import(
             run.bundle.records,
@@ -139,6 +141,8 @@ class _Run:
     # Records with named losses count as complete (the user read the plan).
     accept_losses: bool = False
     prepared: Prepared = field(default_factory=lambda: Prepared([]))
+    # The destination's release, when newer than the newest pfx is tested with.
+    untested: Untested | None = None
 
     def report(self, outcomes: list[Outcome], seconds: float, stopped: str | None) -> Report:
         return Report(
@@ -152,6 +156,7 @@ class _Run:
             stopped=stopped,
             accept_losses=self.accept_losses,
             standby=held_states(self.prepared.held, outcomes),
+            untested=self.untested,
         )
 
     def partial(self, why: str) -> Report:

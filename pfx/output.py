@@ -11,6 +11,8 @@ import click
 import orjson
 
 from pfx.escaping import safe_text
+from pfx.jsontypes import JSON
+from pfx.tested import untested
 
 if TYPE_CHECKING:
     from pfx.cutover import CutoverResult
@@ -53,6 +55,7 @@ def export_text(result: ExportResult) -> str:
         *_counts_table(m.counts),
         f"  secrets: {_secrets_line(m)}",
     ]
+    lines += _untested_lines(m.source.server_version, "its records are kept as it answers them")
     lines += [f"  not exported: {s.kind} {'/'.join(s.key)}: {s.reason}" for s in m.skipped]
     if m.selection is not None:
         lines += _partial_lines(m)
@@ -90,8 +93,20 @@ def export_json(result: ExportResult) -> str:
             "digest": m.digest,
             "selection": m.selection.model_dump(mode="json") if m.selection else None,
             "dependencies": result.dependencies,
+            "untested": _untested_json(m.source.server_version),
         }
     ).decode()
+
+
+def _untested_lines(server_version: str | None, going_on: str) -> list[str]:
+    """One line when the server's release is newer than the newest pfx is tested with."""
+    found = untested(server_version)
+    return [f"note: {found.line}; {going_on}"] if found else []
+
+
+def _untested_json(server_version: str | None) -> JSON:
+    found = untested(server_version)
+    return found.model_dump(mode="json") if found else None
 
 
 def _secrets_line(m: Manifest) -> str:
@@ -116,6 +131,7 @@ def inspect_text(path: Path, m: Manifest) -> str:
         + (f" (profile {m.source.profile})" if m.source.profile else ""),
         f"server:   Prefect {m.source.server_version or '?'}, API {m.source.api_version or '?'}"
         + _where(m.source.cloud),
+        *_untested_lines(m.source.server_version, "import fits them to the destination's API"),
         f"secrets:  {_secrets_line(m)}",
         f"sealed:   {authenticity(m, checked=False)}",
         f"records:  {sum(m.counts.values())}",
@@ -155,6 +171,7 @@ def inspect_json(m: Manifest) -> str:
         | {
             "records": sum(m.counts.values()),
             "edges": len(m.edges),
+            "untested": _untested_json(m.source.server_version),
         }
     ).decode()
 
@@ -189,6 +206,7 @@ def plan_text(plan: Plan, report: Report) -> str:
     counts = report.counts()
     columns = [s for s, n in counts.items() if n] or ["unchanged"]
     lines = [f"plan ({plan.policy} on conflict), nothing written:"]
+    lines += _report_untested(report)
     lines += _table(report.totals(), columns)
     for o, action in zip(report.outcomes, plan.actions, strict=True):
         # Unchanged records' notes (a system type is the destination's own) are in --report.
@@ -204,6 +222,11 @@ def plan_text(plan: Plan, report: Report) -> str:
     lines += _loss_lines(report)
     lines.append(_summary(report, "dry run"))
     return shown(lines)
+
+
+def _report_untested(report: Report) -> list[str]:
+    found = report.untested
+    return [f"note: {found.line}; payloads follow its OpenAPI document"] if found else []
 
 
 def _loss_lines(report: Report) -> list[str]:
@@ -243,7 +266,8 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
     if quiet:
         return shown([summary])
     counts = report.counts()
-    lines = _table(report.totals(), [s for s, n in counts.items() if n] or ["created"])
+    lines = _report_untested(report)
+    lines += _table(report.totals(), [s for s, n in counts.items() if n] or ["created"])
     not_attempted = 0
     for o in report.outcomes:
         if o.status == "not-attempted":

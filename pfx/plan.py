@@ -127,11 +127,15 @@ def plan_import(
             continue
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
+        own = kind.owned(dest, destination)
+        if own:
+            actions.append(Action("unchanged", reason=own, dest=dest))
+            continue
         mine = compared(record, destination, ours_tokens)
         theirs = inventory.shape(kind, dest, theirs_tokens)
         fields = differing(kind, mine, theirs)
         if not fields:
-            actions.append(Action("unchanged", reason=kind.note(record, dest) or "", dest=dest))
+            actions.append(Action("unchanged", dest=dest))
             continue
         if _only_late_missing(kind, mine, theirs) and _made_here(i, graph, actions):
             # An interrupted import created it but did not finish it: finish, whatever the

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pfx.model import Loss
 from pfx.standby import Held
+from pfx.tested import Untested
 
 Status = Literal["created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"]
 STATUSES: tuple[Status, ...] = (
@@ -88,6 +89,9 @@ class Report(BaseModel):
     accept_losses: bool = False
     # With --standby: each state standby held back, with the bundle's value (pfx cutover).
     standby: list[Held] = Field(default_factory=list)
+    # The destination's release when it is newer than the newest pfx is tested with; payloads
+    # then follow its OpenAPI document as for any release.
+    untested: Untested | None = None
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Per kind, the number of records in each status (every status listed)."""

@@ -1,14 +1,16 @@
-"""One cross-release pair end to end (a 3.4 server, seeded as a user's, into a 3.8 server) with
-pfx's CLI and profiles, judged by the census comparison of both servers
-(fixtures/compare.py); `make compat` runs the whole matrix the same way."""
+"""Two cross-release pairs end to end with pfx's CLI and profiles, judged by the census
+comparison of both servers (fixtures/compare.py): a 3.4 server, seeded as a user's, into 3.8;
+and 3.8 into the newest release, 3.9, run by pfx as pip installs it beside Prefect 3.9.1
+(fixtures/clients.py). `make compat` runs the whole matrix the same way."""
 
 from __future__ import annotations
 
 import pytest
 
 from fixtures import compare
-from fixtures.compat import PairResult, is_named, run_pair
-from fixtures.releases import is_own, release
+from fixtures.compat import MATRIX, PairResult, is_named, run_pair
+from fixtures.index import index_verdict
+from fixtures.releases import DESTINATIONS, SOURCES, is_own, release
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +18,14 @@ def pair_34_to_38() -> PairResult:
     """3.4 -> 3.8 run once for this module (the 3.4 virtualenv is installed by `make test`
     beforehand, or here on first use)."""
     return run_pair("3.4", "3.8", deployments=30)
+
+
+@pytest.fixture(scope="module")
+def pair_38_to_39() -> PairResult:
+    """3.8 -> 3.9 run once for this module by the pfx that pip installed beside Prefect 3.9.1
+    (its virtualenv made by `make test` beforehand, or here on first use; pfx's own code is
+    reinstalled from this working tree each run)."""
+    return run_pair("3.8", "3.9", deployments=30, client="3.9")
 
 
 @pytest.mark.server
@@ -104,8 +114,9 @@ def test_releases_are_pinned_as_compat_md_says() -> None:
     refused, and the project's own Prefect is the 3.8 of the matrix (its fast path)."""
     assert release("3.4").pins == ("prefect==3.4.25", "fastapi==0.118.0", "importlib_metadata")
     assert release("2.20.27").name == "2.20"
+    assert release("3.9").pins == ("prefect==3.9.1",)
     with pytest.raises(KeyError):
-        release("3.9")
+        release("3.10")
     assert is_own(release("3.8"))
     assert not is_own(release("3.7"))
 
@@ -117,3 +128,51 @@ def test_a_loss_pfx_names_covers_the_census_path() -> None:
     named = {("automation", ("a",)): {"actions.0.force"}}
     assert is_named(v, named)
     assert not is_named(v, {("automation", ("a",)): {"actions.1.force"}})
+
+
+@pytest.mark.server
+def test_into_39_with_pfx_installed_beside_prefect_391(pair_38_to_39: PairResult) -> None:
+    """pip install of pfx beside Prefect 3.9.1 keeps 3.9.1 and works: a 3.8 server exported,
+    imported into 3.9 with nothing lost (exit 0, every record equal or the destination's own
+    system type by the census), the same import again changes nothing, and `pfx export -p` of
+    the 3.9 profile succeeds."""
+    r = pair_38_to_39
+    assert r.error == "", r.error
+    assert r.records > 400, r
+    assert r.findings == [] and r.unnamed == 0
+    assert r.exit_code == 0
+    assert (r.rerun, r.rerun_exit) == ([], 0)
+    assert r.export_back_exit == 0
+    assert r.unknown_types == []
+
+
+def test_the_matrix_is_every_destination_from_every_source() -> None:
+    """Every 3.x destination from every source release, 2.20 and 3.9 included."""
+    assert set(MATRIX) | {("3.9", "3.9")} == {(s, d) for s in SOURCES for d in DESTINATIONS}
+    assert ("2.20", "3.9") in MATRIX and ("3.9", "3.4") in MATRIX
+
+
+def test_a_newer_minor_release_on_the_index_fails_the_matrix_and_a_patch_does_not() -> None:
+    """The package index offering 3.10.0 makes the matrix stale; 3.9.4 or 3.9.1 does not; an
+    index that does not answer fails too (the matrix is never silently behind)."""
+    matrix = ["2.20.27", "3.4.25", "3.8.8", "3.9.1"]
+    assert index_verdict("3.9.1", matrix)[0]
+    assert index_verdict("3.9.4", matrix)[0]
+    stale, line = index_verdict("3.10.0", matrix)
+    assert not stale and "3.10.0" in line and "3.9.1" in line
+    assert not index_verdict("4.0.0", matrix)[0]
+    assert not index_verdict(None, matrix)[0]
+
+
+def test_a_destination_key_shared_as_often_as_on_the_source_is_not_clutter() -> None:
+    """Two schemas of one checksum on the source (a 3.6 server's and its 3.8 client's) arrive
+    as two: not a duplicate; a third, or two where the source has one, is."""
+    key = ("sha256:c",)
+    src = compare.Census("src", {"block-schema": {key: {}}}, {"block-schema": [key]})
+    same = compare.Census("dst", {"block-schema": {key: {}}}, {"block-schema": [key]})
+    more = compare.Census("dst", {"block-schema": {key: {}}}, {"block-schema": [key, key]})
+    base = compare.Census("base")
+    assert [v.state for v in compare.compare(src, same, base)] == ["equal"]
+    assert [v.state for v in compare.compare(src, more, base)] == ["equal", "duplicate"]
+    single = compare.Census("src", {"block-schema": {key: {}}})
+    assert [v.state for v in compare.compare(single, same, base)] == ["equal", "duplicate"]

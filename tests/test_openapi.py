@@ -1,4 +1,5 @@
-"""What a destination accepts, derived from real servers' OpenAPI documents (3.4.25, 3.8.8).
+"""What a destination accepts, derived from real servers' OpenAPI documents (3.4.25, 3.8.8,
+3.9.1).
 
 The documents in fixtures/api/openapi/ are captured `/api/openapi.json` answers, trimmed to
 the write endpoints pfx uses and the schemas they reach.
@@ -6,10 +7,11 @@ the write endpoints pfx uses and the schemas they reach.
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from pfx.openapi import Accepts, Drop, read_accepts
-from tests.conftest import accepts
+from tests.conftest import OPENAPI, accepts
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +100,16 @@ def test_offers_tells_which_release_has_an_endpoint(v34: Accepts, v38: Accepts) 
         {"paths": {"/api/accounts/{a}/workspaces/{w}/saved_searches/": {"put": {}}}}
     )
     assert prefixed.offers("/saved_searches/") and not prefixed.offers("/admin/storage")
+
+
+def test_39_accepts_every_field_38_accepts() -> None:
+    """3.9.1's request schemas for pfx's writes have the fields 3.8.8's have (3.9 only adds a
+    route and a settings field): a 3.8 record into 3.9, or back, loses nothing."""
+    docs = {r: orjson.loads((OPENAPI / f"{r}.json").read_bytes()) for r in ("3.8.8", "3.9.1")}
+    old, new = (docs[r]["components"]["schemas"] for r in ("3.8.8", "3.9.1"))
+    assert set(old) == set(new)
+    assert {n: set(s.get("properties", {})) for n, s in old.items()} == {
+        n: set(s.get("properties", {})) for n, s in new.items()
+    }
+    body, drops = accepts("3.9.1").trim("POST", "/deployments/", DEPLOYMENT)
+    assert (body, drops) == (DEPLOYMENT, [])

@@ -219,10 +219,15 @@ def test_38_to_34_names_grace_period_seconds(workdir: Path) -> None:
     assert run.rerun_exit == 4
 
 
-@pytest.mark.parametrize("source", ["3.7", "3.4"])
-def test_into_38_exits_0_without_duplicate_schemas(source: str, workdir: Path) -> None:
-    """3.7/3.4 -> 3.8 exits 0; no schema is created twice; system types are unchanged."""
-    run = run_pair(source, "3.8", workdir)
+@pytest.mark.parametrize(
+    ("source", "destination"), [("3.7", "3.8"), ("3.4", "3.8"), ("3.8", "3.9"), ("3.4", "3.9")]
+)
+def test_into_newer_exits_0_without_duplicate_schemas(
+    source: str, destination: str, workdir: Path
+) -> None:
+    """3.7/3.4 -> 3.8 and 3.8/3.4 -> 3.9 exit 0; no schema is created twice; system types
+    (whose logos and documentation 3.9 moved) are unchanged."""
+    run = run_pair(source, destination, workdir)
     assert run.exit_code == 0, run.output
     # The destination's own schemas may share a checksum (3.8 registers some twice); the
     # import adds no second copy of any checksum.

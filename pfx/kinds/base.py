@@ -82,6 +82,10 @@ class Destination:
     cloud: bool = False
     server_version: str | None = None
     block_types: frozenset[str] = frozenset()
+    # Block type slugs the prefect package pfx runs beside registers on its servers by itself
+    # (pfx.prefect_types): with the slugs of the releases pfx was tested with
+    # (kinds/block_type.py), what makes a destination's type its own system type.
+    prefect_block_types: frozenset[str] = frozenset()
     # The request schemas the destination accepts (its /openapi.json); None: not known, and
     # payloads go as the kinds build them.
     accepts: Accepts | None = None
@@ -140,9 +144,10 @@ class Kind:
     # A coarser key under which a destination item is this same record when none has its
     # exact key (block schemas: the checksum, whatever the version string). None: exact only.
     match_key: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
-    # Why a record that exists on the destination counts as unchanged whatever it holds
-    # (a system block type is the destination's own), shown on its outcome; None: no note.
-    note: Callable[[Record, JSONObject], str | None] = lambda _record, _dest: None
+    # Why a destination item is its server's own (a system block type): the record counts as
+    # unchanged whatever either holds, and import never writes it; shown on its outcome.
+    # None: the record is compared.
+    owned: Callable[[JSONObject, Destination], str | None] = lambda _dest, _destination: None
     # Names are not unique (automations): keys get an ordinal, matching pairs by content.
     unique_key: bool = True
     # An API path (relative to the API root) that a server offers exactly when it has this

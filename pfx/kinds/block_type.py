@@ -1,6 +1,6 @@
-"""Block types: keyed by slug, with their metadata. System types (protected, or with the
-metadata Prefect publishes) belong to the destination's Prefect: they always compare as
-unchanged and import never writes them.
+"""Block types: keyed by slug, with their metadata. System types (protected, or a slug that
+Prefect servers register themselves) belong to the destination's Prefect: they always compare
+as unchanged and import never writes them.
 """
 
 from __future__ import annotations
@@ -44,41 +44,64 @@ def _create(record: Record, data: JSONObject) -> Call:
 def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     # The API accepts a PATCH of a protected type (3.8.8 answers 204 and changes it), but
     # the system types' metadata is the destination server's own: leave it alone.
-    if system_type(dest) or data.get("is_protected"):
+    if system_type(dest) or system_type(data):
         return []
     return [Call("PATCH", f"/block_types/{dest['id']}", {k: data.get(k) for k in METADATA})]
 
 
-# Where Prefect publishes the metadata of the types its servers register themselves (system
-# types, and the collections' types that every server registers unprotected at start-up).
-_PREFECT_PUBLISHED = (
-    "https://cdn.sanity.io/images/3ugk85nk/",
-    "https://raw.githubusercontent.com/PrefectHQ/",
-    "https://docs.prefect.io",
-    "https://prefecthq.github.io",
+# Every slug a supported Prefect release (2.20-3.9) registers on its servers by itself, read
+# from real servers of each release (`make compat` fails when a server of its matrix registers
+# one outside these and the installed prefect's). A slug is a type's identity, fixed when it is
+# created; what releases change is a type's metadata (logos, documentation, descriptions), which
+# is therefore never what decides.
+REGISTERED: frozenset[str] = frozenset(
+    {
+        *("aws-credentials", "aws-secret", "lambda-function", "minio-credentials", "s3-bucket"),
+        *("azure-blob-storage-container", "azure-blob-storage-credentials"),
+        *("azure-container-instance-credentials", "azure-cosmos-db-credentials"),
+        *("azureml-credentials", "bigquery-warehouse", "gcp-credentials", "gcpsecret"),
+        *("gcs-bucket", "bitbucket-credentials", "bitbucket-repository"),
+        *("github-credentials", "github-repository", "gitlab-credentials", "gitlab-repository"),
+        *("database-credentials", "sqlalchemy-connector", "databricks-credentials"),
+        *("dbt-cli-bigquery-target-configs", "dbt-cli-global-configs", "dbt-cli-profile"),
+        *("dbt-cli-postgres-target-configs", "dbt-cli-snowflake-target-configs"),
+        *("dbt-cli-target-configs", "dbt-cloud-credentials", "dbt-core-operation"),
+        *("docker-host", "docker-registry-credentials", "email-server-credentials"),
+        *("kubernetes-cluster-config", "kubernetes-credentials", "shell-operation"),
+        *("slack-credentials", "snowflake-connector", "snowflake-credentials"),
+        # Prefect's own classes (3.x).
+        *("secret", "webhook", "local-file-system", "remote-file-system", "smb"),
+        *("custom-webhook", "discord-webhook", "mattermost-webhook", "ms-teams-webhook"),
+        *("opsgenie-webhook", "pager-duty-webhook", "sendgrid-email", "slack-webhook"),
+        "twilio-sms",
+        # Only older releases register these (3.4: json, date-time, string; 2.20: the rest).
+        *("json", "date-time", "string", "process", "azure", "gcs", "s3", "github"),
+        *("docker-container", "docker-registry", "kubernetes-job", "ecs-task"),
+        *("azure-container-instance-job", "cloud-run-job", "vertex-ai-custom-training-job"),
+    }
 )
 
 
-def system_type(dest: JSONObject) -> bool:
-    """Whether a destination type is one its server registers itself: protected, or carrying
-    the metadata Prefect publishes (3.8 registers 51 of its 54 types unprotected; each release
-    with its own URLs, so their metadata differs between releases without anyone editing it).
-    """
-    if dest.get("is_protected"):
+def system_type(item: JSONObject, registered: frozenset[str] = frozenset()) -> bool:
+    """Whether a type is one Prefect servers register themselves (whose metadata is each
+    server's release's, never the user's): protected there, or with a slug Prefect registers
+    (REGISTERED, or `registered`: those of the prefect package pfx runs beside)."""
+    if item.get("is_protected"):
         return True
-    urls = (dest.get("logo_url"), dest.get("documentation_url"))
-    return any(isinstance(u, str) and u.startswith(_PREFECT_PUBLISHED) for u in urls)
+    slug = item.get("slug")
+    return isinstance(slug, str) and (slug in REGISTERED or slug in registered)
 
 
-def _note(record: Record, dest: JSONObject) -> str | None:
+def _owned(dest: JSONObject, destination: Destination) -> str | None:
     """Why an existing type counts as unchanged whatever its metadata: it is the server's."""
-    return "destination's system type" if system_type(dest) else None
+    own = system_type(dest, destination.prefect_block_types)
+    return "destination's system type" if own else None
 
 
 def _compare(bundle: JSONObject, dest: JSONObject) -> list[str]:
     # System types are registered by each server from its own Prefect release, so their
     # metadata differs between versions without anyone having changed it: never a conflict.
-    if bundle.get("is_protected") or system_type(dest):
+    if system_type(bundle) or system_type(dest):
         return []
     return differing_fields(bundle, dest)
 
@@ -100,6 +123,6 @@ KIND = Kind(
     shape=Shape(key=1, fields={"name": "str", "slug": "str"}),
     unsupported=_unsupported,
     compare=_compare,
-    note=_note,
+    owned=_owned,
     immutable=frozenset({"name"}),
 )

@@ -27,6 +27,7 @@ from pfx.kinds.base import Destination, Kind, Listing
 from pfx.model import Record, Skipped, Source
 from pfx.notification_policy import LISTING_PATH, convert_policies, offered_by
 from pfx.openapi import read_accepts
+from pfx.prefect_types import prefect_block_types
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer
 from pfx.server.api import Api
@@ -68,6 +69,7 @@ class ServerRead:
             cloud=cloud,
             server_version=self.server_version,
             block_types=frozenset(str(t["slug"]) for t in types if isinstance(t.get("slug"), str)),
+            prefect_block_types=prefect_block_types(),
             accepts=read_accepts(self.document, server) if self.document is not None else None,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pfx.jsontypes import JSONObject
 from pfx.kinds import block_schema, block_type, deployment, tag_limit
+from pfx.kinds.base import Destination
 from pfx.losses import fit_calls, record_losses
 from pfx.model import Record
 from tests.conftest import accepts
@@ -94,7 +95,8 @@ def test_protected_type_absent_on_destination_names_its_flag() -> None:
     assert [(x.field, x.value_kind, x.server_set) for x in lost] == [
         ("is_protected", "boolean", True)
     ]
-    assert block_type.KIND.note(record, {"is_protected": True}) == "destination's system type"
+    own = block_type.KIND.owned({"slug": "json", "is_protected": True}, Destination())
+    assert own == "destination's system type"
 
 
 def test_schema_matches_by_checksum_whatever_its_version() -> None:
