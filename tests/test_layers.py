@@ -62,6 +62,7 @@ CORE = {
     "pfx.secrets",
     "pfx.select",
     "pfx.standby",
+    "pfx.tested",
     "pfx.zstdframe",
 }
 CORE_PACKAGES = ("pfx.kinds",)
@@ -76,6 +77,7 @@ SHELL = {
     "pfx.importing",
     "pfx.output",
     "pfx.passphrase",
+    "pfx.prefect_types",
     "pfx.profiles",
     "pfx.readback",
     "pfx.render.files",

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pfx.comparison import Inventory, build_inventory
 from pfx.graph import build_graph
 from pfx.jsontypes import JSONObject
 from pfx.kinds import block_type
 from pfx.kinds.base import Destination
 from pfx.model import Record
-from pfx.plan import Inventory, build_inventory, plan_import
+from pfx.plan import plan_import
 from pfx.prefect_types import prefect_block_types
 
 TYPES = Path(__file__).parents[2] / "fixtures" / "api" / "block-types"
