@@ -16,6 +16,7 @@ import click
 
 from pfx import __version__
 from pfx.boundary import fail_cleanly
+from pfx.bundlearg import BUNDLE
 from pfx.pace import CEILING
 
 if TYPE_CHECKING:
@@ -165,7 +166,7 @@ def export(
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=BUNDLE)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
 @click.pass_context
 def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
@@ -179,7 +180,7 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=BUNDLE)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; the exit code tells.")
 @click.pass_context
 def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
@@ -197,7 +198,7 @@ def verify(ctx: click.Context, bundle: Path, quiet: bool) -> None:
 
 
 @cli.command("import", epilog=SELECTORS_HELP)
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=BUNDLE)
 @click.option("-p", "--profile", help="Prefect profile to write to (default: the active one).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option(
@@ -349,7 +350,7 @@ def secrets() -> None:
 
 
 @secrets.command("template")
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=BUNDLE)
 @click.pass_context
 def secrets_template(ctx: click.Context, bundle: Path) -> None:
     """Print a secrets file listing every withheld value (as null) to fill in for import."""
@@ -362,9 +363,9 @@ def secrets_template(ctx: click.Context, bundle: Path) -> None:
         click.echo(orjson.dumps(template(read_bundle(bundle)), option=orjson.OPT_INDENT_2))
 
 
-# The commands around a move (diff, cutover, render) live in their own module; importing it
-# registers them.
-from pfx import cli_workflows  # noqa: E402, F401
+# The commands around a move (diff, cutover, render) and the backup commands (backup,
+# snapshots, log, check, forget) live in their own modules; importing them registers them.
+from pfx import cli_backups, cli_workflows  # noqa: E402, F401
 
 
 def main() -> None:
