@@ -87,12 +87,7 @@ def backup(
     mode = choose_secrets(secrets, passphrase)
     repo = open_repository(repository, create=True)
     target = target or resolve(profile)
-    identity = server_identity(target.public_url)
-    if repo.config is not None and repo.config.source != identity:
-        raise UsageError(
-            f"repository {repo.url} holds the snapshots of {repo.config.source}, not of "
-            f"{identity}: use one repository (prefix) per server"
-        )
+    _same_server(repo, server_identity(target.public_url))
     notes = [WITHHELD_NOTE] if mode == "withheld" and secrets is None else []
     with tempfile.TemporaryDirectory(prefix="pfx-backup-") as tmp:
         path = Path(tmp) / "snapshot.pfx"
@@ -107,21 +102,29 @@ def backup(
             include=include,
             exclude=exclude,
         )
-        return _store(repo, identity, exported, passphrase, policy, dry_run, notes)
+        return store_bundle(
+            repo, exported, passphrase=passphrase, policy=policy, dry_run=dry_run, notes=notes
+        )
 
 
-def _store(
+def store_bundle(
     repo: Repository,
-    identity: str,
     exported: ExportResult,
-    passphrase: str | None,
-    policy: Policy,
-    dry_run: bool,
-    notes: list[str],
+    *,
+    passphrase: str | None = None,
+    policy: Policy | None = None,
+    dry_run: bool = False,
+    notes: Sequence[str] = (),
 ) -> BackupResult:
+    """Store an exported bundle as a snapshot of `repo` (or record that the server is
+    unchanged since the newest one), then apply `policy`: the second half of `backup`."""
+    policy = policy or Policy()
+    notes = list(notes)
     # Every bundle pfx writes, pfx reads back: the snapshot is verified before it is stored.
     bundle = read_bundle(exported.path)
     manifest = bundle.manifest
+    identity = server_identity(manifest.source.url)
+    _same_server(repo, identity)
     created_repository = repo.config is None
     if repo.config is None and not dry_run:
         repo.create(identity, manifest.created)
@@ -169,6 +172,15 @@ def _store(
     return BackupResult(
         repo.url, entry, False, created_repository, exported, retention, dry_run, notes
     )
+
+
+def _same_server(repo: Repository, identity: str) -> None:
+    """Refuse a repository that holds another server's snapshots (before anything is read)."""
+    if repo.config is not None and repo.config.source != identity:
+        raise UsageError(
+            f"repository {repo.url} holds the snapshots of {repo.config.source}, not of "
+            f"{identity}: use one repository (prefix) per server"
+        )
 
 
 def _parent_hashes(repo: Repository, parent: SnapshotEntry | None) -> list[RecordHash] | None:

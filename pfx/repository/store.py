@@ -220,8 +220,12 @@ class ObjectStore:
                 raise RepositoryError(
                     f"repository {self.url}: bucket {bucket!r} does not exist"
                 ) from None
-            found = self.fs.ls(self.root, detail=False) if self.root != bucket else [1]
-            return bool(found)
+            if self.root == bucket:
+                return bool(self.fs.ls(bucket, detail=False))
+            try:
+                return bool(self.fs.ls(self.root, detail=False))
+            except FileNotFoundError:
+                return False  # an object store has no empty directories: nothing there yet
 
     def read(self, name: str) -> bytes:
         with translated(self.url, f"read {name}"):
