@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pfx.diff import Change, record_changes
+from pfx.diff import Change, leaf_changes, record_changes
 from pfx.jsontypes import JSONObject
 from pfx.model import Record
 from pfx.repository.hashes import RecordHash
@@ -86,7 +86,7 @@ def step(
 
 def describe(event: Event, old: Record, new: Record) -> None:
     """Fill in which fields of `event`'s record changed from `old` to `new`."""
-    event.changes = record_changes(old, new, _tokens(old), _tokens(new))
+    event.changes = refine(record_changes(old, new, _tokens(old), _tokens(new)))
     if event.changes:
         return
     if old.id != new.id:
@@ -96,6 +96,22 @@ def describe(event: Event, old: Record, new: Record) -> None:
         event.note = "an encrypted secret value changed"
     else:
         event.note = "changed in a way a comparison ignores (order, server defaults)"
+
+
+def refine(changes: list[Change]) -> list[Change]:
+    """Lists of the same length compared item by item (`schedules[0].schedule.cron`), so a
+    history names the value that changed rather than the whole list."""
+    out: list[Change] = []
+    for change in changes:
+        old, new = change.old, change.new
+        if change.secret or not (isinstance(old, list) and isinstance(new, list)):
+            out.append(change)
+        elif len(old) != len(new):
+            out.append(change)
+        else:
+            for i, (a, b) in enumerate(zip(old, new, strict=True)):
+                out += refine(leaf_changes(a, b, f"{change.path}[{i}]"))
+    return out
 
 
 def _tokens(record: Record) -> dict[str, str]:
