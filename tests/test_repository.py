@@ -244,7 +244,8 @@ def test_corrupted_snapshot_is_named_by_check_and_refused(backups: Backups) -> N
         assert run.returncode == 2, run
         assert run.stderr.count("\n") <= 2 and "Traceback" not in run.stderr
     with pytest.raises(BundleError):
-        bundlefile.read_bundle(resolve_bundle(f"{backups.repo_url}@latest", backups.root / "w").path)
+        resolved = resolve_bundle(f"{backups.repo_url}@latest", backups.root / "w")
+        bundlefile.read_bundle(resolved.path)
 
 
 def test_replaced_bundle_does_not_match_its_entry(backups: Backups) -> None:

@@ -82,7 +82,7 @@ def test_empty_policy_keeps_everything_and_newest_is_always_kept() -> None:
 
 def test_newest_of_each_source_is_kept() -> None:
     """Retention decides per source: each source's newest survives."""
-    both = snaps(0, 1, source="a") + [Snapshot("f" * 64, T0 - timedelta(days=90), "b")]
+    both = [*snaps(0, 1, source="a"), Snapshot("f" * 64, T0 - timedelta(days=90), "b")]
     assert "f" * 64 in kept(apply_policy(both, Policy(last=1)))
 
 

@@ -104,10 +104,10 @@ def refine(changes: list[Change]) -> list[Change]:
     out: list[Change] = []
     for change in changes:
         old, new = change.old, change.new
-        if change.secret or not (isinstance(old, list) and isinstance(new, list)):
+        if change.secret or not isinstance(old, list) or not isinstance(new, list):
             out.append(change)
         elif len(old) != len(new):
-            out.append(change)
+            out.append(change)  # an item added or removed: the whole list says it best
         else:
             for i, (a, b) in enumerate(zip(old, new, strict=True)):
                 out += refine(leaf_changes(a, b, f"{change.path}[{i}]"))
