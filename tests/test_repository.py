@@ -27,6 +27,7 @@ from pfx.secrets import Sealer, seal_record
 from tests.running import pfx
 
 URL = "http://127.0.0.1:4200/api"
+ROOT = Path(__file__).resolve().parents[1]
 PASSPHRASE = "correct horse"
 
 
@@ -118,6 +119,18 @@ def test_first_backup_creates_the_repository_and_publishes(backups: Backups) -> 
     assert entry.id == result.entry.id and entry.records == 2 and entry.parent is None
     assert (root / bundle_name(entry.id)).is_file()
     assert bundlefile.verify_bundle(root / bundle_name(entry.id)).digest == entry.digest
+
+
+def test_entries_match_the_committed_schema(backups: Backups) -> None:
+    """An index entry as written is valid under schemas/snapshot-entry.schema.json."""
+    jsonschema = pytest.importorskip("jsonschema")
+    result = backups.store("2026-01-01T00:00:00Z", {"a": 1})
+    backups.store("2026-01-02T00:00:00Z", {"a": 2})
+    schema = orjson.loads((ROOT / "schemas" / "snapshot-entry.schema.json").read_bytes())
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in (Path(backups.repo_url) / ENTRIES).iterdir():
+        assert not list(validator.iter_errors(orjson.loads(path.read_bytes())))
+    assert list(validator.iter_errors({"id": result.entry.id}))
 
 
 def test_unchanged_server_writes_no_bundle_but_a_check(backups: Backups) -> None:
