@@ -156,10 +156,12 @@ def snapshots_text(url: str, listing: Listing) -> str:
     lines = [f"{url}: {len(entries)} snapshots of {', '.join(sources)}"]
     lines.append(f"{'ID':<8}  {'TIME':<20}  {'RELEASE':<8}  {'RECORDS':>7}  {'CHANGED':<14}  SIZE")
     previous: str | None = None
+    starred = False
     for e in entries:
         changed = changes_text(e)
         if e.parent is not None and e.parent != previous:
             changed += "*"
+            starred = True
         lines.append(
             f"{e.short:<8}  {e.time:<20}  {e.source.server_version or '-':<8}  {e.records:>7}  "
             f"{changed:<14}  {size_text(e.size)}"
