@@ -173,9 +173,10 @@ def snapshots_text(url: str, listing: Listing) -> str:
             lines.append(" " * 10 + f"checked unchanged at {checked}")
         previous = e.id
     if any(e.parent is not None and e.changes is not None for e in entries):
+        star = " (*: that one was forgotten since)" if starred else ""
         lines.append(
-            "CHANGED: records added ~changed -removed since the newest snapshot when it "
-            "was taken (* that one was forgotten since)"
+            "CHANGED: records +added ~changed -removed since the newest snapshot when it was "
+            f"taken{star}"
         )
     return "\n".join(lines)
 
