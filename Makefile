@@ -46,6 +46,7 @@ bench-deps:
 
 bench: install bench-deps
 	$(BIN)/python -m bench.run --deployments $(N)
+	$(BIN)/python -m bench.backups --deployments $(N)
 
 # Every supported cross-release pair end to end; table and findings in compat-results/.
 compat: releases
