@@ -20,7 +20,7 @@ from pfx.repository.backing import BackupResult, forget, store_bundle
 from pfx.repository.checking import check_repository
 from pfx.repository.fetching import resolve_bundle
 from pfx.repository.logbook import record_history
-from pfx.repository.model import CONFIG, ENTRIES, PACKS
+from pfx.repository.model import CONFIG, ENTRIES, PACKS, RECORD_PACKS, RECORDS
 from pfx.repository.repo import COMPACT_AT, bundle_name, open_repository
 from pfx.repository.retention import Policy
 from pfx.secrets import Sealer, seal_record
@@ -213,15 +213,23 @@ def test_index_is_packed_and_still_complete(backups: Backups) -> None:
     for i in range(COMPACT_AT + 2):
         backups.store(f"2026-01-02T{i // 60:02d}:{i % 60:02d}:00Z", {"a": i})
     root = Path(backups.repo_url)
-    assert list((root / PACKS).iterdir())
+    assert list((root / PACKS).iterdir()) and list((root / RECORD_PACKS).iterdir())
     assert len(list((root / ENTRIES).iterdir())) < COMPACT_AT
+    assert len(list((root / RECORDS).iterdir())) < COMPACT_AT
     listing = backups.listing()
     assert len(listing.entries) == COMPACT_AT + 2
+    history = record_history(backups.repo_url, "variable:a")
+    assert [e.status for e in history.events] == ["present"] + ["changed"] * (COMPACT_AT + 1)
+    assert history.events[-1].changes[0].new == COMPACT_AT + 1
+    again = backups.store("2026-01-03T00:00:00Z", {"a": COMPACT_AT + 1})
+    assert again.unchanged
     repo = open_repository(backups.repo_url)
     repo.forget(listing.entries[0].id, listing)
     after = backups.listing()
     assert len(after.entries) == COMPACT_AT + 1 and len(after.stale) == 1
     assert check_repository(backups.repo_url).exit_code == 0
+    assert check_repository(backups.repo_url, repair=True).exit_code == 0
+    assert len(backups.listing().entries) == COMPACT_AT + 1 and not backups.listing().stale
 
 
 def test_references_resolve_to_the_snapshot_bundle(backups: Backups, tmp_path: Path) -> None:

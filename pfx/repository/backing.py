@@ -18,8 +18,8 @@ from pfx.errors import UsageError
 from pfx.exporting import ExportResult, export_bundle
 from pfx.model import SecretsMode
 from pfx.profiles import Target, resolve
-from pfx.repository.hashes import RecordHash, fingerprinted, record_hashes
-from pfx.repository.model import Changes, SnapshotEntry, SnapshotSecrets
+from pfx.repository.hashes import fingerprinted, record_hashes
+from pfx.repository.model import Changes, RecordHash, SnapshotEntry, SnapshotSecrets
 from pfx.repository.repo import (
     Listing,
     Repository,
@@ -135,7 +135,7 @@ def store_bundle(
     include = list(selection.include) if selection else None
     exclude = list(selection.exclude) if selection else None
     parent = listing.entries[-1] if listing.entries else None
-    old = _parent_hashes(repo, parent)
+    old = _parent_hashes(repo, parent, listing)
     if parent is not None and old is not None and _same(parent, include, exclude, old, hashes):
         if not dry_run:
             repo.record_check(parent.id, manifest.created, listing)
@@ -183,11 +183,13 @@ def _same_server(repo: Repository, identity: str) -> None:
         )
 
 
-def _parent_hashes(repo: Repository, parent: SnapshotEntry | None) -> list[RecordHash] | None:
+def _parent_hashes(
+    repo: Repository, parent: SnapshotEntry | None, listing: Listing
+) -> list[RecordHash] | None:
     if parent is None:
         return None
     try:
-        return repo.read_records(parent.id)
+        return repo.read_records(parent.id, listing)
     except (ValueError, Missing):
         return None  # damaged or missing hashes: the new snapshot is compared with nothing
 

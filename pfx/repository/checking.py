@@ -13,8 +13,8 @@ from pfx import __version__
 from pfx.bundle import Bundle
 from pfx.bundlefile import read_bundle
 from pfx.errors import PfxError
-from pfx.repository.hashes import RecordHash, fingerprinted, record_hashes
-from pfx.repository.model import SnapshotEntry, SnapshotSecrets
+from pfx.repository.hashes import fingerprinted, record_hashes
+from pfx.repository.model import RECORD_PACKS, RecordHash, SnapshotEntry, SnapshotSecrets
 from pfx.repository.repo import (
     Listing,
     Repository,
@@ -53,7 +53,7 @@ def check_repository(
         result.problems.append(f"index object {name} is unreadable: {why}")
     with tempfile.TemporaryDirectory(prefix="pfx-check-") as tmp:
         for entry in listing.entries:
-            result.problems += _check_snapshot(repo, entry, Path(tmp))
+            result.problems += _check_snapshot(repo, entry, listing, Path(tmp))
         if repair:
             for snapshot in listing.unindexed:
                 result.repaired.append(_index(repo, snapshot, passphrase, Path(tmp)))
@@ -69,7 +69,9 @@ def _local(repo: Repository, snapshot: str, workdir: Path) -> Path:
     return path
 
 
-def _check_snapshot(repo: Repository, entry: SnapshotEntry, workdir: Path) -> list[str]:
+def _check_snapshot(
+    repo: Repository, entry: SnapshotEntry, listing: Listing, workdir: Path
+) -> list[str]:
     """What is wrong with one snapshot: its bundle, its entry, its record hashes."""
     name = f"snapshot {entry.short} ({entry.time})"
     try:
@@ -94,7 +96,7 @@ def _check_snapshot(repo: Repository, entry: SnapshotEntry, workdir: Path) -> li
         if want != got
     ]
     try:
-        rows = repo.read_records(entry.id)
+        rows = repo.read_records(entry.id, listing)
     except (Missing, ValueError) as e:
         return [*problems, f"{name}: record hashes: {e}"]
     problems += _compare_hashes(name, bundle, rows)
@@ -172,7 +174,13 @@ def _leftovers(repo: Repository, listing: Listing, result: CheckResult, repair: 
         return
     if repo.compact(repo.listing(), force=True):
         result.repaired.append("packed the index into one object (stale entries dropped)")
+    # Record packs no index pack points at any more: only --repair deletes them (a backup's
+    # compaction writes a record pack before the index pack naming it, so like restic's
+    # prune, --repair is run when no backup is).
+    used = set(repo.listing().records_in.values())
+    unused = [name for name in repo.store.list(RECORD_PACKS) if name not in used]
     leftovers = listing.partial + [n for s in orphans for n in listing.check_objects[s]]
+    leftovers += unused
     leftovers += [records_name(e.id) for e in listing.stale]
     repo.delete_objects(leftovers)
     if leftovers:

@@ -13,36 +13,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import orjson
 
 from pfx.bundle import Bundle, encode_record
 from pfx.records import RecordLines
+from pfx.repository.model import RecordHash
 from pfx.secrets import derive_key, open_key, record_aad, unseal
 
 HASH_CHARS = 32
 FINGERPRINT = "hmac-sha256:"
 # Domain separation: the fingerprint key is never the key of any bundle.
 _DOMAIN = b"pfx-repository-fingerprint\0"
-
-
-@dataclass(frozen=True)
-class RecordHash:
-    """One record of a snapshot: kind, natural key, content hash, position in the bundle."""
-
-    kind: str
-    key: tuple[str, ...]
-    hash: str
-    position: int
-
-    @property
-    def ident(self) -> tuple[str, tuple[str, ...]]:
-        return (self.kind, self.key)
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind} {'/'.join(self.key)}"
 
 
 def fingerprint_key(passphrase: str, salt: bytes) -> bytes:

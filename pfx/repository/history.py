@@ -15,7 +15,7 @@ from typing import Literal
 from pfx.diff import Change, leaf_changes, record_changes
 from pfx.jsontypes import JSONObject
 from pfx.model import Record
-from pfx.repository.hashes import RecordHash
+from pfx.repository.model import RecordHash
 from pfx.select import Selector
 
 Status = Literal["present", "appeared", "changed", "disappeared"]

@@ -19,17 +19,17 @@ from pfx.errors import BundleError, UsageError
 from pfx.jsonline import load_line
 from pfx.model import Record
 from pfx.records import record_from
-from pfx.repository.hashes import RecordHash
 from pfx.repository.history import Event, Ident, describe, matches, step
-from pfx.repository.model import SnapshotEntry
+from pfx.repository.model import RecordHash, SnapshotEntry
 from pfx.repository.repo import (
+    Listing,
     Repository,
     bundle_name,
     decode_records,
     open_repository,
     records_name,
 )
-from pfx.repository.store import LocalStore
+from pfx.repository.store import LocalStore, Missing
 from pfx.select import Selector, parse_selector
 
 # Record hash objects fetched at once (concurrently on object stores).
@@ -62,11 +62,12 @@ def record_history(repository: str, selector: str | None = None) -> History:
             "kinds and keys, not tags)"
         )
     repo = open_repository(repository)
-    entries = repo.listing().entries
+    listing = repo.listing()
+    entries = listing.entries
     history = History(repo.url, selector, len(entries))
     previous: dict[Ident, RecordHash] | None = None
     previous_id: str | None = None
-    for entry, rows in _hashes(repo, entries, chosen):
+    for entry, rows in _hashes(repo, listing, entries, chosen):
         current = {r.ident: r for r in rows if matches(chosen, r)}
         history.events += step(previous, current, entry.id, entry.time, previous_id)
         previous, previous_id = current, entry.id
@@ -78,24 +79,27 @@ def record_history(repository: str, selector: str | None = None) -> History:
 
 
 def _hashes(
-    repo: Repository, entries: Sequence[SnapshotEntry], chosen: Selector | None
+    repo: Repository, listing: Listing, entries: Sequence[SnapshotEntry], chosen: Selector | None
 ) -> Iterator[tuple[SnapshotEntry, list[RecordHash]]]:
-    """Each snapshot's record hashes (only the selector's kind decoded), oldest first."""
+    """Each snapshot's record hashes (only the selector's kind decoded), oldest first: from
+    record packs (one held at a time) and loose objects (fetched BATCH at a time)."""
     kind = chosen.kind if chosen is not None else None
     for start in range(0, len(entries), BATCH):
         batch = entries[start : start + BATCH]
-        got = repo.store.read_many([records_name(e.id) for e in batch])
+        loose = [records_name(e.id) for e in batch if e.id not in listing.records_in]
+        got = repo.store.read_many(loose)
         for entry in batch:
-            data = got.get(records_name(entry.id))
-            if data is None:
-                raise BundleError(
-                    f"snapshot {entry.short}: its record hashes are missing; `pfx check` "
-                    "names what is wrong"
-                )
             try:
-                yield entry, decode_records(data, entry.id, kind)
-            except ValueError as e:
+                if entry.id in listing.records_in:
+                    rows = repo.read_records(entry.id, listing, kind)
+                else:
+                    data = got.get(records_name(entry.id))
+                    if data is None:
+                        raise ValueError(f"record hashes of {entry.short} are missing")
+                    rows = decode_records(data, entry.id, kind)
+            except (ValueError, Missing) as e:
                 raise BundleError(f"{e}; `pfx check` names what is wrong") from None
+            yield entry, rows
 
 
 def _describe(repo: Repository, events: list[Event], workdir: Path) -> int:

@@ -5,6 +5,7 @@ entry is generated from SnapshotEntry (pfx.schemagen).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -25,6 +26,7 @@ CONFIG = "config.json"
 BUNDLES = "bundles"
 ENTRIES = "index/entries"
 RECORDS = "index/records"
+RECORD_PACKS = "index/record-packs"
 PACKS = "index/packs"
 CHECKS = "index/checks"
 
@@ -122,6 +124,9 @@ class IndexPack(BaseModel):
     format: Literal["pfx-index-pack"] = "pfx-index-pack"
     version: tuple[int, int] = (MAJOR, MINOR)
     entries: list[SnapshotEntry] = Field(default_factory=list)
+    # Snapshot id -> the record pack (`index/record-packs/<id>.jsonl.zst`) holding its record
+    # hashes; a snapshot not named here has its own `index/records/<id>.jsonl.zst`.
+    records: dict[str, str] = Field(default_factory=dict)
 
 
 class RecordsHeader(BaseModel):
@@ -133,6 +138,24 @@ class RecordsHeader(BaseModel):
     version: tuple[int, int] = (MAJOR, MINOR)
     snapshot: str
     count: int
+
+
+@dataclass(frozen=True)
+class RecordHash:
+    """One record of a snapshot: kind, natural key, content hash, position in the bundle."""
+
+    kind: str
+    key: tuple[str, ...]
+    hash: str
+    position: int
+
+    @property
+    def ident(self) -> tuple[str, tuple[str, ...]]:
+        return (self.kind, self.key)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {'/'.join(self.key)}"
 
 
 class Check(BaseModel):

@@ -9,6 +9,7 @@ listed when its entry exists and its bundle does; the entry is written last.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -21,7 +22,6 @@ from pydantic import ValidationError
 
 from pfx import __version__
 from pfx.errors import UsageError
-from pfx.repository.hashes import RecordHash
 from pfx.repository.model import (
     BUNDLES,
     CHECKS,
@@ -29,9 +29,11 @@ from pfx.repository.model import (
     ENTRIES,
     MAJOR,
     PACKS,
+    RECORD_PACKS,
     RECORDS,
     Check,
     IndexPack,
+    RecordHash,
     RecordsHeader,
     RepositoryConfig,
     SnapshotEntry,
@@ -56,6 +58,10 @@ def entry_name(snapshot: str) -> str:
 
 def records_name(snapshot: str) -> str:
     return f"{RECORDS}/{snapshot}.jsonl.zst"
+
+
+def record_pack_name(pack: str) -> str:
+    return f"{RECORD_PACKS}/{pack}.jsonl.zst"
 
 
 def new_id() -> str:
@@ -93,6 +99,8 @@ class Listing:
     check_objects: dict[str, list[str]] = field(default_factory=dict)
     # Leftover temporary files of interrupted local writes.
     partial: list[str] = field(default_factory=list)
+    # Snapshot id -> the record pack holding its hashes (from the index packs).
+    records_in: dict[str, str] = field(default_factory=dict)
 
 
 class Repository:
@@ -101,6 +109,9 @@ class Repository:
     def __init__(self, store: Store, config: RepositoryConfig | None) -> None:
         self.store = store
         self.config = config
+        # The last record pack read, decoded: readers go through snapshots in time order,
+        # and a pack holds consecutive ones.
+        self._pack: tuple[str, str | None, dict[str, list[RecordHash]]] | None = None
 
     @property
     def url(self) -> str:
@@ -129,10 +140,14 @@ class Repository:
             if name not in got:
                 continue
             try:
-                for entry in _decode_index(name, got[name]):
-                    by_id.setdefault(entry.id, entry)
+                entries, records_in = _decode_index(name, got[name])
             except ValueError as e:
                 out.unreadable[name] = str(e)
+                continue
+            for entry in entries:
+                by_id.setdefault(entry.id, entry)
+            for snapshot, pack in records_in.items():
+                out.records_in.setdefault(snapshot, pack)
         sizes = {_stem(n, ".pfx"): size for n, size in bundles.items() if n.endswith(".pfx")}
         out.partial = [n for n in bundles if n.endswith(".part")]
         for ident, entry in by_id.items():
@@ -152,9 +167,21 @@ class Repository:
             if stamp > out.checked.get(snapshot, ""):
                 out.checked[snapshot] = stamp
 
-    def read_records(self, snapshot: str) -> list[RecordHash]:
-        """The record hashes of a snapshot, in bundle order (Missing when not written)."""
-        return decode_records(self.store.read(records_name(snapshot)), snapshot)
+    def read_records(
+        self, snapshot: str, listing: Listing | None = None, kind: str | None = None
+    ) -> list[RecordHash]:
+        """The record hashes of a snapshot (with `kind`, of that kind only), in bundle order:
+        from its record pack when the listing names one, else its own object (Missing when
+        not written; ValueError when damaged)."""
+        pack = listing.records_in.get(snapshot) if listing is not None else None
+        if pack is None:
+            return decode_records(self.store.read(records_name(snapshot)), snapshot, kind)
+        if self._pack is None or self._pack[:2] != (pack, kind):
+            self._pack = (pack, kind, decode_record_pack(self.store.read(pack), kind))
+        try:
+            return self._pack[2][snapshot]
+        except KeyError:
+            raise ValueError(f"record pack {pack} lacks snapshot {snapshot[:8]}") from None
 
     def fetch_bundle(self, snapshot: str, target: Path) -> None:
         self.store.download(bundle_name(snapshot), target)
@@ -206,14 +233,38 @@ class Repository:
                 self.store.delete(name)
 
     def compact(self, listing: Listing, *, force: bool = False) -> bool:
-        """Pack the listed entries into one object once there are COMPACT_AT loose ones, then
-        delete the loose entries and packs it read (never anything it did not read)."""
+        """Once there are COMPACT_AT loose entries: pack the loose record hashes of listed
+        snapshots into one record pack, then the listed entries (and where each snapshot's
+        hashes are) into one index pack; only then delete the loose objects and index packs
+        it read (never anything it did not read). Record packs are never rewritten here."""
         if not force and len(listing.loose) < COMPACT_AT:
             return False
-        pack = IndexPack(entries=listing.entries)
+        live = {e.id for e in listing.entries}
+        where = {s: p for s, p in listing.records_in.items() if s in live}
+        loose = [e.id for e in listing.entries if e.id not in where]
+        got = self.store.read_many([records_name(s) for s in loose])
+        sections: list[bytes] = []
+        packed: list[str] = []
+        for snapshot in loose:
+            data = got.get(records_name(snapshot))
+            if data is None:
+                continue  # hashes not written (yet): left loose, or rebuilt by --repair
+            try:
+                decode_records(data, snapshot)
+            except ValueError:
+                continue  # damaged: `check` names it
+            sections.append(_decompress(data))
+            packed.append(snapshot)
+        if sections:
+            name = record_pack_name(new_id())
+            self.store.write(name, _compress(b"".join(sections)))
+            where |= dict.fromkeys(packed, name)
+        pack = IndexPack(entries=listing.entries, records=where)
         self.store.write(f"{PACKS}/{new_id()}.json", _dump(pack.model_dump(mode="json")))
         for name in listing.loose + listing.packs:
             self.store.delete(name)
+        for snapshot in packed:
+            self.store.delete(records_name(snapshot))
         for entry in listing.stale:
             self.store.delete(records_name(entry.id))
         return True
@@ -228,11 +279,12 @@ def open_repository(url: str, *, create: bool = False) -> Repository:
     repository (nothing is written until the first snapshot). One line when the location is
     unreachable, refuses the credentials or holds something else."""
     store = open_store(url)
-    holds_anything = store.probe()
+    # An existing repository answers its config.json: one request proves the location
+    # answers and accepts the credentials. Only without one is the location looked at.
     config = read_config(store)
     if config is not None:
         return Repository(store, config)
-    if not holds_anything:
+    if not store.probe():
         if create:
             return Repository(store, None)
         raise UsageError(
@@ -274,43 +326,81 @@ def encode_records(snapshot: str, hashes: Sequence[RecordHash]) -> bytes:
     header = RecordsHeader(snapshot=snapshot, count=len(hashes))
     lines = [orjson.dumps(header.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)]
     lines += [orjson.dumps([h.kind, list(h.key), h.hash]) for h in hashes]
-    return bytes(zstandard.ZstdCompressor(level=9).compress(b"\n".join(lines) + b"\n"))
+    return _compress(b"\n".join(lines) + b"\n")
+
+
+def _compress(text: bytes) -> bytes:
+    return bytes(zstandard.ZstdCompressor(level=9).compress(text))
+
+
+def _decompress(data: bytes) -> bytes:
+    try:
+        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+    except zstandard.ZstdError as e:
+        raise ValueError(f"not zstd: {e}") from None
+
+
+def decode_record_pack(data: bytes, kind: str | None = None) -> dict[str, list[RecordHash]]:
+    """Snapshot id -> record hashes of a record pack (sections as `encode_records` writes
+    them, one after the other); ValueError when it is damaged."""
+    lines = _decompress(data).splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(b"{")] + [len(lines)]
+    out: dict[str, list[RecordHash]] = {}
+    for a, b in itertools.pairwise(starts):
+        header = _header(lines[a], "record pack")
+        out[header.snapshot] = _rows(lines[a:b], header, kind)
+    return out
 
 
 def decode_records(data: bytes, snapshot: str, kind: str | None = None) -> list[RecordHash]:
     """The record hashes of `encode_records` (with `kind`, only that kind's: the other lines
     are not parsed); ValueError when the object is damaged."""
-    prefix = orjson.dumps([kind])[:-1] + b"," if kind else b""
     try:
-        text = zstandard.ZstdDecompressor().decompressobj().decompress(data)
-        lines = text.splitlines()
-        header = RecordsHeader.model_validate_json(lines[0])
-        rows = [
-            (i, orjson.loads(line)) for i, line in enumerate(lines[1:]) if line.startswith(prefix)
-        ]
-    except (zstandard.ZstdError, ValidationError, orjson.JSONDecodeError, IndexError) as e:
+        lines = _decompress(data).splitlines()
+        header = _header(lines[0], snapshot[:8])
+    except (ValueError, IndexError) as e:
         raise ValueError(f"record hashes of {snapshot[:8]} are damaged: {e}") from None
-    if header.snapshot != snapshot or header.count != len(lines) - 1:
-        raise ValueError(f"record hashes of {snapshot[:8]} do not belong to it or are cut short")
+    if header.snapshot != snapshot:
+        raise ValueError(f"record hashes of {snapshot[:8]} name another snapshot")
+    return _rows(lines, header, kind)
+
+
+def _header(line: bytes, where: str) -> RecordsHeader:
+    try:
+        return RecordsHeader.model_validate_json(line)
+    except ValidationError as e:
+        raise ValueError(f"{where}: bad header: {e.errors()[0]['msg']}") from None
+
+
+def _rows(lines: list[bytes], header: RecordsHeader, kind: str | None) -> list[RecordHash]:
+    """The rows after a header line (`lines[0]`), checked against its count."""
+    short = header.snapshot[:8]
+    if header.count != len(lines) - 1:
+        raise ValueError(f"record hashes of {short} are cut short")
+    prefix = orjson.dumps([kind])[:-1] + b"," if kind else b""
     try:
         return [
             RecordHash(str(k), tuple(str(part) for part in key), str(digest), i)
-            for i, (k, key, digest) in rows
+            for i, line in enumerate(lines[1:])
+            if line.startswith(prefix)
+            for k, key, digest in [orjson.loads(line)]
         ]
     except (TypeError, ValueError) as e:
-        raise ValueError(f"record hashes of {snapshot[:8]} are damaged: {e}") from None
+        raise ValueError(f"record hashes of {short} are damaged: {e}") from None
 
 
-def _decode_index(name: str, data: bytes) -> list[SnapshotEntry]:
+def _decode_index(name: str, data: bytes) -> tuple[list[SnapshotEntry], dict[str, str]]:
+    """The entries of an index object, and (packs) where their record hashes are."""
     try:
         if name.startswith(PACKS):
-            return IndexPack.model_validate_json(data).entries
+            pack = IndexPack.model_validate_json(data)
+            return pack.entries, pack.records
         entry = SnapshotEntry.model_validate_json(data)
     except ValidationError as e:
         raise ValueError(f"not a readable index object: {e.errors()[0]['msg']}") from None
     if _stem(name, ".json") != entry.id or not _ID.match(entry.id):
         raise ValueError(f"entry names snapshot {entry.id[:8]}, not the one of its name")
-    return [entry]
+    return [entry], {}
 
 
 def _stem(name: str, suffix: str) -> str:

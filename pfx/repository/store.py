@@ -187,11 +187,15 @@ class LocalStore:
         base = self._path(prefix)
         out: dict[str, int] = {}
         with translated(self.url, f"list {prefix}"):
-            if not base.is_dir():
+            try:
+                entries = list(os.scandir(base))
+            except (FileNotFoundError, NotADirectoryError):
                 return out
-            for entry in os.scandir(base):
-                if entry.is_file():
-                    out[f"{prefix}/{entry.name}"] = entry.stat().st_size
+            for entry in entries:
+                # Another writer may rename or delete a file between listing and stat.
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.is_file():
+                        out[f"{prefix}/{entry.name}"] = entry.stat().st_size
         return out
 
     def delete(self, name: str) -> None:

@@ -3,16 +3,18 @@ history and check results, as text or JSON (no secret value ever passes here).""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orjson
 
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds import ORDER
-from pfx.output import change_lines
-from pfx.repository.backing import BackupResult, Retention
-from pfx.repository.checking import CheckResult
-from pfx.repository.logbook import History
 from pfx.repository.model import SnapshotEntry
-from pfx.repository.repo import Listing
+
+if TYPE_CHECKING:  # `pfx snapshots` needs none of these modules (a quick start)
+    from pfx.repository.backing import BackupResult, Retention
+    from pfx.repository.checking import CheckResult
+    from pfx.repository.logbook import History
+    from pfx.repository.repo import Listing
 
 
 def size_text(size: int) -> str:
@@ -149,6 +151,8 @@ def _checked(listing: Listing, entry: SnapshotEntry) -> str | None:
 
 
 def snapshots_text(url: str, listing: Listing) -> str:
+    from pfx.kinds import ORDER
+
     entries = listing.entries
     if not entries:
         return f"{url}: no snapshots"
@@ -182,6 +186,8 @@ def snapshots_text(url: str, listing: Listing) -> str:
 
 
 def history_text(history: History) -> str:
+    from pfx.output import change_lines
+
     records = history.by_record()
     if not records:
         return f"{history.repository}: no records in {history.snapshots} snapshots"
