@@ -31,8 +31,9 @@ from pfx import bundle as codec
 from pfx import bundlefile
 from pfx.model import Record
 from pfx.repository.hashes import fingerprinted, record_hashes
-from pfx.repository.model import PACKS, SnapshotEntry, SnapshotSecrets, format_time
+from pfx.repository.model import RECORD_PACKS, SnapshotEntry, SnapshotSecrets, format_time
 from pfx.repository.repo import (
+    COMPACT_AT,
     Repository,
     bundle_name,
     encode_records,
@@ -138,9 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         log(f"a synthetic history of {args.snapshots} snapshots (and of a tenth of them)")
         variable = make_history(store, work, f"{BUCKET}/history", args.snapshots)
         make_history(store, work, f"{BUCKET}/history-small", max(1, args.snapshots // 10))
+        copy_locally(store, f"{BUCKET}/history", work / "history-local")
         scale: dict[str, Any] = {}
-        for name, prefix in (("all", "history"), ("tenth", "history-small")):
-            repo = f"s3://{BUCKET}/{prefix}"
+        places = [
+            ("all", f"s3://{BUCKET}/history"),
+            ("tenth", f"s3://{BUCKET}/history-small"),
+            ("all, local directory", str(work / "history-local")),
+        ]
+        for name, repo in places:
             listed = timed(f"snapshots-{name}", "snapshots", "--repo", repo, "--json")
             history = timed(f"log-{name}", "log", "--repo", repo, f"variable:{variable}", "--json")
             events = orjson.loads(history.stdout)["records"][0]["events"]
@@ -167,6 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def copy_locally(store: ObjectStore, prefix: str, target: Path) -> None:
+    """The same repository in a local directory: what `snapshots` and `log` cost without the
+    object store (and without importing s3fs)."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(
+        key="k", secret="s", endpoint_url=store.endpoint, skip_instance_cache=True
+    )
+    fs.get(f"{prefix}/", str(target) + "/", recursive=True)
+
+
 def objects(store: ObjectStore, prefix: str) -> dict[str, int]:
     import s3fs
 
@@ -181,7 +198,7 @@ def make_history(store: ObjectStore, work: Path, prefix: str, count: int) -> str
     changes every CHANGE_EVERY snapshots. Each change is a real bundle; the snapshots between
     two changes hold copies of it (made by the store, as a quiet server's re-exports would be
     with another record changing), each with its own entry and record hashes; the entries
-    are packed as backups leave them (one pack, the last ones loose)."""
+    are packed as backups pack them (every COMPACT_AT snapshots)."""
     import s3fs
 
     fs = s3fs.S3FileSystem(
@@ -248,12 +265,10 @@ def make_history(store: ObjectStore, work: Path, prefix: str, count: int) -> str
         repo.store.write(records_name(snapshot), encode_records(snapshot, hashes))
         repo.store.write(entry_name(snapshot), orjson.dumps(entry.model_dump(mode="json")))
         entries.append(entry)
-    listing = repo.listing()
-    loose = listing.loose[: max(0, len(listing.loose) - 20)]
-    if loose:
-        listing.loose = loose
-        repo.compact(listing, force=True)
-    log(f"{prefix}: {len(repo.listing().entries)} snapshots, packs {len(repo.store.list(PACKS))}")
+        if len(entries) % COMPACT_AT == 0:
+            repo.compact(repo.listing())  # as each backup does once 32 entries are loose
+    packs = len(repo.store.list(RECORD_PACKS))
+    log(f"{prefix}: {len(repo.listing().entries)} snapshots, {packs} record packs")
     return variable
 
 
@@ -299,7 +314,7 @@ def markdown(r: dict[str, Any]) -> str:
         "| repository | snapshots | `snapshots --json` s | RSS MB | `log` s | RSS MB | events |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in ("tenth", "all"):
+    for name in ("tenth", "all", "all, local directory"):
         x = h[name]
         listed, logged = x["snapshots_cmd"], x["log_cmd"]
         lines.append(
