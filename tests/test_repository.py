@@ -343,3 +343,23 @@ def test_log_tells_appeared_changed_and_disappeared(backups: Backups) -> None:
     assert [e.status for e in whole.events if e.key == ("a",)] == ["present", "changed"]
     with pytest.raises(UsageError, match="no record matches"):
         record_history(backups.repo_url, "variable:nope")
+
+
+def test_every_bundle_command_takes_a_reference(backups: Backups, tmp_path: Path) -> None:
+    """diff, render, secrets template (and inspect, verify) read `REPO@...` as a bundle; a bad
+    selector after a repository is one line, exit 2."""
+    backups.store("2026-01-01T00:00:00Z", {"a": 1}, secret="s1")
+    backups.store("2026-01-02T00:00:00Z", {"a": 2}, secret="s1")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    repo = backups.repo_url
+    diff = pfx(env, "diff", f"{repo}@2026-01-01", f"{repo}@latest")
+    assert diff.returncode == 1 and "variable a" in diff.stdout, diff.stderr
+    template = pfx(env, "secrets", "template", f"{repo}@latest")
+    assert template.returncode == 0 and '"secret/db"' in template.stdout, template.stderr
+    rendered = pfx(env, "render", f"{repo}@latest", "-o", tmp_path / "infra")
+    assert rendered.returncode == 0 and (tmp_path / "infra" / "prefect-setup.sh").exists()
+    assert pfx(env, "inspect", f"{repo}@latest", "--json").returncode == 0
+    bad = pfx(env, "verify", f"{repo}@yesterday")
+    assert bad.returncode == 2 and bad.stderr.startswith("pfx: error: bad snapshot reference")
+    none = pfx(env, "verify", f"{repo}@2025-01-01")
+    assert none.returncode == 2 and "no snapshot at or before" in none.stderr
