@@ -31,12 +31,12 @@ from pfx import bundle as codec
 from pfx import bundlefile
 from pfx.model import Record
 from pfx.repository.hashes import fingerprinted, record_hashes
+from pfx.repository.hashfile import encode_records
 from pfx.repository.model import RECORD_PACKS, SnapshotEntry, SnapshotSecrets, format_time
 from pfx.repository.repo import (
     COMPACT_AT,
     Repository,
     bundle_name,
-    encode_records,
     entry_name,
     records_name,
     server_identity,

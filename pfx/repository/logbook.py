@@ -19,13 +19,13 @@ from pfx.errors import BundleError, UsageError
 from pfx.jsonline import load_line
 from pfx.model import Record
 from pfx.records import record_from
+from pfx.repository.hashfile import decode_records
 from pfx.repository.history import Event, Ident, describe, matches, step
 from pfx.repository.model import RecordHash, SnapshotEntry
 from pfx.repository.repo import (
     Listing,
     Repository,
     bundle_name,
-    decode_records,
     open_repository,
     records_name,
 )

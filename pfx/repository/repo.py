@@ -9,7 +9,6 @@ listed when its entry exists and its bundle does; the entry is written last.
 from __future__ import annotations
 
 import base64
-import itertools
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -17,11 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import zstandard
 from pydantic import ValidationError
 
 from pfx import __version__
 from pfx.errors import UsageError
+from pfx.repository.hashfile import (
+    compress,
+    decode_record_pack,
+    decode_records,
+    decompress,
+    encode_records,
+)
 from pfx.repository.model import (
     BUNDLES,
     CHECKS,
@@ -34,7 +39,6 @@ from pfx.repository.model import (
     Check,
     IndexPack,
     RecordHash,
-    RecordsHeader,
     RepositoryConfig,
     SnapshotEntry,
 )
@@ -253,11 +257,11 @@ class Repository:
                 decode_records(data, snapshot)
             except ValueError:
                 continue  # damaged: `check` names it
-            sections.append(_decompress(data))
+            sections.append(decompress(data))
             packed.append(snapshot)
         if sections:
             name = record_pack_name(new_id())
-            self.store.write(name, _compress(b"".join(sections)))
+            self.store.write(name, compress(b"".join(sections)))
             where |= dict.fromkeys(packed, name)
         pack = IndexPack(entries=listing.entries, records=where)
         self.store.write(f"{PACKS}/{new_id()}.json", _dump(pack.model_dump(mode="json")))
@@ -319,74 +323,6 @@ def read_config(store: Store) -> RepositoryConfig | None:
         return RepositoryConfig.model_validate(value)
     except ValidationError as e:
         raise UsageError(f"{store.url}: damaged {CONFIG}: {e.errors()[0]['msg']}") from None
-
-
-def encode_records(snapshot: str, hashes: Sequence[RecordHash]) -> bytes:
-    """The record hashes object: zstd of JSON lines, a header then `[kind, key, hash]`."""
-    header = RecordsHeader(snapshot=snapshot, count=len(hashes))
-    lines = [orjson.dumps(header.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)]
-    lines += [orjson.dumps([h.kind, list(h.key), h.hash]) for h in hashes]
-    return _compress(b"\n".join(lines) + b"\n")
-
-
-def _compress(text: bytes) -> bytes:
-    return bytes(zstandard.ZstdCompressor(level=9).compress(text))
-
-
-def _decompress(data: bytes) -> bytes:
-    try:
-        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(data))
-    except zstandard.ZstdError as e:
-        raise ValueError(f"not zstd: {e}") from None
-
-
-def decode_record_pack(data: bytes, kind: str | None = None) -> dict[str, list[RecordHash]]:
-    """Snapshot id -> record hashes of a record pack (sections as `encode_records` writes
-    them, one after the other); ValueError when it is damaged."""
-    lines = _decompress(data).splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith(b"{")] + [len(lines)]
-    out: dict[str, list[RecordHash]] = {}
-    for a, b in itertools.pairwise(starts):
-        header = _header(lines[a], "record pack")
-        out[header.snapshot] = _rows(lines[a:b], header, kind)
-    return out
-
-
-def decode_records(data: bytes, snapshot: str, kind: str | None = None) -> list[RecordHash]:
-    """The record hashes of `encode_records` (with `kind`, only that kind's: the other lines
-    are not parsed); ValueError when the object is damaged."""
-    try:
-        lines = _decompress(data).splitlines()
-        header = _header(lines[0], snapshot[:8])
-    except (ValueError, IndexError) as e:
-        raise ValueError(f"record hashes of {snapshot[:8]} are damaged: {e}") from None
-    if header.snapshot != snapshot:
-        raise ValueError(f"record hashes of {snapshot[:8]} name another snapshot")
-    return _rows(lines, header, kind)
-
-
-def _header(line: bytes, where: str) -> RecordsHeader:
-    try:
-        return RecordsHeader.model_validate_json(line)
-    except ValidationError as e:
-        raise ValueError(f"{where}: bad header: {e.errors()[0]['msg']}") from None
-
-
-def _rows(lines: list[bytes], header: RecordsHeader, kind: str | None) -> list[RecordHash]:
-    """The rows after a header line (`lines[0]`), checked against its count."""
-    short = header.snapshot[:8]
-    if header.count != len(lines) - 1:
-        raise ValueError(f"record hashes of {short} are cut short")
-    prefix = orjson.dumps([kind])[:-1] + b"," if kind else b""
-    try:
-        return [
-            RecordHash(str(k), tuple(str(part) for part in key), str(digest), i)
-            for i, line in enumerate(lines[1:])
-            if line.startswith(prefix)
-            for k, key, digest in [orjson.loads(line)]
-        ]
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"record hashes of {short} are damaged: {e}") from None
 
 
 def _decode_index(name: str, data: bytes) -> tuple[list[SnapshotEntry], dict[str, str]]:
