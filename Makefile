@@ -49,6 +49,7 @@ bench-deps:
 
 bench: install bench-deps
 	$(BIN)/python -m bench.run --deployments $(N)
+	$(BIN)/python -m bench.backups --deployments $(N)
 
 # Every supported cross-release pair end to end, then each client release (3.6-3.9) with pfx
 # pip-installed beside it; the newest Prefect on the package index; table and findings in

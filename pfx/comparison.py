@@ -130,6 +130,17 @@ def field_changes(
     return changes
 
 
+def record_changes(
+    a: Record, b: Record, tokens_a: dict[str, str], tokens_b: dict[str, str]
+) -> list[Change]:
+    """Field-level changes from record `a` to record `b` of the same resource (two bundles:
+    `pfx log` across snapshots); secret values are only said to have changed."""
+    kind = kind_named(a.kind)
+    ours, theirs = portable_shape(a.data, tokens_a), portable_shape(b.data, tokens_b)
+    secret = set(a.secrets.fields if a.secrets else ()) | set(b.secrets.fields if b.secrets else ())
+    return field_changes(kind, differing(kind, ours, theirs), ours, theirs, secret)
+
+
 def pair(
     ours: Sequence[A],
     theirs: Sequence[B],

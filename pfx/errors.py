@@ -9,6 +9,7 @@
     │   ├── Unreachable      no connection to the server, even after retries: the run stops
     │   └── WriteUnknown     a write was sent but its answer was lost: read back, never resend
     ├── ConflictError        --on-conflict fail found records that differ on the destination
+    ├── RepositoryError      a backup repository cannot be used: unreachable, credentials refused
     └── ImportStopped        (importing.py) an import ended early; carries its partial report
 
 Per-record results of an import are not errors: they are Outcomes in a Report (report.py).
@@ -80,3 +81,9 @@ class WriteUnknown(ApiError):
     The server may or may not have applied it: the caller reads back by natural key and
     continues from what the server holds; the write is never blindly repeated.
     """
+
+
+class RepositoryError(PfxError):
+    """A backup repository cannot be used: unreachable, credentials refused, a failed write."""
+
+    exit_code = 1

@@ -23,9 +23,9 @@ from pfx.secrets import Sealer
 from pfx.select import external_refs, parse_selector, select
 from pfx.server.api import Api, Stats
 from pfx.server.cloudreads import name_unlisted, read_access
-from pfx.server.reading import Progress, read_records, read_server
+from pfx.server.reading import Progress, read_server
 
-__all__ = ["ExportResult", "export_bundle", "read_records"]
+__all__ = ["ExportResult", "export_bundle"]
 
 
 @dataclass
@@ -45,6 +45,7 @@ def export_bundle(
     path: Path,
     profile: str | None = None,
     *,
+    target: Target | None = None,
     secrets: SecretsMode = "withheld",
     passphrase: str | None = None,
     progress: Progress | None = None,
@@ -53,10 +54,11 @@ def export_bundle(
     exclude: Sequence[str] = (),
 ) -> ExportResult:
     """Export every resource of `profile` into the bundle file `path`, or with `include` /
-    `exclude` selectors (pfx.select) the chosen ones and their dependencies."""
+    `exclude` selectors (pfx.select) the chosen ones and their dependencies. `target`: a
+    server given directly (a URL and key, as the backup flow has them) instead of a profile."""
     for text in (*include, *exclude):
         parse_selector(text)  # a bad selector fails before any request
-    target = resolve(profile)
+    target = target or resolve(profile)
     chosen = (tuple(include), tuple(exclude))
     return anyio.run(
         _export, target, Path(path), secrets, passphrase, progress, concurrency, chosen

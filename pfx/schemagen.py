@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from pfx.jsontypes import JSON
 from pfx.model import Manifest, Record
 from pfx.report import Report
+from pfx.repository.model import SnapshotEntry
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 NOTE = "Generated from pfx's models by `python -m pfx.schemagen schemas`; do not edit."
@@ -68,6 +69,8 @@ SCHEMAS: dict[str, Callable[[], SchemaDict]] = {
     "record.schema.json": lambda: Record.model_json_schema(mode="validation"),
     "secrets-file.schema.json": lambda: SecretsFile.model_json_schema(mode="validation"),
     "report.schema.json": report_file_schema,
+    # A backup repository's index entry (schemas/REPOSITORY.md).
+    "snapshot-entry.schema.json": lambda: SnapshotEntry.model_json_schema(mode="validation"),
 }
 
 

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import click
 
 from pfx.boundary import fail_cleanly
+from pfx.cli.bundlearg import BUNDLE
 from pfx.cli.group import (
+    SECRETS_CHOICES,
     SELECTORS_HELP,
     cli,
     concurrency_option,
@@ -26,8 +28,6 @@ from pfx.server.pace import CEILING
 
 if TYPE_CHECKING:
     from pfx.mapping import EnvMap
-
-SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
 
 
 @cli.command(epilog=SELECTORS_HELP)
@@ -108,7 +108,7 @@ def export(
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=BUNDLE)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
 @click.pass_context
 def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
@@ -123,7 +123,7 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=BUNDLE)
 @passphrase_option("the bundle was sealed with: checks its authenticity and secrets", prompt=False)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; the exit code tells.")
 @click.pass_context
@@ -146,7 +146,7 @@ def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet
 
 
 @cli.command("import", epilog=SELECTORS_HELP)
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=BUNDLE)
 @click.option("-p", "--profile", help="Prefect profile to write to (default: the active one).")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option(
@@ -300,7 +300,7 @@ def secrets() -> None:
 
 
 @secrets.command("template")
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=BUNDLE)
 @passphrase_option("the bundle was sealed with: checks its authenticity first", prompt=False)
 @click.pass_context
 def secrets_template(ctx: click.Context, bundle: Path, passphrase_file: Path | None) -> None:

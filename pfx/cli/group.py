@@ -15,6 +15,9 @@ from pfx import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+SECRETS_CHOICES = {"withhold": "withheld", "encrypt": "encrypted", "plaintext": "plaintext"}
+
+
 def passphrase_option(purpose: str, *, prompt: bool = True) -> Callable[[F], F]:
     """--passphrase-file, shared by export, import and diff (which never prompts)."""
     fallback = "else PFX_PASSPHRASE, else a prompt" if prompt else "else PFX_PASSPHRASE"
@@ -78,6 +81,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       pfx import snap.pfx -p cloud        plan and replay into profile `cloud`
       pfx diff snap.pfx -p cloud          what differs, field by field
       pfx cutover report.json -p cloud    turn on what `import --standby` held back
+      pfx backup -p prod --repo s3://b/p  a snapshot into a repository, with retention
+      pfx import s3://b/p@latest -p prod  any bundle argument also takes REPO@latest|@id|@time
     """
     ctx.obj = {"debug": debug}
 

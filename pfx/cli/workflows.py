@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from pfx.boundary import fail_cleanly
+from pfx.cli.bundlearg import BUNDLE
 from pfx.cli.group import cli, concurrency_option, debug, passphrase_option, selector_options
 
 
 @cli.command()
-@click.argument("left", type=click.Path(path_type=Path))
-@click.argument("right", type=click.Path(path_type=Path), required=False)
+@click.argument("left", type=BUNDLE)
+@click.argument("right", type=BUNDLE, required=False)
 @click.option("-p", "--profile", help="Compare LEFT with this profile's live server instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
 @concurrency_option("Most requests in flight at once against the server (-p).")
@@ -97,7 +98,7 @@ def cutover_(
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path), required=False)
+@click.argument("bundle", type=BUNDLE, required=False)
 @click.option("-p", "--profile", help="Render this profile's live server instead of a bundle.")
 @click.option(
     "--to",

@@ -49,7 +49,7 @@ def render_to(
         records = list(read.records)
         source = f"bundle {bundle.name}"
     else:
-        from pfx.exporting import read_records
+        from pfx.server.reading import read_records
 
         records, _, origin = read_records(profile, concurrency=concurrency)
         source = f"server {origin.url}" + (f" (profile {origin.profile})" if origin.profile else "")
