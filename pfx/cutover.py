@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
 import orjson
 from pydantic import ValidationError
 
 from pfx.errors import UsageError
 from pfx.ids import Index
+from pfx.interrupts import run_interruptibly
 from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.profiles import Target, resolve
@@ -78,7 +78,7 @@ def cutover(
             f"{report} is the report of an import into {destination}; "
             f"profile {target.profile or '(active)'} is {target.public_url}"
         )
-    return anyio.run(_cutover, target, held, rollback, dry_run)
+    return run_interruptibly(_cutover, target, held, rollback, dry_run)
 
 
 async def _cutover(

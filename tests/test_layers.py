@@ -82,6 +82,7 @@ SHELL = {
     "pfx.files",
     "pfx.flows",
     "pfx.importing",
+    "pfx.interrupts",
     "pfx.output",
     "pfx.passphrase",
     "pfx.prefect_types",
