@@ -242,7 +242,7 @@ def import_(
             from pfx.errors import UsageError
 
             raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
-        promotion = Promotion(include, exclude, _read_map(map_path), standby)
+        promotion = Promotion(include, exclude, read_map(map_path), standby)
         passphrase = Passphrase(passphrase_file)
         out.warn_reading(bundle, read_manifest(bundle), passphrase.given())
         progress = None if (quiet or as_json) else out.import_progress()
@@ -278,7 +278,7 @@ def import_(
         sys.exit(result.report.exit_code)
 
 
-def _read_map(path: Path | None) -> EnvMap | None:
+def read_map(path: Path | None) -> EnvMap | None:
     """The parsed --map file, or None."""
     if path is None:
         return None
