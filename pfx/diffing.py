@@ -25,7 +25,7 @@ from pfx.mapping import EnvMap, apply_mapping
 from pfx.model import Manifest, Record
 from pfx.sealing import Keys
 from pfx.secretdiff import secret_changes, with_secret_changes
-from pfx.select import parse_selector, select
+from pfx.select import parse_selector, select, unmatched
 
 __all__ = ["diff_sources", "narrow"]
 
@@ -120,11 +120,12 @@ def _prepare(
         mapped, notes = result.records, result.notes
     if not include and not exclude:
         return mapped, theirs, notes
-    for flag, selectors in (("--include", include), ("--exclude", exclude)):
-        for text in selectors:
-            selector = parse_selector(text)
-            if not any(selector.matches(r) for r in (*ours, *theirs)):
-                raise UsageError(f"{flag} {text!r} matches no record on either side")
+    unmatched(
+        ("--include", [parse_selector(s) for s in include]),
+        ("--exclude", [parse_selector(s) for s in exclude]),
+        records=[*ours, *theirs],
+        where=" on either side",
+    )
 
     def picked(records: list[Record]) -> set[int]:
         chosen = select(records, include, exclude, available=lambda *_: True, require_match=False)

@@ -92,3 +92,12 @@ class RepositoryError(PfxError):
     """A backup repository cannot be used: unreachable, credentials refused, a failed write."""
 
     exit_code = EX_UNAVAILABLE
+
+
+def plain(error: BaseException) -> str:
+    """What a low-level error (a missing key, a wrong type in a server's answer) says, in
+    words: never a Python repr such as `KeyError('name')`."""
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        # str() of a KeyError is the repr of its key: say which field is missing instead.
+        return f"missing {error.args[0]}"
+    return str(error) or type(error).__name__
