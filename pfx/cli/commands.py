@@ -110,11 +110,49 @@ def export(
 @cli.command()
 @click.argument("bundle", type=BUNDLE)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
+@click.option(
+    "--graph",
+    is_flag=True,
+    help="Print the records' dependency edges as a picture's source (see --format).",
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["dot", "mermaid"]),
+    default=None,
+    help="The --graph source: Graphviz DOT (default; `| dot -Tsvg > graph.svg`) or a "
+    "mermaid flowchart (for Markdown).",
+)
 @click.pass_context
-def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
-    """Show what a bundle holds: format, source, counts per kind, secrets (no server)."""
+def inspect(ctx: click.Context, bundle: Path, as_json: bool, graph: bool, form: str | None) -> None:
+    """Show what a bundle holds: format, source, counts per kind, secrets (no server).
+
+    \b
+      pfx inspect snap.pfx
+      pfx inspect snap.pfx --graph | dot -Tsvg > snap.svg
+      pfx inspect part.pfx --graph --format mermaid
+
+    With --graph, every record is a node (kind and key) with an edge to each record it
+    refers to; in a partial bundle, records included as a dependency are dashed and what it
+    needs on the destination dotted.
+    """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.errors import UsageError
+
+        if form is not None and not graph:
+            raise UsageError("--format chooses the --graph source: add --graph")
+        if graph and as_json:
+            raise UsageError("--graph and --json: choose one")
+        if graph:
+            from pfx.bundlefile import read_bundle
+            from pfx.picture import bundle_picture, picture_source
+
+            read = read_bundle(bundle)
+            picture = bundle_picture(read.records, read.manifest)
+            click.echo(picture_source(picture, "mermaid" if form == "mermaid" else "dot"), nl=False)
+            out.warn_reading(bundle, read.manifest)
+            return
         from pfx.bundlefile import read_manifest
 
         manifest = read_manifest(bundle)
