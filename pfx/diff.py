@@ -11,7 +11,7 @@ said to have changed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pfx.comparison import (
@@ -108,6 +108,17 @@ class Diff:
             "records": [r.as_json() for r in self.records],
             "notes": list(self.notes),
         }
+
+
+def reversed_diff(diff: Diff) -> Diff:
+    """`diff` seen from its other side: what changes from its right to its left."""
+    flip: dict[Status, Status] = {"added": "removed", "removed": "added", "changed": "changed"}
+    records = [
+        replace(r, status=flip[r.status], changes=tuple(c.reversed() for c in r.changes))
+        for r in diff.records
+    ]
+    records.sort(key=lambda d: (ORDER.get(d.kind, len(ORDER)), d.kind, d.key))
+    return Diff(diff.right, diff.left, records, dict(diff.equal_by_kind), list(diff.notes))
 
 
 def content_of(record: Record, tokens: dict[str, str]) -> JSONObject:

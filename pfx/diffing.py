@@ -1,13 +1,15 @@
 """The diff pipeline: read both sides (each a bundle file or a live server) and diff.
 
 A live side is read by the read phase (pfx.server.reading) as an export reads it, in memory
-(secret values withheld); a live right side also says what that server accepts, so that
-`diff BUNDLE -p PROFILE` compares as a dry-run import there plans (pfx.diff). A partial
-bundle is compared with what its own selectors pick on the other side. `include`/`exclude`
-narrow both sides as import's selectors narrow a bundle (with what picked records need), and
-`envmap` maps the left side as import maps a bundle (pfx.mapping): the left is what an import
-would bring. With a passphrase, sealed bundles are authenticated and two bundles' secret
-values compared by value (pfx.secretdiff), never shown.
+(secret values withheld), with what that server accepts: a bundle and a live server compare
+as a dry-run import of the bundle there plans (pfx.diff), whichever side each is on (`diff
+BUNDLE -p PROFILE`, what changed there since the bundle; `diff --left-profile PROFILE
+BUNDLE`, what importing it would change). A partial bundle is compared with what its own
+selectors pick on the other side. `include`/`exclude` narrow both sides as import's selectors
+narrow a bundle (with what picked records need), and `envmap` maps the side an import would
+bring as import maps it (pfx.mapping): the bundle, or the left side of two bundles or of two
+servers. With a passphrase, sealed bundles are authenticated and two bundles' secret values
+compared by value (pfx.secretdiff), never shown.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from pfx.authenticity import given_keys
 from pfx.bundlefile import read_bundle
-from pfx.diff import Diff, diff_records
+from pfx.diff import Diff, diff_records, reversed_diff
 from pfx.errors import UsageError
 from pfx.kinds.base import Destination
 from pfx.mapping import EnvMap, apply_mapping
@@ -73,6 +75,21 @@ def diff_sources(
         parse_selector(selector)  # a bad selector is refused before any server is read
     old = _bundle(left, passphrase) if left is not None else _live(left_profile, concurrency)
     new = _bundle(right, passphrase) if right is not None else _live(profile, concurrency)
+    if old.manifest is None and new.manifest is not None:
+        # A live server on the left of a bundle: compared in the plan's frame (the bundle
+        # brought to that server), then seen from the left.
+        return reversed_diff(_compare(new, old, include, exclude, envmap))
+    return _compare(old, new, include, exclude, envmap)
+
+
+def _compare(
+    old: _Side,
+    new: _Side,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    envmap: EnvMap | None,
+) -> Diff:
+    """What changes from `old` (the side an import would bring) to `new`."""
     ours, theirs = old.records, new.records
     if new.manifest is not None:
         ours = narrow(ours, new.manifest, new.records)

@@ -82,6 +82,10 @@ class Change:
     old_absent: bool = False
     new_absent: bool = False
 
+    def reversed(self) -> Change:
+        """The same change seen from the other side: new -> old."""
+        return Change(self.path, self.new, self.old, self.secret, self.new_absent, self.old_absent)
+
     def as_json(self) -> JSONObject:
         """`old`/`new` as JSON; the key of an absent side is left out (null is a value)."""
         if self.secret:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pfx import bundle, bundlefile
 from pfx.changetext import ABSENT, COLOURS, Style, diff_text
-from pfx.diff import diff_records
+from pfx.diff import diff_records, reversed_diff
 from pfx.graph import build_graph
 from pfx.model import Record, Ref, SecretSlot, Source
 from pfx.outcomes import predict
@@ -54,6 +54,24 @@ def test_absent_is_not_null() -> None:
         "path": "base_job_template.variables.c",
         "new": 2,
     }
+
+
+def test_a_diff_seen_from_its_other_side() -> None:
+    """Reversed, added and removed swap, each change reads new -> old, absent sides too."""
+    old = [pool("p", None, base_job_template={"a": 1}), variable("gone", 1)]
+    new = [pool("p", "set", base_job_template={"a": 1, "b": 3}), variable("new", 2)]
+    forward = diff_records(old, new, names=("a", "b"))
+    back = reversed_diff(forward)
+    assert (back.left, back.right) == ("b", "a")
+    assert {(r.label, r.status) for r in back.records} == {
+        ("work-pool p", "changed"),
+        ("variable gone", "added"),
+        ("variable new", "removed"),
+    }
+    changes = {c.path: c for r in back.records for c in r.changes}
+    assert (changes["description"].old, changes["description"].new) == ("set", None)
+    assert changes["base_job_template.b"].new_absent and changes["base_job_template.b"].old == 3
+    assert reversed_diff(back).as_json() == forward.as_json()
 
 
 def test_records_on_one_side_show_their_content_without_secrets() -> None:

@@ -256,13 +256,13 @@ def import_(
     \b
     Exit codes (a CI job can gate on them):
       0  complete: every record created, updated or unchanged
-      1  the run stopped: the destination stopped answering or refused the credentials
       2  usage error or a bad bundle; nothing written
       3  complete except records that differ on the destination, kept by --on-conflict skip
       4  records failed, were blocked, unsupported, or lack secret values
       5  records arrived with named losses: fields this destination cannot hold
          (0 with --accept-losses)
       6  --dry-run only: changes would be written (0: nothing would change)
+      69 the run stopped: the destination stopped answering or refused the credentials
       70 internal error; 130 interrupted
     Precedence: 4 > 5 > 3 > 6 > 0. Every stop still writes --report.
     """

@@ -43,7 +43,8 @@ from pfx.cli.group import (
     "--map",
     "map_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="TOML map applied to the left side first, as `pfx import --map` applies it.",
+    help="TOML map applied first to the side an import would bring (the bundle; of two "
+    "bundles the left), as `pfx import --map` applies it.",
 )
 @concurrency_option("Most requests in flight at once against a live server.")
 @passphrase_option(
@@ -143,7 +144,8 @@ def cutover_(
 
     \b
     Exit codes: 0 done (or nothing to do); 4 a record is missing on the destination or did
-    not take its state; 6 dry run with steps to take; 1 API error; 2 usage error.
+    not take its state; 6 dry run with steps to take; 2 usage error; 69 the server could
+    not be used.
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
