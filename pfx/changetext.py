@@ -187,7 +187,7 @@ def diff_text(diff: Diff, style: Style) -> str:
     out.lines += [(line, None) for line in cut_note(style)]
     n = len(diff.records)
     out.add(
-        f"{n} record{'s' if n != 1 else ''} differ ({c['added']} added, {c['removed']} "
+        f"{n} record{'s differ' if n != 1 else ' differs'} ({c['added']} added, {c['removed']} "
         f"removed, {c['changed']} changed), {c['equal']} equal"
     )
     return out.text()
