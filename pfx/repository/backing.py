@@ -37,6 +37,9 @@ WITHHELD_NOTE = (
 )
 
 
+__all__ = ["BackupResult", "Retention", "backup", "forget"]
+
+
 @dataclass
 class Retention:
     """What a retention pass decided and did."""
