@@ -55,6 +55,10 @@ class Store(Protocol):
 
     def download(self, name: str, target: Path) -> None: ...
 
+    def download_many(self, targets: dict[str, Path]) -> None:
+        """Download each object to its target file (concurrently where the store can)."""
+        ...
+
     def list(self, prefix: str) -> dict[str, int]:
         """Object name -> size for every object under `prefix` (a directory name)."""
         ...
@@ -174,6 +178,10 @@ class LocalStore:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
 
+    def download_many(self, targets: dict[str, Path]) -> None:
+        for name, target in targets.items():
+            self.download(name, target)
+
     def list(self, prefix: str) -> dict[str, int]:
         base = self._path(prefix)
         out: dict[str, int] = {}
@@ -257,6 +265,14 @@ class ObjectStore:
     def download(self, name: str, target: Path) -> None:
         with translated(self.url, f"read {name}"):
             self.fs.get_file(self._path(name), str(target))
+
+    def download_many(self, targets: dict[str, Path]) -> None:
+        if not targets:
+            return
+        # One call: an async filesystem (s3fs, gcsfs, adlfs) fetches them together.
+        names = list(targets)
+        with translated(self.url, f"read {len(names)} objects"):
+            self.fs.get([self._path(n) for n in names], [str(targets[n]) for n in names])
 
     def list(self, prefix: str) -> dict[str, int]:
         with translated(self.url, f"list {prefix}"):
