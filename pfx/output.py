@@ -12,6 +12,7 @@ import orjson
 
 from pfx.escaping import safe_text
 from pfx.jsontypes import JSON
+from pfx.prunetext import prune_plan_lines, prune_report_lines, stops_lines
 from pfx.tested import untested
 
 if TYPE_CHECKING:
@@ -208,7 +209,8 @@ def plan_text(plan: Plan, report: Report) -> str:
     lines = [f"plan ({plan.policy} on conflict), nothing written:"]
     lines += _report_untested(report)
     lines += _table(report.totals(), columns)
-    for o, action in zip(report.outcomes, plan.actions, strict=True):
+    records = report.outcomes[: len(plan.actions)]
+    for o, action in zip(records, plan.actions, strict=True):
         # Unchanged records' notes (a system type is the destination's own) are in --report.
         if o.status in ("created", "unchanged"):
             continue
@@ -219,6 +221,7 @@ def plan_text(plan: Plan, report: Report) -> str:
         lines.append(f"  {_would(o.status):<13} {o.label}: {detail}")
         # The same field-level rendering as `pfx diff`: destination -> bundle.
         lines += change_lines(action.changes, " " * 16)
+    lines += prune_plan_lines(report, len(plan.actions), _would)
     lines += _loss_lines(report)
     lines.append(_summary(report, "dry run"))
     return shown(lines)
@@ -242,7 +245,9 @@ def _loss_lines(report: Report) -> list[str]:
 
 
 def _would(status: str) -> str:
-    return {"updated": "would update", "failed": "would fail"}.get(status, status)
+    return {"updated": "would update", "failed": "would fail", "deleted": "would delete"}.get(
+        status, status
+    )
 
 
 def _summary(report: Report, what: str) -> str:
@@ -274,8 +279,10 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
             not_attempted += 1
         elif o.status != "unchanged" and (o.status not in ("created", "updated") or o.reason):
             lines.append(f"  {o.status:<9} {o.label}: {o.reason}")
+            lines += stops_lines(o, " " * 12)
     if not_attempted:
         lines.append(f"  {not_attempted} records not attempted: run the same import again")
+    lines += prune_report_lines(report)
     lines += _loss_lines(report)
     needing = report.needing_secrets()
     if needing:

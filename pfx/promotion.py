@@ -15,7 +15,7 @@ from pfx.bundle import Bundle
 from pfx.errors import UsageError
 from pfx.mapping import EnvMap, Mapped, apply_mapping
 from pfx.model import Record
-from pfx.report import GOOD, Outcome
+from pfx.report import ARRIVED, Outcome
 from pfx.select import Selection, select
 from pfx.standby import Held, hold
 
@@ -80,10 +80,11 @@ def check_available(picked: Selection | None, has: set[tuple[str, tuple[str, ...
 def held_states(held: list[Held], outcomes: list[Outcome]) -> list[Held]:
     """The held entries whose record now is (or, in a dry run, would be) on the destination
     as the bundle says, with the destination's id: what `pfx cutover` turns on."""
-    ends = {(o.kind, o.key): o for o in outcomes}
+    # Records of the bundle only: a deleted destination record may share a key (automations).
+    ends = {(o.kind, o.key): o for o in outcomes if o.status not in ("deleted", "kept")}
     out: list[Held] = []
     for entry in held:
         outcome = ends.get((entry.kind, entry.key))
-        if outcome is not None and outcome.status in GOOD:
+        if outcome is not None and outcome.status in ARRIVED:
             out.append(entry.model_copy(update={"id": outcome.destination_id}))
     return out
