@@ -10,7 +10,7 @@ changed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pfx.comparison import (
@@ -25,6 +25,7 @@ from pfx.jsontypes import JSONObject
 from pfx.kinds import ORDER, kind_named
 from pfx.kinds.base import Destination
 from pfx.model import Record
+from pfx.prune import Pruning
 from pfx.sameness import Change
 
 Status = Literal["added", "removed", "changed"]
@@ -40,6 +41,10 @@ class RecordDiff:
     # Top-level fields that differ, as the import plan names them; and their values.
     fields: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
+    # A record only on the live side (`diff A.pfx -p P`): what `pfx import A.pfx -p P
+    # --prune --on-conflict update` does with it (pfx.prune: delete, keep, leave), and why.
+    prune: str | None = None
+    prune_why: str = ""
 
     @property
     def label(self) -> str:
@@ -50,6 +55,8 @@ class RecordDiff:
         if self.status == "changed":
             out["fields"] = list(self.fields)
             out["changes"] = [c.as_json() for c in self.changes]
+        if self.prune is not None:
+            out["prune"] = {"action": self.prune, "why": self.prune_why}
         return out
 
 
@@ -61,6 +68,8 @@ class Diff:
     right: str
     records: list[RecordDiff] = field(default_factory=list)
     equal: int = 0
+    # Left ordinal -> (kind, key) of the right-side record it pairs with (pfx.comparison).
+    pairs: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def same(self) -> bool:
@@ -102,6 +111,7 @@ def diff_records(
 
     matches = match(left, theirs, ours, theirs_tokens)
     result = Diff(*names)
+    result.pairs = {i: (left[i].kind, key) for i, key in matches.items()}
     found: list[RecordDiff] = []
     secret = {(r.kind, r.key): set(r.secrets.fields) for r in right if r.secrets}
     for i, a in enumerate(left):
@@ -127,3 +137,18 @@ def diff_records(
     found += [RecordDiff(r.kind, r.key, "added") for r in right if (r.kind, r.key) not in paired]
     result.records = sorted(found, key=lambda d: (ORDER.get(d.kind, len(ORDER)), d.kind, d.key))
     return result
+
+
+def with_prune(diff: Diff, pruning: Pruning) -> Diff:
+    """`diff` with each record only on the live side marked as `--prune` treats it: the
+    set marked `delete` is exactly what an import with --prune (and --on-conflict update)
+    deletes; `keep` names what still uses the record, `leave` why it is not in scope."""
+    verdicts = {v.ident: v for v in pruning.verdicts}
+    marked: list[RecordDiff] = []
+    for r in diff.records:
+        v = verdicts.get((r.kind, r.key))
+        if r.status == "added" and v is not None:
+            why = ", ".join(v.held_by) if v.action == "keep" else v.why
+            r = replace(r, prune=v.action, prune_why=why)
+        marked.append(r)
+    return replace(diff, records=marked)

@@ -14,11 +14,16 @@ from pathlib import Path
 
 from pfx.authenticity import given_keys
 from pfx.bundlefile import read_bundle
-from pfx.diff import Diff, diff_records
+from pfx.comparison import build_inventory
+from pfx.diff import Diff, diff_records, with_prune
 from pfx.errors import UsageError
+from pfx.graph import build_graph
 from pfx.model import Manifest, Record
+from pfx.outcomes import predict
+from pfx.plan import plan_import
+from pfx.prune import prune_after
+from pfx.scope import scope_of, selection_of
 from pfx.secretdiff import secret_changes, with_secret_changes
-from pfx.select import select
 
 __all__ = ["diff_sources", "narrow"]
 
@@ -51,21 +56,29 @@ def diff_sources(
     live = read_live(profile, concurrency=concurrency, openapi=True)
     name = f"{live.source.profile or 'server'} (live, {live.source.url})"
     narrowed = narrow(live.records, old.manifest, old.records)
-    return diff_records(
+    found = diff_records(
         old.records, narrowed, names=(str(left), name), destination=live.destination
     )
+    if not any(r.status == "added" for r in found.records):
+        return found
+    # What `import --prune --on-conflict update` does with each record only on the live
+    # side: its plan and predicted outcomes, and the same decision (pfx.prune).
+    inventory = build_inventory(live.raw)
+    graph = build_graph(old.records)
+    plan = plan_import(old.records, graph, inventory, policy="update", destination=live.destination)
+    predicted = predict(plan, graph)
+    scope = scope_of(old.manifest)
+    return with_prune(found, prune_after(plan, predicted, inventory, scope, live.destination))
 
 
 def narrow(
     records: Sequence[Record], manifest: Manifest, partial: Sequence[Record]
 ) -> list[Record]:
-    """`records` as the selectors of a partial bundle (`manifest`, `partial`) pick them, plus
-    the counterparts of its records; all of them when that bundle is whole."""
-    sel = manifest.selection
-    if sel is None:
+    """`records` as the selectors of a partial bundle (`manifest`, `partial`) choose them
+    (pfx.scope: without the closure, as `import --prune` scopes them), plus the counterparts
+    of its records; all of them when that bundle is whole."""
+    if manifest.selection is None:
         return list(records)
-    picked = select(
-        records, sel.include, sel.exclude, available=lambda *_: True, require_match=False
-    )
-    keep = {(r.kind, r.key) for r in picked.records} | {(r.kind, r.key) for r in partial}
-    return [r for r in records if (r.kind, r.key) in keep]
+    scope = selection_of(manifest)
+    keep = {(r.kind, r.key) for r in partial}
+    return [r for r in records if (r.kind, r.key) in keep or scope.unchosen(r) is None]

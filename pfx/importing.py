@@ -29,9 +29,9 @@ from pfx.outcomes import Ledger, predict
 from pfx.plan import Plan, Policy, plan_import
 from pfx.profiles import Target, resolve
 from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
-from pfx.prune import Limit, Pruning, destination_records, plan_prune, prune_outcomes
+from pfx.prune import Limit, Pruning, prune_after, prune_outcomes
 from pfx.replay import Progress, Replay
-from pfx.report import ARRIVED, Outcome, Report
+from pfx.report import Outcome, Report
 from pfx.scope import scope_of
 from pfx.secretsfile import SecretValues, gather_secrets
 from pfx.server.api import Api
@@ -232,15 +232,7 @@ class _Run:
         """What --prune deletes and keeps, given the bundle records' outcomes so far."""
         manifest = self.bundle.manifest
         scope = scope_of(manifest, self.promotion.include, self.promotion.exclude)
-        pairs = {i: (plan.records[i].kind, key) for i, key in plan.paired.items()}
-        return plan_prune(
-            destination_records(inventory),
-            pairs,
-            self.bundle.records,
-            lambda i: outcomes[i].status in ARRIVED,
-            scope,
-            destination,
-        )
+        return prune_after(plan, outcomes, inventory, scope, destination)
 
     def deletions(self, why: str = "", note: str = "") -> list[Outcome]:
         """The deletions' outcomes: predicted (`note`), or as the run left them (`why`: the

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from pfx import prunetext
 from pfx.escaping import safe_text
 from pfx.jsontypes import JSON
-from pfx.prunetext import prune_plan_lines, prune_report_lines, stops_lines
 from pfx.tested import untested
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ def plan_text(plan: Plan, report: Report) -> str:
         lines.append(f"  {_would(o.status):<13} {o.label}: {detail}")
         # The same field-level rendering as `pfx diff`: destination -> bundle.
         lines += change_lines(action.changes, " " * 16)
-    lines += prune_plan_lines(report, len(plan.actions), _would)
+    lines += prunetext.prune_plan_lines(report, len(plan.actions))
     lines += _loss_lines(report)
     lines.append(_summary(report, "dry run"))
     return shown(lines)
@@ -245,9 +245,7 @@ def _loss_lines(report: Report) -> list[str]:
 
 
 def _would(status: str) -> str:
-    return {"updated": "would update", "failed": "would fail", "deleted": "would delete"}.get(
-        status, status
-    )
+    return {"updated": "would update", "failed": "would fail"}.get(status, status)
 
 
 def _summary(report: Report, what: str) -> str:
@@ -279,10 +277,10 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
             not_attempted += 1
         elif o.status != "unchanged" and (o.status not in ("created", "updated") or o.reason):
             lines.append(f"  {o.status:<9} {o.label}: {o.reason}")
-            lines += stops_lines(o, " " * 12)
+            lines += prunetext.stops_lines(o, " " * 12)
     if not_attempted:
         lines.append(f"  {not_attempted} records not attempted: run the same import again")
-    lines += prune_report_lines(report)
+    lines += prunetext.prune_report_lines(report)
     lines += _loss_lines(report)
     needing = report.needing_secrets()
     if needing:
@@ -325,7 +323,7 @@ def diff_text(diff: Diff) -> str:
     """The differences as a table: one line per record, one more per changed field."""
     lines = [f"--- {diff.left}", f"+++ {diff.right}"]
     for r in diff.records:
-        lines.append(f"  {r.status:<8} {r.label}")
+        lines.append(f"  {r.status:<8} {r.label}{prunetext.prune_note(r)}")
         lines += change_lines(r.changes, " " * 13)
     c = diff.counts()
     if diff.same:
@@ -336,6 +334,7 @@ def diff_text(diff: Diff) -> str:
             f"{n} record{'s' if n != 1 else ''} differ ({c['added']} added, {c['removed']} "
             f"removed, {c['changed']} changed), {c['equal']} equal"
         )
+    lines += prunetext.prune_summary(diff)
     return shown(lines)
 
 

@@ -25,8 +25,9 @@ from pfx.kinds import ORDER, kind_named
 from pfx.kinds.base import Destination
 from pfx.kinds.work_queue import DEFAULT_MARK
 from pfx.model import Record
+from pfx.plan import Plan
 from pfx.records import heads_of
-from pfx.report import Outcome
+from pfx.report import ARRIVED, Outcome
 from pfx.scope import Scope
 
 Key = tuple[str, ...]
@@ -131,6 +132,26 @@ class Pruning:
             f"refusing to prune {', '.join(over)}: more than half of a kind on the destination "
             f"({hint}; --prune-max {len(counted)} allows these {len(counted)} deletions)"
         )
+
+
+def prune_after(
+    plan: Plan,
+    outcomes: Sequence[Outcome],
+    inventory: Inventory,
+    scope: Scope,
+    destination: Destination,
+) -> Pruning:
+    """`plan_prune` for an import's `plan` over the destination's `inventory`, its bundle
+    records' `outcomes` so far (predicted by a dry run, or the replay's)."""
+    pairs = {i: (plan.records[i].kind, key) for i, key in plan.paired.items()}
+    return plan_prune(
+        destination_records(inventory),
+        pairs,
+        plan.records,
+        lambda i: outcomes[i].status in ARRIVED,
+        scope,
+        destination,
+    )
 
 
 def plan_prune(

@@ -3,10 +3,10 @@ stops with it, each record kept with what holds it, the deletions that wait for 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pfx.diff import Diff, RecordDiff
     from pfx.report import Outcome, Report
 
 
@@ -22,12 +22,13 @@ def stops_lines(o: Outcome, indent: str) -> list[str]:
     return lines
 
 
-def prune_plan_lines(report: Report, records: int, would: Callable[[str], str]) -> list[str]:
+def prune_plan_lines(report: Report, records: int) -> list[str]:
     """A dry run's deletions and kept records (the outcomes after the bundle's `records`),
     then the deletions that would wait for cutover."""
     lines: list[str] = []
     for o in report.outcomes[records:]:
-        lines.append(f"  {would(o.status):<13} {o.label}: {o.reason}")
+        verb = "would delete" if o.status == "deleted" else o.status
+        lines.append(f"  {verb:<13} {o.label}: {o.reason}")
         lines += stops_lines(o, " " * 16)
     return lines + deferred_lines(report, "would delete at cutover")
 
@@ -43,3 +44,28 @@ def prune_report_lines(report: Report) -> list[str]:
 def deferred_lines(report: Report, verb: str) -> list[str]:
     """--standby --prune: the deletions that wait for `pfx cutover`."""
     return [f"  {verb:<13} {d.label}" for d in report.deferred]
+
+
+def prune_note(r: RecordDiff) -> str:
+    """`diff -p`: what --prune does with a record only on the live side."""
+    if r.prune == "delete":
+        return "  (--prune deletes it)"
+    if r.prune == "keep":
+        return f"  (--prune keeps it: used by {r.prune_why})"
+    if r.prune == "leave":
+        return f"  (not --prune's: {r.prune_why})"
+    return ""
+
+
+def prune_summary(diff: Diff) -> list[str]:
+    """`diff -p`: that the records marked so are exactly what an import with --prune
+    deletes."""
+    marked = [r for r in diff.records if r.prune is not None]
+    if not marked:
+        return []
+    doomed = sum(1 for r in marked if r.prune == "delete")
+    kept = sum(1 for r in marked if r.prune == "keep")
+    return [
+        f"--prune: `pfx import` of this bundle with --prune --on-conflict update deletes exactly "
+        f"the {doomed} added records marked so, and keeps {kept} still in use"
+    ]

@@ -33,6 +33,10 @@ class Scope:
         """Why `record` is outside the scope, or None."""
         if record.kind not in self.kinds:
             return self.uncovered.get(record.kind, f"the bundle does not cover {record.kind}")
+        return self.unchosen(record)
+
+    def unchosen(self, record: Record) -> str | None:
+        """Why the selections do not choose `record`, or None (chosen, or no selection)."""
         for include, exclude in self.selections:
             if include and not any(s.matches(record) for s in include):
                 return "not chosen by " + " ".join(s.text for s in include)
@@ -65,6 +69,13 @@ def scope_of(manifest: Manifest, include: Sequence[str] = (), exclude: Sequence[
     if include or exclude:
         selections.append(_parsed(include, exclude))
     return Scope(frozenset(kinds), uncovered, tuple(selections))
+
+
+def selection_of(manifest: Manifest) -> Scope:
+    """A partial bundle's own selection (every kind), what `diff` compares it within."""
+    sel = manifest.selection
+    choice = () if sel is None else (_parsed(sel.include, sel.exclude),)
+    return Scope(frozenset(BY_NAME), selections=choice)
 
 
 def _parsed(include: Sequence[str], exclude: Sequence[str]) -> Choice:
