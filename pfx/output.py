@@ -367,7 +367,7 @@ def cutover_text(result: CutoverResult) -> str:
         f"{what}: {counts['set']} {'to set' if result.dry_run else 'set'}, "
         f"{counts['unchanged']} unchanged, {counts['missing']} missing, {len(result.failed)} failed"
     )
-    return shown(lines)
+    return shown(lines + prunetext.cutover_lines(result))
 
 
 def promotion_text(prepared: Prepared) -> str:

@@ -185,6 +185,22 @@ def plan_prune(
         else:
             candidates[ident] = record
     holders = _holders(candidates, theirs, pairs, ours, arrives, by_ident)
+    return Pruning(_decided(candidates, holders, theirs) + verdicts, eligible)
+
+
+def plan_deferred(theirs: Sequence[Record], deferred: set[Ident]) -> Pruning:
+    """At cutover: the deletions standby deferred (those of `deferred` the destination still
+    has), kept when anything else there uses them now, ordered as `plan_prune` orders."""
+    candidates = {(r.kind, r.key): r for r in theirs if (r.kind, r.key) in deferred}
+    holders = _holders(candidates, theirs, {}, [], lambda _i: True, {})
+    return Pruning(_decided(candidates, holders, theirs))
+
+
+def _decided(
+    candidates: dict[Ident, Record], holders: list[Holder], theirs: Sequence[Record]
+) -> list[Verdict]:
+    """The candidates kept (with what holds them) and deleted (in order, with the default
+    queues of deleted pools)."""
     held = _held(candidates, holders)
     kept = [Verdict(candidates[i], "keep", held_by=sorted(held[i])) for i in sorted(held)]
     deletions = _ordered([candidates[i] for i in candidates if i not in held])
@@ -192,7 +208,7 @@ def plan_prune(
         if verdict.record.kind == "work-pool":
             deletions += _default_queue(verdict, theirs)
     deletions.sort(key=lambda v: v.level)
-    return Pruning(deletions + kept + verdicts, eligible)
+    return deletions + kept
 
 
 def _own(record: Record, by_ident: dict[Ident, Record], destination: Destination) -> str:

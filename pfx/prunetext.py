@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pfx.cutover import CutoverResult
     from pfx.diff import Diff, RecordDiff
     from pfx.report import Outcome, Report
 
@@ -69,3 +70,28 @@ def prune_summary(diff: Diff) -> list[str]:
         f"--prune: `pfx import` of this bundle with --prune --on-conflict update deletes exactly "
         f"the {doomed} added records marked so, and keeps {kept} still in use"
     ]
+
+
+def cutover_lines(result: CutoverResult) -> list[str]:
+    """Cutover's deferred deletions (each with what stops), or rollback's restore of them."""
+    lines: list[str] = []
+    for o in result.deletions:
+        verb: str = "would delete" if result.dry_run and o.status == "deleted" else o.status
+        lines.append(f"  {verb:<10} {o.label}: {o.reason}")
+        lines += stops_lines(o, " " * 13)
+    if result.deletions:
+        done = sum(1 for o in result.deletions if o.status == "deleted")
+        kept = sum(1 for o in result.deletions if o.status == "kept")
+        what = "to delete" if result.dry_run else "deleted"
+        failed = len(result.deletions) - done - kept
+        lines.append(f"deletions: {done} {what}, {kept} kept, {failed} failed")
+    restored = result.restored
+    if restored is not None:
+        for o in restored.outcomes:
+            if o.status != "unchanged":
+                verb = "would restore" if restored.dry_run else "restored"
+                verb = verb if o.status == "created" else o.status
+                lines.append(f"  {verb:<10} {o.label}: {o.reason}".rstrip(": "))
+        counts = ", ".join(f"{n} {s}" for s, n in restored.counts().items() if n)
+        lines.append(f"restore of what cutover deleted: {counts}")
+    return lines
