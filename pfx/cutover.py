@@ -51,6 +51,7 @@ class CutoverResult:
     steps: list[Step]
     failed: dict[int, str] = field(default_factory=dict)
     deletions: list[Outcome] = field(default_factory=list)
+    deferred: int = 0  # how many deletions the report deferred to cutover
     restored: Report | None = None
 
     @property
@@ -140,6 +141,7 @@ async def _cutover(
     async with Api(target) as api:
         steps = plan_cutover(held, await _read(api), rollback=rollback)
         result = CutoverResult(target.public_url, rollback, dry_run, steps)
+        result.deferred = len(found.deferred)
         if dry_run:
             if found.deferred and not rollback:
                 deleting = await _deleting(api, found.deferred)

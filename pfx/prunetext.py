@@ -85,6 +85,9 @@ def cutover_lines(result: CutoverResult) -> list[str]:
         what = "to delete" if result.dry_run else "deleted"
         failed = len(result.deletions) - done - kept
         lines.append(f"deletions: {done} {what}, {kept} kept, {failed} failed")
+    elif result.deferred and not result.rollback:
+        # A re-run after cutover: say the deferred deletions are done, not nothing.
+        lines.append(f"deletions: none left ({result.deferred} deferred, already gone)")
     restored = result.restored
     if restored is not None:
         for o in restored.outcomes:
