@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
 import orjson
 from pydantic import ValidationError
 
@@ -21,6 +20,7 @@ from pfx.comparison import build_inventory
 from pfx.deleting import Deleting
 from pfx.errors import UsageError
 from pfx.ids import Index
+from pfx.interrupts import run_interruptibly
 from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.profiles import Target, resolve
@@ -29,6 +29,7 @@ from pfx.report import Outcome, Report
 from pfx.server.api import Api
 from pfx.server.reading import read_server
 from pfx.standby import SWITCHES, Deferred, Held, Step, plan_cutover
+from pfx.zstdframe import MAGIC as ZSTD_MAGIC
 
 PassphraseSource = Callable[[], str]
 
@@ -85,11 +86,21 @@ class CutoverPlan:
 def read_report(path: Path) -> CutoverPlan:
     """What an import report file says cutover does (see CutoverPlan)."""
     try:
-        raw = orjson.loads(Path(path).read_bytes())
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}") from None
-    except (OSError, orjson.JSONDecodeError) as e:
-        raise UsageError(f"{path}: not a pfx import report ({e})") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if data[:4] == ZSTD_MAGIC:
+        # The bundle instead of the report: the most likely mix-up, named as such.
+        raise UsageError(
+            f"{path} is a bundle; cutover takes the report of `pfx import --standby "
+            "--report REPORT` (pass that file)"
+        )
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise UsageError(f"{path}: not a pfx import report (not JSON: {e})") from None
     if not isinstance(raw, dict) or "standby" not in raw or "destination" not in raw:
         raise UsageError(f"{path}: not the report of a `pfx import --standby`")
     try:
@@ -121,7 +132,7 @@ def cutover(
             f"{report} is the report of an import into {found.destination}; "
             f"profile {target.profile or '(active)'} is {target.public_url}"
         )
-    result = anyio.run(_cutover, target, found, rollback, dry_run)
+    result = run_interruptibly(_cutover, target, found, rollback, dry_run)
     if rollback and found.deleted_bundle is not None and found.deferred:
         from pfx.importing import import_bundle
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import anyio
-
 from pfx import bundle, bundlefile
 from pfx.cloud import name_cloud_only
+from pfx.interrupts import run_interruptibly
 from pfx.keying import build_records
 from pfx.model import External, Manifest, Partial, SecretsMode, Source
 from pfx.profiles import Target, resolve
@@ -60,7 +59,7 @@ def export_bundle(
         parse_selector(text)  # a bad selector fails before any request
     target = target or resolve(profile)
     chosen = (tuple(include), tuple(exclude))
-    return anyio.run(
+    return run_interruptibly(
         _export, target, Path(path), secrets, passphrase, progress, concurrency, chosen
     )
 

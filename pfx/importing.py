@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
-
 from pfx.boundary import first_error, stop_of
 from pfx.bundle import Bundle
 from pfx.bundlefile import read_bundle
@@ -23,6 +21,7 @@ from pfx.comparison import Inventory, build_inventory
 from pfx.deleting import Deleting, keep_deleted
 from pfx.errors import ConflictError, PfxError, UsageError
 from pfx.graph import Graph, build_graph
+from pfx.interrupts import run_interruptibly
 from pfx.kinds.base import Destination
 from pfx.model import Source
 from pfx.outcomes import Ledger, predict
@@ -101,7 +100,7 @@ def import_bundle(
     run.promotion = promotion
     run.prune = prune
     try:
-        return anyio.run(_import, run)
+        return run_interruptibly(_import, run)
     except (Exception, KeyboardInterrupt, BaseExceptionGroup) as e:
         raise _stopped(run, e) from first_error(e)
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pfx.cutover import CutoverResult
-    from pfx.diff import Diff, RecordDiff
     from pfx.report import Outcome, Report
 
 
@@ -45,31 +44,6 @@ def prune_report_lines(report: Report) -> list[str]:
 def deferred_lines(report: Report, verb: str) -> list[str]:
     """--standby --prune: the deletions that wait for `pfx cutover`."""
     return [f"  {verb:<13} {d.label}" for d in report.deferred]
-
-
-def prune_note(r: RecordDiff) -> str:
-    """`diff -p`: what --prune does with a record only on the live side."""
-    if r.prune == "delete":
-        return "  (--prune deletes it)"
-    if r.prune == "keep":
-        return f"  (--prune keeps it: used by {r.prune_why})"
-    if r.prune == "leave":
-        return f"  (not --prune's: {r.prune_why})"
-    return ""
-
-
-def prune_summary(diff: Diff) -> list[str]:
-    """`diff -p`: that the records marked so are exactly what an import with --prune
-    deletes."""
-    marked = [r for r in diff.records if r.prune is not None]
-    if not marked:
-        return []
-    doomed = sum(1 for r in marked if r.prune == "delete")
-    kept = sum(1 for r in marked if r.prune == "keep")
-    return [
-        f"--prune: `pfx import` of this bundle with --prune --on-conflict update deletes exactly "
-        f"the {doomed} added records marked so, and keeps {kept} still in use"
-    ]
 
 
 def cutover_lines(result: CutoverResult) -> list[str]:

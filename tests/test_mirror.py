@@ -170,7 +170,7 @@ def test_promotion_prunes_exactly_what_dev_deleted(world: World) -> None:
     assert shown["last_run"] and "Running" in shown["last_run"]
     assert len(shown["schedules"]) == len(gone[0].data.get("schedules") or [])
     dry = pfx(world.env, "import", v2, "-p", "prod", "--prune", "--dry-run").stdout
-    assert f"would delete  deployment {'/'.join(gone[0].key)}" in dry and "last run:" in dry
+    assert f"- delete     deployment {'/'.join(gone[0].key)}" in dry and "last run:" in dry
 
     report_path = world.workdir / "promotion.json"
     code, report = world.run(v2, "-p", "prod", "--prune", "--report", report_path)

@@ -110,11 +110,49 @@ def export(
 @cli.command()
 @click.argument("bundle", type=BUNDLE)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
+@click.option(
+    "--graph",
+    is_flag=True,
+    help="Print the records' dependency edges as a picture's source (see --format).",
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["dot", "mermaid"]),
+    default=None,
+    help="The --graph source: Graphviz DOT (default; `| dot -Tsvg > graph.svg`) or a "
+    "mermaid flowchart (for Markdown).",
+)
 @click.pass_context
-def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
-    """Show what a bundle holds: format, source, counts per kind, secrets (no server)."""
+def inspect(ctx: click.Context, bundle: Path, as_json: bool, graph: bool, form: str | None) -> None:
+    """Show what a bundle holds: format, source, counts per kind, secrets (no server).
+
+    \b
+      pfx inspect snap.pfx
+      pfx inspect snap.pfx --graph | dot -Tsvg > snap.svg
+      pfx inspect part.pfx --graph --format mermaid
+
+    With --graph, every record is a node (kind and key) with an edge to each record it
+    refers to; in a partial bundle, records included as a dependency are dashed and what it
+    needs on the destination dotted.
+    """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.errors import UsageError
+
+        if form is not None and not graph:
+            raise UsageError("--format chooses the --graph source: add --graph")
+        if graph and as_json:
+            raise UsageError("--graph and --json: choose one")
+        if graph:
+            from pfx.bundlefile import read_bundle
+            from pfx.picture import bundle_picture, picture_source
+
+            read = read_bundle(bundle)
+            picture = bundle_picture(read.records, read.manifest)
+            click.echo(picture_source(picture, "mermaid" if form == "mermaid" else "dot"), nl=False)
+            out.warn_reading(bundle, read.manifest)
+            return
         from pfx.bundlefile import read_manifest
 
         manifest = read_manifest(bundle)
@@ -234,7 +272,6 @@ def import_(
     \b
     Exit codes (a CI job can gate on them):
       0  complete: every record created, updated or unchanged
-      1  the run stopped: the destination stopped answering or refused the credentials
       2  usage error or a bad bundle; nothing written
       3  complete except records that differ on the destination, kept by --on-conflict skip,
          or that --prune kept because something that stays still uses them
@@ -242,6 +279,7 @@ def import_(
       5  records arrived with named losses: fields this destination cannot hold
          (0 with --accept-losses)
       6  --dry-run only: changes would be written (0: nothing would change)
+      69 the run stopped: the destination stopped answering or refused the credentials
       70 internal error; 130 interrupted
     Precedence: 4 > 5 > 3 > 6 > 0. Every stop still writes --report.
     """
@@ -268,7 +306,7 @@ def import_(
         if prune:
             keep = deleted_path(report_path) if report_path is not None else None
             pruning = Prune(prune_max, None if dry_run else keep)  # type: ignore[arg-type]
-        promotion = Promotion(include, exclude, _read_map(map_path), standby)
+        promotion = Promotion(include, exclude, read_map(map_path), standby)
         passphrase = Passphrase(passphrase_file)
         out.warn_reading(bundle, read_manifest(bundle), passphrase.given())
         progress = None if (quiet or as_json) else out.import_progress()
@@ -314,7 +352,7 @@ def _prune_max(value: str | None) -> int | str | None:
     raise click.BadParameter(f"{value!r}: expected a number of deletions or 'all'")
 
 
-def _read_map(path: Path | None) -> EnvMap | None:
+def read_map(path: Path | None) -> EnvMap | None:
     """The parsed --map file, or None."""
     if path is None:
         return None

@@ -14,6 +14,8 @@ from pfx.render.core import render
 from pfx.render.model import Rendering
 from pfx.render.script import SETUP_SH
 
+__all__ = ["RenderResult", "render_to"]
+
 
 @dataclass
 class RenderResult:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from pfx.errors import RepositoryError, UsageError
+from pfx.files import atomic_file
 from pfx.profiles import redact_url
 
 if TYPE_CHECKING:
@@ -158,21 +158,12 @@ class LocalStore:
 
     @contextlib.contextmanager
     def _temporary(self, name: str) -> Iterator[BinaryIO]:
-        """A file under a temporary name next to `name`, renamed to it when complete."""
+        """A file under a temporary name next to `name`, renamed to it when complete (the one
+        atomic writer, pfx.files)."""
         target = self._path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_file(target, 0o600) as fh:
+            yield fh
 
     def download(self, name: str, target: Path) -> None:
         with (
