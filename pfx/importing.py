@@ -27,12 +27,21 @@ from pfx.model import Source
 from pfx.outcomes import Ledger, predict
 from pfx.plan import Plan, Policy, plan_import
 from pfx.profiles import Target, resolve
-from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
-from pfx.prune import Limit, Pruning, prune_after, prune_outcomes
+from pfx.promotion import (
+    Prepared,
+    Promotion,
+    check_available,
+    check_matched,
+    held_states,
+    pick,
+    prepare,
+)  # fmt: skip
+from pfx.prune import Limit, Pruning, destination_records, prune_after, prune_outcomes
 from pfx.replay import Progress, Replay
 from pfx.report import Outcome, Report
 from pfx.scope import scope_of
 from pfx.secretsfile import SecretValues, gather_secrets
+from pfx.select import Selector
 from pfx.server.api import Api
 from pfx.server.pace import CEILING
 from pfx.server.reading import read_server
@@ -82,7 +91,7 @@ def import_bundle(
     selects, maps and holds back records first (pfx.promotion); `prune` deletes what the
     bundle does not hold."""
     promotion = promotion or Promotion()
-    bundle, picked = pick(read_bundle(path), promotion)
+    bundle, picked, pending = pick(read_bundle(path), promotion, prune=prune is not None)
     secrets = gather_secrets(
         bundle, passphrase=passphrase, secrets_file=secrets_file, decrypt=not dry_run
     )
@@ -99,6 +108,7 @@ def import_bundle(
     run.prepared = prepared
     run.promotion = promotion
     run.prune = prune
+    run.pending = pending
     try:
         return run_interruptibly(_import, run)
     except (Exception, KeyboardInterrupt, BaseExceptionGroup) as e:
@@ -115,6 +125,8 @@ async def _import(run: _Run) -> ImportResult:
         inventory = build_inventory(read.raw)
         has = {(kind, key) for kind, items in inventory.items.items() for key in items}
         check_available(run.prepared.picked, has)
+        if run.pending:
+            check_matched(run.pending, destination_records(inventory))
         run.untested = untested(read.server_version)
         destination = read.destination(cloud=run.target.cloud)
         plan = plan_import(
@@ -224,6 +236,9 @@ class _Run:
     deleting: Deleting | None = None
     deferred: list[Deferred] = field(default_factory=list)
     kept_in: str | None = None
+    # --include/--exclude selectors no bundle record matched (--prune: looked for on the
+    # destination once it is read).
+    pending: list[tuple[str, Selector]] = field(default_factory=list)
 
     def pruning(
         self, inventory: Inventory, destination: Destination, plan: Plan, outcomes: list[Outcome]

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from pfx.bundle import Bundle
+from pfx.errors import UsageError
 from pfx.kinds import BY_NAME, KINDS, ORDER
 from pfx.kinds.base import Destination
 from pfx.kinds.work_queue import DEFAULT_MARK
 from pfx.model import Manifest, Partial, Record, Ref, Skipped, Source
+from pfx.promotion import Promotion, check_matched, pick
 from pfx.prune import Pruning, plan_deferred, plan_prune
 from pfx.scope import Scope, scope_of
 
@@ -200,6 +203,22 @@ def test_a_partial_bundle_and_import_selectors_scope_by_choice_not_closure() -> 
         "variable other": "leave",
         "work-pool p": "leave",
     }
+
+
+def test_with_prune_a_selector_may_match_only_on_the_destination_but_not_nowhere() -> None:
+    """With --prune, an --exclude that no bundle record matches waits for the destination
+    (it protects records there) and is refused only when it matches nothing there either;
+    without --prune it is refused at once."""
+    bundle = Bundle(manifest(), [rec("variable", "shared")], [])
+    promotion = Promotion(exclude=("variable:prod_only_*",))
+    with pytest.raises(UsageError, match="matches no record"):
+        pick(bundle, promotion)
+    picked, _, pending = pick(bundle, promotion, prune=True)
+    assert [r.key for r in picked.records] == [("shared",)]
+    assert [(flag, s.text) for flag, s in pending] == [("--exclude", "variable:prod_only_*")]
+    check_matched(pending, [rec("variable", "prod_only_1")])
+    with pytest.raises(UsageError, match="in the bundle or on the destination"):
+        check_matched(pending, [rec("variable", "shared")])
 
 
 def test_the_guard_refuses_more_than_half_of_a_kind_unless_prune_max_allows() -> None:
