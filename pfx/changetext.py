@@ -190,6 +190,7 @@ def diff_text(diff: Diff, style: Style) -> str:
         f"{n} record{'s differ' if n != 1 else ' differs'} ({c['added']} added, {c['removed']} "
         f"removed, {c['changed']} changed), {c['equal']} equal"
     )
+    out.lines += [(line, None) for line in prune_summary(diff)]
     return out.text()
 
 
@@ -198,8 +199,33 @@ _STATUSES = ("added", "removed", "changed")
 
 def _record(out: Lines, r: RecordDiff) -> None:
     marker = mark(r.status)
-    out.add(f"{marker} {r.status:<8} {r.label}", marker)
+    out.add(f"{marker} {r.status:<8} {r.label}{prune_note(r)}", marker)
     if r.status == "changed":
         add_changes(out, r.changes, "    ")
     elif r.content is not None:
         add_content(out, r.content, "    ", marker)
+
+
+def prune_note(r: RecordDiff) -> str:
+    """`diff -p`: what --prune does with a record only on the live side."""
+    if r.prune == "delete":
+        return "  (--prune deletes it)"
+    if r.prune == "keep":
+        return f"  (--prune keeps it: used by {r.prune_why})"
+    if r.prune == "leave":
+        return f"  (not --prune's: {r.prune_why})"
+    return ""
+
+
+def prune_summary(diff: Diff) -> list[str]:
+    """`diff -p`: that the records marked so are exactly what an import with --prune
+    deletes."""
+    marked = [r for r in diff.records if r.prune is not None]
+    if not marked:
+        return []
+    doomed = sum(1 for r in marked if r.prune == "delete")
+    kept = sum(1 for r in marked if r.prune == "keep")
+    return [
+        f"--prune: `pfx import` of this bundle with --prune --on-conflict update deletes exactly "
+        f"the {doomed} added records marked so, and keeps {kept} still in use"
+    ]

@@ -21,7 +21,7 @@ from pfx.kinds import kind_named
 from pfx.kinds.base import Destination, Kind
 from pfx.losses import record_losses, without
 from pfx.model import Record
-from pfx.records import RecordLines
+from pfx.records import RecordLines, heads_of
 from pfx.sameness import Change, changed, differing_fields, hides_secret, leaf_changes
 
 Key = tuple[str, ...]
@@ -63,10 +63,16 @@ def records_inventory(records: Sequence[Record]) -> Inventory:
 
 
 def bundle_index(records: Sequence[Record]) -> Index:
-    """The natural keys of records' source ids (a bundle's records are not decoded)."""
+    """The natural keys of records' source ids (a bundle's records are not decoded), and of
+    the ids their refs name outside them (a partial bundle's external records: named by
+    their refs, so that the destination's item compares by the same token)."""
     index = Index()
     for kind, key, ident in _idents(records):
         index.add(kind, key, ident)
+    for head in heads_of(records):
+        for link in head.links:
+            if link.id and link.key[:1] != ("<missing>",):
+                index.by_id.setdefault(link.id.lower(), (link.kind, link.key))
     return index
 
 

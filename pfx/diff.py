@@ -27,6 +27,7 @@ from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds import ORDER, kind_named
 from pfx.kinds.base import Destination
 from pfx.model import Record
+from pfx.prune import Pruning
 from pfx.sameness import Change, is_secret
 from pfx.secrets import MASK
 
@@ -43,6 +44,10 @@ class RecordDiff:
     # Top-level fields that differ, as the import plan names them; and their values.
     fields: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
+    # A record only on the live side (`diff A.pfx -p P`): what `pfx import A.pfx -p P
+    # --prune --on-conflict update` does with it (pfx.prune: delete, keep, leave), and why.
+    prune: str | None = None
+    prune_why: str = ""
     # An added or removed record's data as its side holds it (portable, secrets MASK).
     content: JSONObject | None = None
 
@@ -57,6 +62,8 @@ class RecordDiff:
             out["changes"] = [c.as_json() for c in self.changes]
         elif self.content is not None:
             out["content"] = self.content
+        if self.prune is not None:
+            out["prune"] = {"action": self.prune, "why": self.prune_why}
         return out
 
 
@@ -193,3 +200,18 @@ def diff_records(
     ]
     result.records = sorted(found, key=lambda d: (ORDER.get(d.kind, len(ORDER)), d.kind, d.key))
     return result
+
+
+def with_prune(diff: Diff, pruning: Pruning) -> Diff:
+    """`diff` with each record only on the live side marked as `--prune` treats it: the
+    set marked `delete` is exactly what an import with --prune (and --on-conflict update)
+    deletes; `keep` names what still uses the record, `leave` why it is not in scope."""
+    verdicts = {v.ident: v for v in pruning.verdicts}
+    marked: list[RecordDiff] = []
+    for r in diff.records:
+        v = verdicts.get((r.kind, r.key))
+        if r.status == "added" and v is not None:
+            why = ", ".join(v.held_by) if v.action == "keep" else v.why
+            r = replace(r, prune=v.action, prune_why=why)
+        marked.append(r)
+    return replace(diff, records=marked)

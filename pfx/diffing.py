@@ -20,11 +20,18 @@ from pathlib import Path
 
 from pfx.authenticity import given_keys
 from pfx.bundlefile import read_bundle
-from pfx.diff import Diff, diff_records, reversed_diff
+from pfx.comparison import build_inventory
+from pfx.diff import Diff, diff_records, reversed_diff, with_prune
 from pfx.errors import UsageError
+from pfx.graph import build_graph
+from pfx.jsontypes import JSONObject
 from pfx.kinds.base import Destination
 from pfx.mapping import EnvMap, apply_mapping
 from pfx.model import Manifest, Record
+from pfx.outcomes import predict
+from pfx.plan import plan_import
+from pfx.prune import prune_after
+from pfx.scope import scope_of, selection_of
 from pfx.sealing import Keys
 from pfx.secretdiff import secret_changes, with_secret_changes
 from pfx.select import parse_selector, select, unmatched
@@ -44,6 +51,8 @@ class _Side:
     keys: Keys | None = None
     destination: Destination | None = None
     notes: list[str] = field(default_factory=list)
+    # A live side's items as read, by kind (what `import --prune` decides from).
+    raw: dict[str, list[JSONObject]] | None = None
 
 
 def diff_sources(
@@ -98,6 +107,8 @@ def _compare(
     ours, theirs, notes = _prepare(ours, theirs, include, exclude, envmap)
     found = diff_records(ours, theirs, names=(old.name, new.name), destination=new.destination)
     found.notes = notes
+    if old.manifest is not None and new.raw is not None and not (include or exclude or envmap):
+        return _with_prune(found, old.manifest, old.records, new)
     if old.manifest is None or new.manifest is None:
         # A live server is read with secrets withheld: only two bundles compare secrets.
         return found
@@ -115,7 +126,7 @@ def _live(profile: str | None, concurrency: int) -> _Side:
 
     live = read_live(profile, concurrency=concurrency, openapi=True)
     name = f"{live.source.profile or 'server'} (live, {live.source.url})"
-    return _Side(live.records, name, destination=live.destination)
+    return _Side(live.records, name, destination=live.destination, raw=live.raw)
 
 
 def _prepare(
@@ -158,16 +169,29 @@ def _prepare(
     )
 
 
+def _with_prune(found: Diff, manifest: Manifest, records: list[Record], live: _Side) -> Diff:
+    """`found` (a bundle against a live server) with each record only on the live side marked
+    as `import --prune --on-conflict update` treats it: its plan and predicted outcomes, and
+    the same decision (pfx.prune). Not with --include/--exclude/--map (no marks then)."""
+    added = any(r.status == "added" for r in found.records)
+    if live.raw is None or live.destination is None or not added:
+        return found
+    inventory = build_inventory(live.raw)
+    graph = build_graph(records)
+    plan = plan_import(records, graph, inventory, policy="update", destination=live.destination)
+    predicted = predict(plan, graph)
+    scope = scope_of(manifest)
+    return with_prune(found, prune_after(plan, predicted, inventory, scope, live.destination))
+
+
 def narrow(
     records: Sequence[Record], manifest: Manifest, partial: Sequence[Record]
 ) -> list[Record]:
-    """`records` as the selectors of a partial bundle (`manifest`, `partial`) pick them, plus
-    the counterparts of its records; all of them when that bundle is whole."""
-    sel = manifest.selection
-    if sel is None:
+    """`records` as the selectors of a partial bundle (`manifest`, `partial`) choose them
+    (pfx.scope: without the closure, as `import --prune` scopes them), plus the counterparts
+    of its records; all of them when that bundle is whole."""
+    if manifest.selection is None:
         return list(records)
-    picked = select(
-        records, sel.include, sel.exclude, available=lambda *_: True, require_match=False
-    )
-    keep = {(r.kind, r.key) for r in picked.records} | {(r.kind, r.key) for r in partial}
-    return [r for r in records if (r.kind, r.key) in keep]
+    scope = selection_of(manifest)
+    keep = {(r.kind, r.key) for r in partial}
+    return [r for r in records if (r.kind, r.key) in keep or scope.unchosen(r) is None]

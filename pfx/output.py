@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from pfx import prunetext
 from pfx.changetext import Lines, Style, add_changes, change_lines, cut_note, mark, table_lines
 from pfx.escaping import safe_text
 from pfx.jsontypes import JSON
@@ -229,9 +230,13 @@ def plan_text(plan: Plan, report: Report, style: Style | None = None) -> str:
             detail = re.sub(r"^dry run: would be \w+(; )?", "", o.reason)
         word = PLAN_WORDS.get(o.status, o.status)
         out.add(f"  {marker} {word:<10} {o.label}" + (f": {detail}" if detail else ""), marker)
-        if action is not None:
+        if action is not None and o.status not in ("deleted", "kept"):
             # The same field-level rendering as `pfx diff`: destination -> bundle.
             add_changes(out, action.changes, " " * 6)
+        for line in prunetext.stops_lines(o, " " * 6):
+            out.add(line)
+    for line in prunetext.deferred_lines(report, "would delete at cutover"):
+        out.add(line)
     for line in [*_loss_lines(report), *cut_note(style), _summary(report, "dry run")]:
         out.add(line)
     return out.text()
@@ -283,8 +288,10 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
             not_attempted += 1
         elif o.status != "unchanged" and (o.status not in ("created", "updated") or o.reason):
             lines.append(f"  {o.status:<9} {o.label}: {o.reason}")
+            lines += prunetext.stops_lines(o, " " * 12)
     if not_attempted:
         lines.append(f"  {not_attempted} records not attempted: run the same import again")
+    lines += prunetext.prune_report_lines(report)
     lines += _loss_lines(report)
     needing = report.needing_secrets()
     if needing:
@@ -348,7 +355,7 @@ def cutover_text(result: CutoverResult) -> str:
         f"{what}: {counts['set']} {'to set' if result.dry_run else 'set'}, "
         f"{counts['unchanged']} unchanged, {counts['missing']} missing, {len(result.failed)} failed"
     )
-    return shown(lines)
+    return shown(lines + prunetext.cutover_lines(result))
 
 
 def promotion_text(prepared: Prepared) -> str:

@@ -79,6 +79,9 @@ class Plan:
     unresolved: dict[int, str] = field(default_factory=dict)
     # What the destination accepts: replay fits every call to it (pfx.losses.fitted).
     accepts: Accepts | None = None
+    # Ordinal -> the natural key of the destination item the record pairs with
+    # (pfx.comparison.match): what `--prune` leaves alone.
+    paired: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     def conflicts(self) -> list[tuple[Record, Action]]:
         return [
@@ -156,7 +159,7 @@ def plan_import(
             elif ref.id and isinstance(found.get("id"), str):
                 ids.setdefault(ref.id, str(found["id"]))
     _name_losses(records, actions, destination)
-    return Plan(records, actions, ids, policy, unresolved, destination.accepts)
+    return Plan(records, actions, ids, policy, unresolved, destination.accepts, matches)
 
 
 def lacks(kind: Kind, destination: Destination) -> str | None:

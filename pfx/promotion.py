@@ -15,8 +15,8 @@ from pfx.bundle import Bundle
 from pfx.errors import UsageError
 from pfx.mapping import EnvMap, Mapped, apply_mapping
 from pfx.model import Record
-from pfx.report import GOOD, Outcome
-from pfx.select import Selection, select
+from pfx.report import ARRIVED, Outcome
+from pfx.select import Selection, Selector, parse_selector, select, unmatched
 from pfx.standby import Held, hold
 
 
@@ -42,16 +42,40 @@ class Prepared:
     held: list[Held] = field(default_factory=list)
 
 
-def pick(bundle: Bundle, promotion: Promotion) -> tuple[Bundle, Selection | None]:
-    """The bundle narrowed to the selection (unchanged without selectors).
+def pick(
+    bundle: Bundle, promotion: Promotion, *, prune: bool = False
+) -> tuple[Bundle, Selection | None, list[tuple[str, Selector]]]:
+    """The bundle narrowed to the selection (unchanged without selectors), and with `prune`
+    the selectors that match no bundle record (`check_matched` looks on the destination).
 
     Excluded dependencies are taken as present on the destination here; `check_available`
-    confirms that once the destination is read, before anything is written.
+    confirms that once the destination is read, before anything is written. A selector that
+    matches nothing is an error; with --prune it also chooses destination records (what to
+    delete, or to leave alone), so it is an error only when it matches none there either.
     """
     if not promotion.include and not promotion.exclude:
-        return bundle, None
-    picked = select(bundle.records, promotion.include, promotion.exclude, available=lambda *_: True)
-    return Bundle(bundle.manifest, picked.records, bundle.problems), picked
+        return bundle, None, []
+    records = list(bundle.records)
+    pending: list[tuple[str, Selector]] = []
+    if prune:
+        for flag, texts in (("--include", promotion.include), ("--exclude", promotion.exclude)):
+            for text in texts:
+                selector = parse_selector(text)
+                if not any(selector.matches(r) for r in records):
+                    pending.append((flag, selector))
+    picked = select(
+        records, promotion.include, promotion.exclude, available=lambda *_: True,
+        require_match=not prune,
+    )  # fmt: skip
+    return Bundle(bundle.manifest, picked.records, bundle.problems), picked, pending
+
+
+def check_matched(pending: list[tuple[str, Selector]], destination: Sequence[Record]) -> None:
+    """UsageError naming the first selector of `pending` (none of the bundle's records matched
+    it) that matches none of the destination's records either."""
+    where = " in the bundle or on the destination"
+    for flag, selector in pending:
+        unmatched((flag, [selector]), records=destination, where=where)
 
 
 def prepare(records: Sequence[Record], promotion: Promotion, picked: Selection | None) -> Prepared:
@@ -80,10 +104,11 @@ def check_available(picked: Selection | None, has: set[tuple[str, tuple[str, ...
 def held_states(held: list[Held], outcomes: list[Outcome]) -> list[Held]:
     """The held entries whose record now is (or, in a dry run, would be) on the destination
     as the bundle says, with the destination's id: what `pfx cutover` turns on."""
-    ends = {(o.kind, o.key): o for o in outcomes}
+    # Records of the bundle only: a deleted destination record may share a key (automations).
+    ends = {(o.kind, o.key): o for o in outcomes if o.status not in ("deleted", "kept")}
     out: list[Held] = []
     for entry in held:
         outcome = ends.get((entry.kind, entry.key))
-        if outcome is not None and outcome.status in GOOD:
+        if outcome is not None and outcome.status in ARRIVED:
             out.append(entry.model_copy(update={"id": outcome.destination_id}))
     return out

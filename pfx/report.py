@@ -1,9 +1,11 @@
 """Outcomes of an import, pure: one per record, summed into a Report that sets the exit code.
 
 Statuses: created, updated, unchanged, skipped (reason), blocked (by which dependency),
-failed (why), not-attempted (the run stopped first). A created, updated or unchanged record
-may carry named `losses` (fields the destination cannot hold); such records are counted apart
-as `with-losses`. The exit code is documented on `Report.exit_code` and in README.
+failed (why), not-attempted (the run stopped first); with `--prune`, destination records the
+bundle does not hold are deleted, or kept (naming what still uses them, pfx.prune). A
+created, updated or unchanged record may carry named `losses` (fields the destination cannot
+hold); such records are counted apart as `with-losses`. The exit code is documented on
+`Report.exit_code` and in README.
 """
 
 from __future__ import annotations
@@ -15,14 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pfx.errors import EX_UNAVAILABLE
 from pfx.model import Loss
-from pfx.standby import Held
+from pfx.standby import Deferred, Held
 from pfx.tested import Untested
 
-Status = Literal["created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"]
+Status = Literal[
+    "created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted",
+    "deleted", "kept",
+]  # fmt: skip
 STATUSES: tuple[Status, ...] = (
-    "created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted"
+    "created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted",
+    "deleted", "kept",
 )  # fmt: skip
-GOOD: frozenset[str] = frozenset({"created", "updated", "unchanged"})
+GOOD: frozenset[str] = frozenset({"created", "updated", "unchanged", "deleted"})
+# Statuses that say what the destination holds of a bundle record (deletions are not one).
+ARRIVED: frozenset[str] = frozenset({"created", "updated", "unchanged"})
 
 # Why a record was skipped, as a stable code for machines; `reason` says it for people.
 SkipCode = Literal[
@@ -62,6 +70,13 @@ class Outcome(BaseModel):
     destination_id: str | None = None
     # Fields of a created, updated or unchanged record that the destination does not hold.
     losses: list[Loss] = Field(default_factory=list)
+    # --prune: what still uses a kept record, as labels ("deployment etl/daily").
+    held_by: list[str] = Field(default_factory=list)
+    # --prune: what stops with a deleted record: a deployment's schedules, as a person reads
+    # them; its last run (start time and state); a flow's runs, which Prefect deletes with it.
+    schedules: list[str] = Field(default_factory=list)
+    last_run: str | None = None
+    flow_runs: int | None = None
 
     @property
     def label(self) -> str:
@@ -91,6 +106,11 @@ class Report(BaseModel):
     accept_losses: bool = False
     # With --standby: each state standby held back, with the bundle's value (pfx cutover).
     standby: list[Held] = Field(default_factory=list)
+    # With --standby --prune: the deletions that wait for `pfx cutover`, in deletion order.
+    deferred: list[Deferred] = Field(default_factory=list)
+    # With --prune and --report: the file beside the report that keeps the last state of
+    # every record the run deletes (or cutover will), to restore them (`pfx import` it).
+    deleted_bundle: str | None = None
     # The destination's release when it is newer than the newest pfx is tested with; payloads
     # then follow its OpenAPI document as for any release.
     untested: Untested | None = None
@@ -118,22 +138,29 @@ class Report(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        """0 complete; 69 stopped early; 3 only differences kept by policy; 4 records failed,
-        blocked, not attempted or skipped for another reason; 5 records arrived with named
-        losses (0 under accept_losses); 6 (dry run) changes would be written.
-        Precedence 4 > 5 > 3 > 6 > 0."""
+        """0 complete; 69 stopped early; 3 only differences kept by policy (or records
+        --prune kept because something still uses them); 4 records failed, blocked, not
+        attempted or skipped for another reason; 5 records arrived with named losses (0 under
+        accept_losses); 6 (dry run) changes would be written. Precedence 4 > 5 > 3 > 6 > 0."""
         if self.stopped:
             return EXIT_STOPPED
         bad = [o for o in self.outcomes if o.status not in GOOD]
-        if any(o.status != "skipped" or o.code not in BY_POLICY for o in bad):
+        if any(not _by_policy(o) for o in bad):
             return EXIT_INCOMPLETE
         if not self.accept_losses and any(o.lossy for o in self.outcomes):
             return EXIT_LOSSES
         if bad:
             return EXIT_KEPT
-        if self.dry_run and any(o.status in ("created", "updated") for o in self.outcomes):
+        changes = ("created", "updated", "deleted")
+        if self.dry_run and any(o.status in changes for o in self.outcomes):
             return EXIT_CHANGES
         return EXIT_OK
 
     def needing_secrets(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.code == "needs-secrets"]
+
+
+def _by_policy(outcome: Outcome) -> bool:
+    """A difference the user's policy keeps: a differing record skipped, a record --prune
+    keeps because something that stays uses it."""
+    return outcome.status == "kept" or (outcome.status == "skipped" and outcome.code in BY_POLICY)

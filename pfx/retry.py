@@ -1,6 +1,6 @@
 """When an import's write is sent again, around Api.call: a create whose answer was lost is
-looked for on the destination before it is ever resent; idempotent calls (PATCH, PUT, DELETE,
-GET) are simply repeated; nothing else is.
+looked for on the destination before it is ever resent, and so is a `--prune` deletion
+(`delete`); idempotent calls (PATCH, PUT, DELETE, GET) are simply repeated; nothing else is.
 
 One release quirk lives here: Prefect 3.8 on PostgreSQL answers the first concurrent
 block-document creates with 409 "Data integrity conflict" for objects that do not exist; the
@@ -25,7 +25,11 @@ REPEATS = 3
 CREATES = 3
 LOST = "the server's answer to the create was lost; found it on the destination"
 
+LOST_DELETE = "the server's answer to the delete was lost; read back: it is gone"
+GONE = "already gone from the destination"
+
 Find = Callable[[], Awaitable[JSONObject | None]]
+Present = Callable[[], Awaitable[bool]]
 
 
 def integrity_race(error: ApiError) -> bool:
@@ -49,6 +53,27 @@ async def create(api: Api, call: Call, find: Find) -> tuple[JSON, str]:
             if not integrity_race(e) or attempt == CREATES:
                 raise
             await anyio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def delete(api: Api, calls: list[Call], present: Present) -> str:
+    """A record's deleting calls, and a note: on a lost answer, `present` reads back whether
+    the record is still there, and the calls go again only if it is; an object the server
+    does not find (404) was deleted by someone, or by an answer lost before this run."""
+    for attempt in range(1, CREATES + 1):
+        try:
+            for call in calls:
+                await api.call(call)
+            return ""
+        except WriteUnknown:
+            if not await present():
+                return LOST_DELETE
+            if attempt == CREATES:
+                raise
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            return GONE
     raise AssertionError("unreachable")
 
 

@@ -3,7 +3,8 @@ calls that turn them on (cutover) or hold them back again (rollback).
 
 Standby pauses deployments (a paused deployment's schedules make no runs) and disables
 automations. Each change is recorded as a Held entry with the bundle's value, so cutover sets
-exactly those records back to what the bundle had, and nothing else.
+exactly those records back to what the bundle had, and nothing else. With `--prune`, the
+deletions wait too (Deferred entries): cutover deletes them, rollback restores them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,21 @@ class Held(BaseModel):
     standby: JSON
     # The destination's id once the import has one: automations' keys carry an ordinal by
     # content, which the held state itself changes, so cutover finds them by id first.
+    id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {'/'.join(self.key)}"
+
+
+class Deferred(BaseModel):
+    """A destination record `import --standby --prune` deletes only at cutover: found there
+    by its id, else by its natural key (after a rollback restored it under a new id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    key: tuple[str, ...]
     id: str | None = None
 
     @property

@@ -229,6 +229,20 @@ def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet
     help="Arrive held back: deployments paused, automations disabled; the --report records "
     "what to turn on with `pfx cutover`.",
 )
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also delete the destination's records that the bundle does not hold, within its "
+    "scope (its kinds, its and --include/--exclude's selection; never the destination's system "
+    "types); one still used by something that stays is kept (README: Prune).",
+)
+@click.option(
+    "--prune-max",
+    metavar="N|all",
+    callback=lambda _ctx, _param, value: _prune_max(value),
+    help="Allow --prune up to N deletions in all (or all), instead of refusing to delete more "
+    "than half of the destination's records of any kind.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and the summary line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.pass_context
@@ -247,17 +261,20 @@ def import_(
     exclude: tuple[str, ...],
     map_path: Path | None,
     standby: bool,
+    prune: bool,
+    prune_max: int | str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Plan a bundle against a profile's server and create what is missing (needs only the
-    destination API).
+    destination API); with --prune, also delete what the bundle does not hold.
 
     \b
     Exit codes (a CI job can gate on them):
       0  complete: every record created, updated or unchanged
       2  usage error or a bad bundle; nothing written
-      3  complete except records that differ on the destination, kept by --on-conflict skip
+      3  complete except records that differ on the destination, kept by --on-conflict skip,
+         or that --prune kept because something that stays still uses them
       4  records failed, were blocked, unsupported, or lack secret values
       5  records arrived with named losses: fields this destination cannot hold
          (0 with --accept-losses)
@@ -269,8 +286,9 @@ def import_(
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
         from pfx.bundlefile import read_manifest
+        from pfx.deleting import deleted_path
         from pfx.files import check_writable
-        from pfx.importing import ImportStopped, import_bundle
+        from pfx.importing import ImportStopped, Prune, import_bundle
         from pfx.passphrase import Passphrase
         from pfx.promotion import Promotion
 
@@ -280,6 +298,14 @@ def import_(
             from pfx.errors import UsageError
 
             raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
+        if prune_max is not None and not prune:
+            from pfx.errors import UsageError
+
+            raise UsageError("--prune-max limits --prune: give both")
+        pruning = None
+        if prune:
+            keep = deleted_path(report_path) if report_path is not None else None
+            pruning = Prune(prune_max, None if dry_run else keep)  # type: ignore[arg-type]
         promotion = Promotion(include, exclude, read_map(map_path), standby)
         passphrase = Passphrase(passphrase_file)
         out.warn_reading(bundle, read_manifest(bundle), passphrase.given())
@@ -296,6 +322,7 @@ def import_(
                 progress=progress,
                 accept_losses=accept_losses,
                 promotion=promotion,
+                prune=pruning,
             )
         except ImportStopped as stop:
             if report_path is not None:
@@ -314,6 +341,15 @@ def import_(
         else:
             click.echo(out.report_text(result.report, quiet=quiet))
         sys.exit(result.report.exit_code)
+
+
+def _prune_max(value: str | None) -> int | str | None:
+    """--prune-max: a count of deletions (0 or more), or `all`."""
+    if value is None or value == "all":
+        return value
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"{value!r}: expected a number of deletions or 'all'")
 
 
 def read_map(path: Path | None) -> EnvMap | None:

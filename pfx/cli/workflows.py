@@ -129,12 +129,22 @@ def diff(
 @click.option("-p", "--profile", help="Prefect profile of the destination the report names.")
 @click.option("--rollback", is_flag=True, help="Hold the records back again (standby states).")
 @click.option("--dry-run", is_flag=True, help="Print the steps; write nothing.")
+@passphrase_option(
+    "of the bundle beside the report that keeps what --prune deletes (--rollback restores it)",
+    prompt=False,
+)
 @click.pass_context
 def cutover_(
-    ctx: click.Context, report: Path, profile: str | None, rollback: bool, dry_run: bool
+    ctx: click.Context,
+    report: Path,
+    profile: str | None,
+    rollback: bool,
+    dry_run: bool,
+    passphrase_file: Path | None,
 ) -> None:
     """Turn on what `pfx import --standby --report REPORT` held back: set exactly those
-    deployments and automations to the bundle's states (idempotent).
+    deployments and automations to the bundle's states (idempotent); with --prune, delete
+    what the import deferred (--rollback restores it from the bundle beside the report).
 
     \b
       pfx import snap.pfx -p cloud --standby --report cutover.json
@@ -143,15 +153,23 @@ def cutover_(
       pfx cutover cutover.json -p cloud --rollback   # pause / disable again
 
     \b
-    Exit codes: 0 done (or nothing to do); 4 a record is missing on the destination or did
-    not take its state; 6 dry run with steps to take; 2 usage error; 69 the server could
-    not be used.
+    Exit codes: 0 done (or nothing to do); 3 a deferred deletion kept (something uses the
+    record now); 4 a record is missing on the destination or did not take its state, or a
+    deletion or restore failed; 6 dry run with steps to take; 2 usage error; 69 the server
+    could not be used.
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
         from pfx.cutover import cutover
+        from pfx.passphrase import Passphrase
 
-        result = cutover(report, profile, rollback=rollback, dry_run=dry_run)
+        result = cutover(
+            report,
+            profile,
+            rollback=rollback,
+            dry_run=dry_run,
+            passphrase=Passphrase(passphrase_file),
+        )
         click.echo(out.cutover_text(result))
         sys.exit(result.exit_code)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from pfx.ids import UUID, Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record, Ref
 
 KIND_NAME = "automation"
@@ -230,4 +230,5 @@ KIND = Kind(
     keep=_keep,
     late=_late,
     early=_early,
+    delete=delete_by_id("/automations/"),
 )

@@ -186,6 +186,14 @@ class Kind:
     # The items as the kind keys them, from what its listing returns (SLAs: one item per
     # deployment from one per SLA); applied wherever the listing is read. None: as listed.
     gather: Callable[[list[JSONObject]], list[JSONObject]] | None = None
+    # The requests that delete an item of this kind from the destination (`import --prune`),
+    # given its server JSON; by id wherever the API offers it (a repeated or late DELETE by
+    # id cannot remove another object). None: pfx never deletes the kind.
+    delete: Callable[[JSONObject], list[Call]] | None = None
+    # Whether a source of this release (None: unknown) and kind of server (Cloud or not;
+    # None: not recorded) has this kind at all: a bundle from a source without it says
+    # nothing about a destination's records of it (`--prune` leaves them).
+    had_by: Callable[[str | None, bool | None], bool] = lambda _release, _cloud: True
     # Losses the destination's request schemas cannot reveal (pfx.losses adds the schema's):
     # a field the kind never sends (a webhook's service account, of the source's account) or
     # that a destination accepts and discards (a deployment's version_info off Cloud).
@@ -195,6 +203,15 @@ class Kind:
         """The record data export keeps for an item: server fields dropped."""
         trimmed = {k: v for k, v in data.items() if k not in self.server_fields}
         return self.keep(trimmed) if self.keep else trimmed
+
+
+def delete_by_id(path: str) -> Callable[[JSONObject], list[Call]]:
+    """A kind's `delete`: DELETE `path` followed by the item's own id."""
+
+    def delete(item: JSONObject) -> list[Call]:
+        return [Call("DELETE", f"{path}{quote(str(item['id']), safe='')}")]
+
+    return delete
 
 
 def field_losses(record: Record, fields: tuple[str, ...], why: str) -> list[Loss]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record, Ref
 
 KIND_NAME = "block-document"
@@ -148,4 +148,5 @@ KIND = Kind(
     refs=_refs,
     keep=_keep,
     secret_paths=_secret_paths,
+    delete=delete_by_id("/block_documents/"),
 )

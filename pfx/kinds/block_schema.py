@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record, Ref
 
 KIND_NAME = "block-schema"
@@ -105,4 +105,5 @@ KIND = Kind(
     # a schema the destination has by checksum is reused, never created again.
     match_key=lambda key: key[:1],
     ignored=frozenset({"version"}),
+    delete=delete_by_id("/block_schemas/"),
 )

@@ -9,7 +9,7 @@ import html
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record
 from pfx.sameness import differing_fields
 
@@ -125,4 +125,7 @@ KIND = Kind(
     compare=_compare,
     owned=_owned,
     immutable=frozenset({"name"}),
+    # Never a system type: prune leaves the destination's own (`owned`); the server refuses
+    # a protected one anyway.
+    delete=delete_by_id("/block_types/"),
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record
 
 # The v2 listing holds every limit, sorted by (unique) name on the server, so offset paging is
@@ -57,4 +57,5 @@ KIND = Kind(
         fields={"name": "str", "limit": "int", "slot_decay_per_second": "number?"},
     ),
     own=_own,
+    delete=delete_by_id("/v2/concurrency_limits/"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record
 
 
@@ -31,4 +31,7 @@ KIND = Kind(
     # create sends the name.
     shape=Shape(key=1, fields={"name": "str"}),
     immutable=frozenset({"labels"}),
+    # Prefect deletes the flow's runs with it (and would its deployments: prune deletes those
+    # first, or keeps the flow while one stays).
+    delete=delete_by_id("/flows/"),
 )

@@ -5,6 +5,8 @@ block document that flow runs write results to when they name none. A singleton,
 
 from __future__ import annotations
 
+import re
+
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
 from pfx.kinds.base import Call, Kind, Listing, Shape
@@ -12,6 +14,12 @@ from pfx.model import Record, Ref
 
 PATH = "/admin/storage"
 FIELD = "default_result_storage_block_id"
+
+
+def _since_37(release: str | None) -> bool:
+    """Whether a source of this release has the setting (3.7 added it; unknown: not known)."""
+    match = re.match(r"(\d+)\.(\d+)", release or "")
+    return match is not None and (int(match[1]), int(match[2])) >= (3, 7)
 
 
 def _key(_data: JSONObject, _index: Index) -> tuple[str, ...]:
@@ -56,4 +64,7 @@ KIND = Kind(
     created_id=lambda _response: None,
     endpoint=PATH,
     since="0.2",
+    # Unsets the server's default (flow runs then write results where they name them).
+    delete=lambda _item: [Call("DELETE", PATH)],
+    had_by=lambda release, _cloud: _since_37(release),
 )

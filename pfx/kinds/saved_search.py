@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pfx.ids import Index, find_ids
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record, Ref
 
 PATH = "/saved_searches/"
@@ -55,4 +55,5 @@ KIND = Kind(
     refs=_refs,
     endpoint=PATH,
     since="0.2",
+    delete=delete_by_id(PATH),
 )

@@ -79,6 +79,11 @@ def _apply(data: JSONObject) -> Call:
     return Call("POST", f"/slas/apply-resource-slas/{owner}", body)
 
 
+def _delete(item: JSONObject) -> list[Call]:
+    # An empty list: the apply deletes every SLA of the deployment it does not name.
+    return [_apply({"deployment_id": item["deployment_id"], "slas": []})]
+
+
 def _create(record: Record, data: JSONObject) -> Call:
     return _apply(data)
 
@@ -101,4 +106,6 @@ KIND = Kind(
     # The one documented SLA endpoint; self-hosted servers do not have it.
     endpoint="/slas/apply-resource-slas/{resource_id}",
     since="0.2",
+    delete=_delete,
+    had_by=lambda _release, cloud: cloud is True,
 )

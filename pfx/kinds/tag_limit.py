@@ -9,7 +9,7 @@ import re
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Listing, Shape
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, delete_by_id
 from pfx.kinds.concurrency_limit import LISTING, SERVER_FIELDS, TAG_PREFIX
 from pfx.model import Record
 
@@ -83,6 +83,12 @@ def _update(record: Record, data: JSONObject, dest: JSONObject) -> list[Call]:
     return [Call("PATCH", f"/v2/concurrency_limits/{dest['id']}", _settings(data))]
 
 
+def _delete(item: JSONObject) -> list[Call]:
+    # A v1-shaped item (a server that keeps tag limits in the v1 table) is deleted there.
+    path = "/concurrency_limits/" if "tag" in item else "/v2/concurrency_limits/"
+    return delete_by_id(path)(item)
+
+
 def _unsupported(record: Record, dest: Destination) -> str | None:
     version = _version(dest.server_version)
     if version is not None and version < _V2_SINCE:
@@ -110,4 +116,5 @@ KIND = Kind(
     own=_own,
     unsupported=_unsupported,
     keep=_keep,
+    delete=_delete,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record
 
 
@@ -33,4 +33,5 @@ KIND = Kind(
     update=_update,
     # create sends the name.
     shape=Shape(key=1, fields={"name": "str"}),
+    delete=delete_by_id("/variables/"),
 )

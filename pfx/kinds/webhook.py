@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, field_losses
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, delete_by_id, field_losses
 from pfx.model import Loss, Record
 
 # The fields create and update send (the Terraform provider's WebhookCore, less the account's).
@@ -70,4 +70,7 @@ KIND = Kind(
     endpoint="/webhooks/",
     since="0.2",
     losses=_losses,
+    # `prefect cloud webhook delete` (prefect/cli/cloud/webhook.py).
+    delete=delete_by_id("/webhooks/"),
+    had_by=lambda _release, cloud: cloud is True,
 )

@@ -78,6 +78,11 @@ def _path_name(data: JSONObject) -> str:
     return quote(str(data["name"]), safe="")
 
 
+def _delete(item: JSONObject) -> list[Call]:
+    # The API deletes a pool by name only; the server deletes its queues with it.
+    return [Call("DELETE", f"/work_pools/{_path_name(item)}")]
+
+
 def _unsupported(record: Record, destination: Destination) -> str | None:
     # Push and managed pools are not refused here: the destination decides (every
     # self-hosted release 3.4-3.8 accepts push pools), and its refusal is the reason.
@@ -116,4 +121,5 @@ KIND = Kind(
     # bundle says which queue is the default, not compared since queues are keyed by name.
     ignored=frozenset({"default_queue_id"}),
     immutable=frozenset({"type"}),
+    delete=_delete,
 )

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds.base import Call, Kind, Listing, Shape
+from pfx.kinds.base import Call, Kind, Listing, Shape, delete_by_id
 from pfx.model import Record, Ref
 
 KIND_NAME = "work-queue"
@@ -120,4 +120,6 @@ KIND = Kind(
     shape=Shape(key=2, fields={"name": "str", "concurrency_limit": "int?", "priority": "int?"}),
     refs=_refs,
     early=_early,
+    # A pool's default queue goes only with its pool (the server refuses to delete it).
+    delete=delete_by_id("/work_queues/"),
 )

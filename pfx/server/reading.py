@@ -46,6 +46,8 @@ class Live:
     source: Source
     # The server as the destination of an import (its OpenAPI read when asked for).
     destination: Destination
+    # Every item as read (an import's destination inventory is built from them).
+    raw: dict[str, list[JSONObject]] = field(default_factory=dict)
 
 
 @dataclass
@@ -252,7 +254,7 @@ async def _read_live(target: Target, concurrency: int, openapi: bool) -> Live:
         api_version=read.api_version,
     )
     destination = read.destination(cloud=target.cloud)
-    return Live(sort_records(records), skipped + read.skipped, source, destination)
+    return Live(sort_records(records), skipped + read.skipped, source, destination, read.raw)
 
 
 # --- release quirks ----------------------------------------------------------------------------

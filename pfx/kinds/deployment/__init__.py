@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pfx.ids import Index
 from pfx.jsontypes import JSON, JSONObject
-from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, field_losses
+from pfx.kinds.base import Call, Destination, Kind, Listing, Shape, delete_by_id, field_losses
 from pfx.kinds.deployment.limit import (
     OWN_LIMIT_FIELDS,
     limit_calls,
@@ -274,4 +274,6 @@ KIND = Kind(
     early=_early,
     compare=_compare,
     losses=_losses,
+    # The server deletes its scheduled runs and its own concurrency limit with it.
+    delete=delete_by_id("/deployments/"),
 )
