@@ -22,6 +22,7 @@ from pfx.profiles import Target, resolve
 from pfx.server.api import Api
 from pfx.server.reading import read_server
 from pfx.standby import SWITCHES, Held, Step, plan_cutover
+from pfx.watching import Conduct
 
 # Deployments are keyed by their flow's name: flows are read too.
 KINDS_READ = ("flow", *SWITCHES)
@@ -68,9 +69,15 @@ def read_held(path: Path) -> tuple[str, list[Held]]:
 
 
 def cutover(
-    report: Path, profile: str | None = None, *, rollback: bool = False, dry_run: bool = False
+    report: Path,
+    profile: str | None = None,
+    *,
+    rollback: bool = False,
+    dry_run: bool = False,
+    conduct: Conduct | None = None,
 ) -> CutoverResult:
-    """Set the held records of `report` to the bundle's states (standby's with `rollback`)."""
+    """Set the held records of `report` to the bundle's states (standby's with `rollback`);
+    `conduct`: who watches the run, and its --max-rate (pfx.watching)."""
     destination, held = read_held(report)
     target = resolve(profile)
     if target.public_url.rstrip("/") != destination.rstrip("/"):
@@ -78,17 +85,18 @@ def cutover(
             f"{report} is the report of an import into {destination}; "
             f"profile {target.profile or '(active)'} is {target.public_url}"
         )
-    return anyio.run(_cutover, target, held, rollback, dry_run)
+    return anyio.run(_cutover, target, held, rollback, dry_run, conduct)
 
 
 async def _cutover(
-    target: Target, held: list[Held], rollback: bool, dry_run: bool
+    target: Target, held: list[Held], rollback: bool, dry_run: bool, conduct: Conduct | None
 ) -> CutoverResult:
-    async with Api(target) as api:
+    async with Api(target, conduct=conduct) as api:
         steps = plan_cutover(held, await _read(api), rollback=rollback)
         result = CutoverResult(target.public_url, rollback, dry_run, steps)
         if dry_run:
             return result
+        api.watcher.phase("writing")
         for step in steps:
             if step.call is not None:
                 await api.call(step.call)
@@ -109,6 +117,6 @@ async def _cutover(
 
 async def _read(api: Api) -> dict[tuple[str, tuple[str, ...]], JSONObject]:
     """The destination's held kinds by (kind, key), read and keyed as every read is."""
-    read = await read_server(api, kinds=KINDS_READ)
+    read = await read_server(api, kinds=KINDS_READ, side="destination")
     keyed = key_items(read.raw, Index(), skipped=[])
     return {(kind.name, key): item for kind, key, item in keyed if kind.name in SWITCHES}

@@ -19,6 +19,7 @@ from pfx.errors import UsageError
 from pfx.model import Manifest, Record
 from pfx.secretdiff import secret_changes, with_secret_changes
 from pfx.select import select
+from pfx.watching import Conduct
 
 __all__ = ["diff_sources", "narrow"]
 
@@ -30,6 +31,7 @@ def diff_sources(
     *,
     concurrency: int = 8,
     passphrase: str | None = None,
+    conduct: Conduct | None = None,
 ) -> Diff:
     """What changes from bundle `left` to bundle `right`, or to the server of `profile`.
     With the `passphrase`, sealed bundles are authenticated first, and secret values that
@@ -48,7 +50,7 @@ def diff_sources(
         return with_secret_changes(found, secret_changes(ours, theirs, keys_old, keys_new))
     from pfx.server.reading import read_live
 
-    live = read_live(profile, concurrency=concurrency, openapi=True)
+    live = read_live(profile, concurrency=concurrency, openapi=True, conduct=conduct)
     name = f"{live.source.profile or 'server'} (live, {live.source.url})"
     narrowed = narrow(live.records, old.manifest, old.records)
     return diff_records(

@@ -21,16 +21,18 @@ from pfx.comparison import build_inventory
 from pfx.errors import ConflictError, PfxError
 from pfx.graph import Graph, build_graph
 from pfx.outcomes import Ledger, predict
-from pfx.plan import Plan, Policy, plan_import
+from pfx.plan import Plan, Policy, plan_import, written_by
 from pfx.profiles import Target, resolve
 from pfx.promotion import Prepared, Promotion, check_available, held_states, pick, prepare
-from pfx.replay import Progress, Replay
+from pfx.replay import Replay
 from pfx.report import Outcome, Report
 from pfx.secretsfile import SecretValues, gather_secrets
 from pfx.server.api import Api
 from pfx.server.pace import CEILING
 from pfx.server.reading import read_server
 from pfx.tested import Untested, untested
+from pfx.watched import WatchingAutomation, watching_automations
+from pfx.watching import Conduct
 
 PassphraseSource = Callable[[], str]
 
@@ -56,25 +58,25 @@ def import_bundle(
     passphrase: PassphraseSource | None = None,
     secrets_file: Path | None = None,
     concurrency: int = CEILING,
-    progress: Progress | None = None,
     accept_losses: bool = False,
     promotion: Promotion | None = None,
+    conduct: Conduct | None = None,
 ) -> ImportResult:
     """Import the bundle at `path` into `profile`'s server (see module doc); `promotion`
-    selects, maps and holds back records first (pfx.promotion)."""
+    selects, maps and holds back records first (pfx.promotion); `conduct`: who watches the
+    run, and its --max-rate (pfx.watching)."""
     promotion = promotion or Promotion()
     bundle, picked = pick(read_bundle(path), promotion)
-    secrets = gather_secrets(
-        bundle, passphrase=passphrase, secrets_file=secrets_file, decrypt=not dry_run
-    )
+    # The dry run checks the passphrase and the secrets file exactly as the run does: a
+    # green dry run must not hide a run that fails on them at once.
+    secrets = gather_secrets(bundle, passphrase=passphrase, secrets_file=secrets_file)
     prepared = prepare(bundle.records, promotion, picked)
     bundle = Bundle(bundle.manifest, prepared.records, bundle.problems)
     graph = build_graph(bundle.records)
     graph.sorter()  # a cycle is an error before anything is written
     target = resolve(profile)
-    run = _Run(
-        bundle, str(path), graph, secrets, target, on_conflict, dry_run, concurrency, progress
-    )
+    run = _Run(bundle, str(path), graph, secrets, target, on_conflict, dry_run, concurrency)
+    run.conduct = conduct or Conduct()
     run.accept_losses = accept_losses
     run.prepared = prepared
     try:
@@ -85,11 +87,12 @@ def import_bundle(
 
 async def _import(run: _Run) -> ImportResult:
     started = time.monotonic()
-    async with Api(run.target, concurrency=run.concurrency) as api:
+    async with Api(run.target, concurrency=run.concurrency, conduct=run.conduct) as api:
         run.api = api
         # The document decides every payload (pfx.openapi); a server builds it on its first
         # request for it, seconds of its own work that the listings' reads overlap.
-        read = await read_server(api, openapi=True)
+        read = await read_server(api, openapi=True, side="destination")
+        api.watcher.phase("planning")
         inventory = build_inventory(read.raw)
         has = {(kind, key) for kind, items in inventory.items.items() for key in items}
         check_available(run.prepared.picked, has)
@@ -103,6 +106,9 @@ async def _import(run: _Run) -> ImportResult:
             destination=destination,
             missing_secrets=run.secrets.missing,
         )
+        run.watched_by = watching_automations(
+            list(inventory.items.get("automation", {}).values()), written_by(plan)
+        )
         run.ledger = Ledger(plan, run.graph)
         if run.policy == "fail" and plan.conflicts():
             lines = [f"{r.label} ({', '.join(a.fields)})" for r, a in plan.conflicts()]
@@ -114,7 +120,7 @@ async def _import(run: _Run) -> ImportResult:
         if run.dry_run:
             outcomes = predict(plan, run.graph)
         else:
-            replay = Replay(api, run.ledger, inventory, run.secrets, run.progress)
+            replay = Replay(api, run.ledger, inventory, run.secrets)
             await replay.run()
             stopped = replay.stopped
             outcomes = run.ledger.close(f"not attempted: the run stopped ({stopped})")
@@ -134,7 +140,7 @@ class _Run:
     policy: Policy
     dry_run: bool
     concurrency: int
-    progress: Progress | None
+    conduct: Conduct = field(default_factory=Conduct)
     api: Api | None = None
     ledger: Ledger | None = None
     started: float = field(default_factory=time.monotonic)
@@ -143,6 +149,8 @@ class _Run:
     prepared: Prepared = field(default_factory=lambda: Prepared([]))
     # The destination's release, when newer than the newest pfx is tested with.
     untested: Untested | None = None
+    # The destination's automations that watch what this import writes (pfx.watched).
+    watched_by: list[WatchingAutomation] = field(default_factory=list)
 
     def report(self, outcomes: list[Outcome], seconds: float, stopped: str | None) -> Report:
         return Report(
@@ -157,6 +165,7 @@ class _Run:
             accept_losses=self.accept_losses,
             standby=held_states(self.prepared.held, outcomes),
             untested=self.untested,
+            watched_by=self.watched_by,
         )
 
     def partial(self, why: str) -> Report:

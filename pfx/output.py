@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,17 +30,6 @@ def shown(lines: Iterable[str]) -> str:
     return "\n".join(safe_text(line) for line in lines)
 
 
-def export_progress() -> Callable[[str, int], None] | None:
-    """A per-kind progress printer for terminals; None when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(kind: str, count: int) -> None:
-        click.echo(f"  read {count:>6} {kind}", err=True)
-
-    return show
-
-
 def _counts_table(counts: dict[str, int]) -> list[str]:
     return _table({kind: {"records": n} for kind, n in counts.items()}, ["records"])[1:]
 
@@ -50,7 +38,7 @@ def export_text(result: ExportResult) -> str:
     m = result.manifest
     total = sum(m.counts.values())
     lines = [
-        f"exported {total} records from {m.source.url} to {result.path} "
+        f"exported {total} records from {m.source.url} to {_where_to(result.path)} "
         f"({result.size / 1024:.1f} KiB, {result.seconds:.1f} s, {result.stats.requests} requests)",
         *_counts_table(m.counts),
         f"  secrets: {_secrets_line(m)}",
@@ -61,6 +49,10 @@ def export_text(result: ExportResult) -> str:
         lines += _partial_lines(m)
         lines += [f"  {note}" for note in result.dependencies]
     return shown(lines)
+
+
+def _where_to(path: Path) -> str:
+    return "stdout" if str(path) == "-" else str(path)
 
 
 def _partial_lines(m: Manifest) -> list[str]:
@@ -176,21 +168,6 @@ def inspect_json(m: Manifest) -> str:
     ).decode()
 
 
-def import_progress() -> Callable[[int, int], None] | None:
-    """A one-line progress bar on stderr for terminals; None otherwise."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(1, total)
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
-        sys.stderr.flush()
-
-    return show
-
-
 def _table(rows: dict[str, dict[str, int]], columns: list[str]) -> list[str]:
     """Counts per kind (rows) and column, aligned: the one table renderer."""
     width = max((len(k) for k in rows), default=4)
@@ -220,6 +197,7 @@ def plan_text(plan: Plan, report: Report) -> str:
         # The same field-level rendering as `pfx diff`: destination -> bundle.
         lines += change_lines(action.changes, " " * 16)
     lines += _loss_lines(report)
+    lines += _watching_lines(report)
     lines.append(_summary(report, "dry run"))
     return shown(lines)
 
@@ -238,6 +216,23 @@ def _loss_lines(report: Report) -> list[str]:
             lines.append(f"  {what:<9} {o.label}: {loss.field} ({loss.value_kind}): {loss.why}")
     if report.counts()["with-losses"] and not report.accept_losses:
         lines.append("  (--accept-losses counts these records as complete: exit 0 instead of 5)")
+    return lines
+
+
+def _watching_lines(report: Report) -> list[str]:
+    """The destination's automations that may act on the events of this import's writes."""
+    from pfx.watched import shown as watched
+
+    found = report.watched_by
+    if not found:
+        return []
+    lines = [
+        f"note: {len(found)} enabled automation{'s' if len(found) != 1 else ''} on the "
+        "destination watch what this import writes and may act on its events (README: "
+        "automations that watch an import); disable them for the import, or import with "
+        "--standby and turn on with `pfx cutover`"
+    ]
+    lines += [f"  automation {w.name} ({w.id[:8]}) watches {watched(w)}" for w in found]
     return lines
 
 
@@ -277,6 +272,7 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
     if not_attempted:
         lines.append(f"  {not_attempted} records not attempted: run the same import again")
     lines += _loss_lines(report)
+    lines += _watching_lines(report)
     needing = report.needing_secrets()
     if needing:
         lines.append(f"{len(needing)} block documents need secret values. Supply them with:")

@@ -69,6 +69,9 @@ CORE = {
     "pfx.select",
     "pfx.standby",
     "pfx.tested",
+    "pfx.twins",
+    "pfx.watched",
+    "pfx.watching",
     "pfx.zstdframe",
 }
 CORE_PACKAGES = ("pfx.kinds",)
@@ -104,7 +107,7 @@ SHELL = {
 }
 SHELL_PACKAGES = ("pfx.cli", "pfx.server")
 # Libraries that do I/O or belong to the shell's frameworks: never imported by the core.
-SHELL_LIBRARIES = ("click", "httpx", "anyio", "prefect", "zstandard")
+SHELL_LIBRARIES = ("click", "httpx", "anyio", "prefect", "zstandard", "rich")
 
 
 def modules() -> dict[str, Path]:

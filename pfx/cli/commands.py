@@ -21,9 +21,13 @@ from pfx.cli.group import (
     cli,
     concurrency_option,
     debug,
+    force_option,
     passphrase_option,
+    quiet_option,
     selector_options,
+    server_options,
 )
+from pfx.errors import UsageError
 from pfx.server.pace import CEILING
 
 if TYPE_CHECKING:
@@ -37,8 +41,9 @@ if TYPE_CHECKING:
     "--output",
     required=True,
     type=click.Path(path_type=Path),
-    help="Bundle file to write (written to a temporary name, then renamed).",
+    help="Bundle file to write (written to a temporary name, then renamed); - for stdout.",
 )
+@force_option("the bundle file")
 @click.option(
     "--secrets",
     "secrets",
@@ -53,33 +58,44 @@ if TYPE_CHECKING:
 )
 @concurrency_option("Most requests in flight at once against the source API.")
 @selector_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@server_options
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
 def export(
     ctx: click.Context,
     profile: str | None,
     output: Path,
+    force: bool,
     secrets: str,
     passphrase_file: Path | None,
     concurrency: int,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
+    verbose: bool,
+    max_rate: int | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Read every resource of a profile into one bundle file (needs only the source API).
 
     With --include/--exclude, a partial bundle: the selected records and what they need;
-    its manifest records the selectors (`pfx inspect` shows them).
+    its manifest records the selectors (`pfx inspect` shows them). With -o -, the bundle
+    goes to stdout and nothing else does (`pfx export -p src -o - | pfx import - -p dst`).
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.cli.progress import conducting
         from pfx.exporting import export_bundle
-        from pfx.files import check_writable
+        from pfx.files import check_output, is_stdout
         from pfx.passphrase import given_passphrase, read_passphrase
 
-        check_writable(output)
+        piped = is_stdout(output)
+        if piped and as_json:
+            raise UsageError("-o - sends the bundle to stdout, where --json would go too")
+        if piped and sys.stdout.isatty():
+            raise UsageError("-o - would write a binary bundle to a terminal: pipe or redirect it")
+        check_output(output, force=force, inputs=[passphrase_file], option="-o")
         mode = SECRETS_CHOICES[secrets]
         passphrase = (
             read_passphrase(passphrase_file, confirm=True)
@@ -90,21 +106,22 @@ def export(
             click.echo(
                 "pfx: warning: secret values will be written in clear to the bundle", err=True
             )
-        progress = None if (quiet or as_json) else out.export_progress()
-        result = export_bundle(
-            output,
-            profile,
-            secrets=mode,  # type: ignore[arg-type]
-            passphrase=passphrase,
-            progress=progress,
-            concurrency=concurrency,
-            include=include,
-            exclude=exclude,
-        )
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = export_bundle(
+                output,
+                profile,
+                secrets=mode,  # type: ignore[arg-type]
+                passphrase=passphrase,
+                concurrency=concurrency,
+                include=include,
+                exclude=exclude,
+                conduct=conduct,
+            )
         if as_json:
             click.echo(out.export_json(result))
         elif not quiet:
-            click.echo(out.export_text(result))
+            # With the bundle on stdout, nothing else may go there.
+            click.echo(out.export_text(result), err=piped)
 
 
 @cli.command()
@@ -125,7 +142,7 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
 @cli.command()
 @click.argument("bundle", type=BUNDLE)
 @passphrase_option("the bundle was sealed with: checks its authenticity and secrets", prompt=False)
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing; the exit code tells.")
+@quiet_option
 @click.pass_context
 def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet: bool) -> None:
     """Check a bundle's integrity and invariants; exit 0 only if it is intact (no server).
@@ -161,8 +178,9 @@ def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet
     "--report",
     "report_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the full report as JSON to this file.",
+    help="Write the full report as JSON to this file (- for stdout; never the bundle).",
 )
+@force_option("the --report file")
 @click.option(
     "--secrets-file",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -191,7 +209,8 @@ def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet
     help="Arrive held back: deployments paused, automations disabled; the --report records "
     "what to turn on with `pfx cutover`.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and the summary line.")
+@server_options
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.pass_context
 def import_(
@@ -201,6 +220,7 @@ def import_(
     dry_run: bool,
     on_conflict: str,
     report_path: Path | None,
+    force: bool,
     secrets_file: Path | None,
     accept_losses: bool,
     passphrase_file: Path | None,
@@ -209,6 +229,8 @@ def import_(
     exclude: tuple[str, ...],
     map_path: Path | None,
     standby: bool,
+    verbose: bool,
+    max_rate: int | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -227,55 +249,65 @@ def import_(
       6  --dry-run only: changes would be written (0: nothing would change)
       70 internal error; 130 interrupted
     Precedence: 4 > 5 > 3 > 6 > 0. Every stop still writes --report.
+
+    BUNDLE - reads the bundle from stdin; --report - writes the report to stdout (the rest
+    then goes to stderr).
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
         from pfx.bundlefile import read_manifest
-        from pfx.files import check_writable
+        from pfx.cli.progress import conducting
+        from pfx.files import check_output, is_stdout
         from pfx.importing import ImportStopped, import_bundle
         from pfx.passphrase import Passphrase
         from pfx.promotion import Promotion
 
+        piped = is_stdout(report_path)
+        if piped and as_json:
+            raise UsageError("--report - sends the report to stdout, where --json would go too")
         if report_path is not None:
-            check_writable(report_path)
+            inputs = [bundle, secrets_file, map_path, passphrase_file]
+            check_output(report_path, force=force, inputs=inputs, option="--report")
         if standby and report_path is None:
-            from pfx.errors import UsageError
-
             raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
         promotion = Promotion(include, exclude, _read_map(map_path), standby)
         passphrase = Passphrase(passphrase_file)
         out.warn_reading(bundle, read_manifest(bundle), passphrase.given())
-        progress = None if (quiet or as_json) else out.import_progress()
         try:
-            result = import_bundle(
-                bundle,
-                profile,
-                on_conflict=on_conflict,  # type: ignore[arg-type]
-                dry_run=dry_run,
-                passphrase=passphrase,
-                secrets_file=secrets_file,
-                concurrency=concurrency,
-                progress=progress,
-                accept_losses=accept_losses,
-                promotion=promotion,
-            )
+            with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+                result = import_bundle(
+                    bundle,
+                    profile,
+                    on_conflict=on_conflict,  # type: ignore[arg-type]
+                    dry_run=dry_run,
+                    passphrase=passphrase,
+                    secrets_file=secrets_file,
+                    concurrency=concurrency,
+                    accept_losses=accept_losses,
+                    promotion=promotion,
+                    conduct=conduct,
+                )
         except ImportStopped as stop:
             if report_path is not None:
                 out.write_report(report_path, stop.report)
             raise
         if report_path is not None:
             out.write_report(report_path, result.report)
-        if not (quiet or as_json) and result.prepared is not None:
-            notes = out.promotion_text(result.prepared)
-            if notes:
-                click.echo(notes)
+        code = result.report.exit_code
         if as_json:
             click.echo(result.report.model_dump_json())
-        elif dry_run:
-            click.echo(out.plan_text(result.plan, result.report))
+        elif quiet:
+            # Quiet: nothing but what went wrong (the one summary line says what).
+            if code and not dry_run:
+                click.echo(out.report_text(result.report, quiet=True), err=True)
         else:
-            click.echo(out.report_text(result.report, quiet=quiet))
-        sys.exit(result.report.exit_code)
+            # With the report on stdout, everything else goes to stderr.
+            notes = out.promotion_text(result.prepared) if result.prepared else ""
+            if notes:
+                click.echo(notes, err=piped)
+            text = out.plan_text(result.plan, result.report) if dry_run else None
+            click.echo(text or out.report_text(result.report), err=piped)
+        sys.exit(code)
 
 
 def _read_map(path: Path | None) -> EnvMap | None:

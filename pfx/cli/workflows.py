@@ -10,7 +10,16 @@ import click
 
 from pfx.boundary import fail_cleanly
 from pfx.cli.bundlearg import BUNDLE
-from pfx.cli.group import cli, concurrency_option, debug, passphrase_option, selector_options
+from pfx.cli.group import (
+    cli,
+    concurrency_option,
+    debug,
+    force_option,
+    passphrase_option,
+    quiet_option,
+    selector_options,
+    server_options,
+)
 
 
 @cli.command()
@@ -23,6 +32,8 @@ from pfx.cli.group import cli, concurrency_option, debug, passphrase_option, sel
     "the bundles were sealed with: checks their authenticity and compares secret values",
     prompt=False,
 )
+@server_options
+@quiet_option
 @click.pass_context
 def diff(
     ctx: click.Context,
@@ -32,6 +43,9 @@ def diff(
     as_json: bool,
     concurrency: int,
     passphrase_file: Path | None,
+    verbose: bool,
+    max_rate: int | None,
+    quiet: bool,
 ) -> None:
     """What changes from bundle LEFT to bundle RIGHT, or to the live server of -p PROFILE.
 
@@ -52,11 +66,20 @@ def diff(
 
         from pfx import output as out
         from pfx.bundlefile import read_manifest
+        from pfx.cli.progress import conducting
         from pfx.diffing import diff_sources
         from pfx.passphrase import given_passphrase
 
         passphrase = given_passphrase(passphrase_file)
-        result = diff_sources(left, right, profile, concurrency=concurrency, passphrase=passphrase)
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = diff_sources(
+                left,
+                right,
+                profile,
+                concurrency=concurrency,
+                passphrase=passphrase,
+                conduct=conduct,
+            )
         for path in (left, right) if right is not None else (left,):
             out.warn_reading(path, read_manifest(path), passphrase)
         if as_json:
@@ -71,9 +94,18 @@ def diff(
 @click.option("-p", "--profile", help="Prefect profile of the destination the report names.")
 @click.option("--rollback", is_flag=True, help="Hold the records back again (standby states).")
 @click.option("--dry-run", is_flag=True, help="Print the steps; write nothing.")
+@server_options
+@quiet_option
 @click.pass_context
 def cutover_(
-    ctx: click.Context, report: Path, profile: str | None, rollback: bool, dry_run: bool
+    ctx: click.Context,
+    report: Path,
+    profile: str | None,
+    rollback: bool,
+    dry_run: bool,
+    verbose: bool,
+    max_rate: int | None,
+    quiet: bool,
 ) -> None:
     """Turn on what `pfx import --standby --report REPORT` held back: set exactly those
     deployments and automations to the bundle's states (idempotent).
@@ -90,10 +122,13 @@ def cutover_(
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.cli.progress import conducting
         from pfx.cutover import cutover
 
-        result = cutover(report, profile, rollback=rollback, dry_run=dry_run)
-        click.echo(out.cutover_text(result))
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = cutover(report, profile, rollback=rollback, dry_run=dry_run, conduct=conduct)
+        if not quiet or (result.exit_code and not dry_run):
+            click.echo(out.cutover_text(result), err=quiet)
         sys.exit(result.exit_code)
 
 
@@ -115,12 +150,15 @@ def cutover_(
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory to write into (created if missing; each file written atomically).",
 )
+@force_option("files in the directory that pfx did not write, or that were edited since")
 @selector_options
 @concurrency_option("Most requests in flight at once against a live server.")
 @passphrase_option("the bundle was sealed with: checks its authenticity first", prompt=False)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print what was written and left out as JSON."
 )
+@server_options
+@quiet_option
 @click.pass_context
 def render(
     ctx: click.Context,
@@ -128,11 +166,15 @@ def render(
     profile: str | None,
     target: str,
     output: Path,
+    force: bool,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     concurrency: int,
     passphrase_file: Path | None,
     as_json: bool,
+    verbose: bool,
+    max_rate: int | None,
+    quiet: bool,
 ) -> None:
     """Render a bundle (or a live server) as code: prefect.yaml for `prefect deploy`, an
     automations file and a companion file of `prefect` commands; list every field left out.
@@ -143,30 +185,37 @@ def render(
 
     \b
     Selectors: KIND:GLOB (natural key joined with '/'), kind:KIND, tag:TAG.
+
+    pfx replaces only the files it wrote itself, unchanged since (it records them in
+    .pfx-render.json in the directory); other files of those names need --force.
     """
     with fail_cleanly(debug(ctx)):
         import orjson
 
         from pfx.bundlefile import read_manifest
+        from pfx.cli.progress import conducting
         from pfx.passphrase import given_passphrase
         from pfx.render.core import summary_json, summary_text
         from pfx.render.files import render_to
 
         passphrase = given_passphrase(passphrase_file)
-        result = render_to(
-            output,
-            bundle,
-            profile,
-            include=include,
-            exclude=exclude,
-            concurrency=concurrency,
-            passphrase=passphrase,
-        )
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = render_to(
+                output,
+                bundle,
+                profile,
+                include=include,
+                exclude=exclude,
+                concurrency=concurrency,
+                passphrase=passphrase,
+                force=force,
+                conduct=conduct,
+            )
         written = [str(p) for p in result.written]
         if as_json:
             summary = summary_json(result.rendering, written, result.source)
             click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-        else:
+        elif not quiet:
             click.echo(summary_text(result.rendering, written, result.source))
         if bundle is not None and profile is None:
             from pfx.output import warn_reading
