@@ -140,10 +140,15 @@ def verify_text(path: Path, m: Manifest, *, checked: bool) -> str:
     """`verify`'s line: what is intact, and what is known of the bundle's authenticity."""
     from pfx.authenticity import authenticity
 
+    n = m.secrets.encrypted
+    # Said only when a passphrase was given: verify opened every encrypted value with it.
+    opened = (
+        f"; the passphrase opens all {n} encrypted value{'s' if n != 1 else ''}" if checked else ""
+    )
     return shown(
         [
             f"ok: {path}: {len(m.hashes)} records intact (format {m.version[0]}.{m.version[1]}, "
-            f"digest {m.digest[:16]}); {authenticity(m, checked=checked)}"
+            f"digest {m.digest[:16]}){opened}; {authenticity(m, checked=checked)}"
         ]
     )
 

@@ -9,6 +9,7 @@ Nothing here ever writes to stdout, which may carry a bundle or a report.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -18,7 +19,6 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     SpinnerColumn,
@@ -29,11 +29,14 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from pfx.errors import UsageError
 from pfx.escaping import safe_text
 from pfx.watching import Conduct, Watcher
 
-# Seconds between status lines when stderr is not a terminal.
+# Seconds between status lines when stderr is not a terminal; the environment variable sets
+# another (a CI service that kills jobs silent for less, a log that wants fewer lines).
 PLAIN_EVERY = 5.0
+PLAIN_EVERY_ENV = "PFX_PROGRESS_SECONDS"
 
 
 @contextlib.contextmanager
@@ -48,7 +51,7 @@ def watching(*, quiet: bool, verbose: bool, stream: TextIO | None = None) -> Ite
     shown: Terminal | Plain = (
         Terminal(stream, verbose=verbose)
         if terminal
-        else Plain(stream, progress=not quiet, verbose=verbose)
+        else Plain(stream, progress=not quiet, verbose=verbose, every=plain_every())
     )
     shown.start()
     try:
@@ -62,6 +65,20 @@ def conducting(*, quiet: bool, verbose: bool, max_rate: int | None) -> Iterator[
     """The Conduct of one command's run: its watcher (`watching`) and --max-rate."""
     with watching(quiet=quiet, verbose=verbose) as watcher:
         yield Conduct(watcher, max_rate)
+
+
+def plain_every(text: str | None = None) -> float:
+    """Seconds between plain status lines: PFX_PROGRESS_SECONDS, else PLAIN_EVERY."""
+    text = os.environ.get(PLAIN_EVERY_ENV) if text is None else text
+    if text is None or not text.strip():
+        return PLAIN_EVERY
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"{PLAIN_EVERY_ENV}={text!r}: expected a number of seconds above 0")
+    return seconds
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -88,7 +105,7 @@ class Terminal(Watcher):
             SpinnerColumn(),
             TextColumn("{task.description}", markup=False),
             BarColumn(),
-            MofNCompleteColumn(),
+            CountColumn(),
             RateColumn(),
             TimeRemainingColumn(),
             console=self.console,
@@ -133,6 +150,16 @@ class Terminal(Watcher):
             self.console.print(
                 f"pfx: {safe_text(request_line(method, path, status, ms))}", markup=False
             )
+
+
+class CountColumn(ProgressColumn):
+    """done/total, done alone while the total is not known, nothing before anything is."""
+
+    def render(self, task: Task) -> Text:
+        done = int(task.completed)
+        if task.total is not None:
+            return Text(f"{done}/{int(task.total)}")
+        return Text(str(done) if done else "")
 
 
 class RateColumn(ProgressColumn):
