@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pytest
 
 from fixtures.proxy import Proxy
 from fixtures.seed import SeedInfo
