@@ -23,6 +23,14 @@ _LEADING_ZERO = re.compile(rb"(?<![0-9])0[0-9]")
 _CHUNK = 64 * 1024  # hashes decoded at a time
 
 
+def _position(i: int, n: int) -> int:
+    """A list index (negative counts from the end) as a position in 0..n-1, as list[i] does."""
+    p = i + n if i < 0 else i
+    if not 0 <= p < n:
+        raise IndexError(i)
+    return p
+
+
 class Digests(Sequence[str]):
     """sha256 digests as one bytes object; reads as the list of lowercase hex strings."""
 
@@ -41,10 +49,7 @@ class Digests(Sequence[str]):
     def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+        i = _position(i, len(self))
         return self._raw[32 * i : 32 * i + 32].hex()
 
     def digest(self, i: int) -> bytes:
@@ -86,10 +91,7 @@ class Edges(Sequence[tuple[int, int]]):
     def __getitem__(self, i: int | slice) -> tuple[int, int] | list[tuple[int, int]]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+        i = _position(i, len(self))
         return (self._pairs[2 * i], self._pairs[2 * i + 1])
 
     def __iter__(self) -> Iterator[tuple[int, int]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pfx.ids import Index, portable
 from pfx.jsontypes import JSONObject
@@ -22,7 +22,7 @@ from pfx.kinds.base import Destination, Kind
 from pfx.losses import record_losses, without
 from pfx.model import Record
 from pfx.records import RecordLines
-from pfx.sameness import Change, differing_fields, hides_secret, leaf_changes
+from pfx.sameness import Change, changed, differing_fields, hides_secret, leaf_changes
 
 Key = tuple[str, ...]
 A = TypeVar("A")
@@ -120,6 +120,12 @@ def field_changes(
     changes: list[Change] = []
     for name in fields:
         mine, its = ours.get(name), theirs.get(name)
+        if name not in theirs or name not in ours:
+            # One side does not hold the field at all: the whole value, from or to absent.
+            absent: Literal["ours", "theirs"] = "theirs" if name not in theirs else "ours"
+            whole = changed(name, mine, its, ours_is_new=ours_is_new, absent=absent)
+            changes.append(Change(name, secret=True) if hides_secret(name, secret) else whole)
+            continue
         found = leaf_changes(mine, its, name, secret, masked=masked, ours_is_new=ours_is_new)
         if not found:
             # A kind's own comparison (schedules as a set) differs where no one value does.

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
 import orjson
 from pydantic import ValidationError
 
 from pfx.errors import UsageError
 from pfx.ids import Index
+from pfx.interrupts import run_interruptibly
 from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.profiles import Target, resolve
@@ -23,6 +23,7 @@ from pfx.server.api import Api
 from pfx.server.reading import read_server
 from pfx.standby import SWITCHES, Held, Step, plan_cutover
 from pfx.watching import Conduct
+from pfx.zstdframe import MAGIC as ZSTD_MAGIC
 
 # Deployments are keyed by their flow's name: flows are read too.
 KINDS_READ = ("flow", *SWITCHES)
@@ -54,11 +55,21 @@ class CutoverResult:
 def read_held(path: Path) -> tuple[str, list[Held]]:
     """The destination URL and the standby entries of an import report file."""
     try:
-        raw = orjson.loads(Path(path).read_bytes())
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}") from None
-    except (OSError, orjson.JSONDecodeError) as e:
-        raise UsageError(f"{path}: not a pfx import report ({e})") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if data[:4] == ZSTD_MAGIC:
+        # The bundle instead of the report: the most likely mix-up, named as such.
+        raise UsageError(
+            f"{path} is a bundle; cutover takes the report of `pfx import --standby "
+            "--report REPORT` (pass that file)"
+        )
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise UsageError(f"{path}: not a pfx import report (not JSON: {e})") from None
     if not isinstance(raw, dict) or "standby" not in raw or "destination" not in raw:
         raise UsageError(f"{path}: not the report of a `pfx import --standby`")
     try:
@@ -85,7 +96,7 @@ def cutover(
             f"{report} is the report of an import into {destination}; "
             f"profile {target.profile or '(active)'} is {target.public_url}"
         )
-    return anyio.run(_cutover, target, held, rollback, dry_run, conduct)
+    return run_interruptibly(_cutover, target, held, rollback, dry_run, conduct)
 
 
 async def _cutover(

@@ -13,9 +13,14 @@
     └── ImportStopped        (importing.py) an import ended early; carries its partial report
 
 Per-record results of an import are not errors: they are Outcomes in a Report (report.py).
+A server or repository that cannot be used exits 69 (sysexits' EX_UNAVAILABLE) whatever the
+command, so that no outage reads as a command's own answer (`diff`'s 1: they differ).
 """
 
 from __future__ import annotations
+
+# sysexits.h: "a service is unavailable", beside its 70 (EX_SOFTWARE) that pfx uses for bugs.
+EX_UNAVAILABLE = 69
 
 
 class PfxError(Exception):
@@ -43,7 +48,7 @@ class SecretsError(PfxError):
 class ApiError(PfxError):
     """The Prefect API could not be used: unreachable, credentials refused, unexpected answer."""
 
-    exit_code = 1
+    exit_code = EX_UNAVAILABLE
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -86,4 +91,13 @@ class WriteUnknown(ApiError):
 class RepositoryError(PfxError):
     """A backup repository cannot be used: unreachable, credentials refused, a failed write."""
 
-    exit_code = 1
+    exit_code = EX_UNAVAILABLE
+
+
+def plain(error: BaseException) -> str:
+    """What a low-level error (a missing key, a wrong type in a server's answer) says, in
+    words: never a Python repr such as `KeyError('name')`."""
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        # str() of a KeyError is the repr of its key: say which field is missing instead.
+        return f"missing {error.args[0]}"
+    return str(error) or type(error).__name__

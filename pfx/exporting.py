@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import anyio
-
 from pfx import bundle, bundlefile
 from pfx.cloud import name_cloud_only
+from pfx.interrupts import run_interruptibly
 from pfx.keying import build_records
 from pfx.model import External, Manifest, Partial, SecretsMode, Source
 from pfx.profiles import Target, resolve
@@ -63,7 +62,9 @@ def export_bundle(
     target = target or resolve(profile)
     chosen = (tuple(include), tuple(exclude))
     conduct = conduct or Conduct()
-    return anyio.run(_export, target, Path(path), secrets, passphrase, conduct, concurrency, chosen)
+    return run_interruptibly(
+        _export, target, Path(path), secrets, passphrase, conduct, concurrency, chosen
+    )
 
 
 async def _export(

@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
-
 from pfx.boundary import first_error, stop_of
 from pfx.bundle import Bundle
 from pfx.bundlefile import read_bundle
 from pfx.comparison import build_inventory
 from pfx.errors import ConflictError, PfxError
 from pfx.graph import Graph, build_graph
+from pfx.interrupts import run_interruptibly
 from pfx.outcomes import Ledger, predict
 from pfx.plan import Plan, Policy, plan_import, written_by
 from pfx.profiles import Target, resolve
@@ -80,7 +79,7 @@ def import_bundle(
     run.accept_losses = accept_losses
     run.prepared = prepared
     try:
-        return anyio.run(_import, run)
+        return run_interruptibly(_import, run)
     except (Exception, KeyboardInterrupt, BaseExceptionGroup) as e:
         raise _stopped(run, e) from first_error(e)
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import orjson
 
-from pfx.errors import PfxError
+from pfx.errors import PfxError, plain
 from pfx.ids import Index, portable
 from pfx.jsontypes import JSONObject
 from pfx.kinds import KINDS
@@ -37,7 +37,7 @@ def key_items(raw: dict[str, list[JSONObject]], index: Index, skipped: list[Skip
                 key = kind.key(item, index)
             except (KeyError, TypeError, ValueError) as e:
                 ident = (str(item.get("id")),)
-                skipped.append(Skipped(kind=kind.name, key=ident, reason=f"unreadable: {e!r}"))
+                skipped.append(Skipped(kind=kind.name, key=ident, reason=f"unreadable: {plain(e)}"))
                 continue
             group.append((kind, key, item))
         group = _disambiguate(group, index)
@@ -105,7 +105,7 @@ def build_records(
         except PfxError:
             raise
         except (KeyError, TypeError, ValueError) as e:
-            skipped.append(Skipped(kind=kind.name, key=key, reason=f"unreadable item: {e!r}"))
+            skipped.append(Skipped(kind=kind.name, key=key, reason=f"unreadable item: {plain(e)}"))
             continue
         records.append(record)
     return records, skipped

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,19 +12,18 @@ from typing import TYPE_CHECKING
 import click
 import orjson
 
+from pfx.changetext import Lines, Style, add_changes, change_lines, cut_note, mark, table_lines
 from pfx.escaping import safe_text
 from pfx.jsontypes import JSON
 from pfx.tested import untested
 
 if TYPE_CHECKING:
     from pfx.cutover import CutoverResult
-    from pfx.diff import Diff
     from pfx.exporting import ExportResult
     from pfx.model import Manifest
     from pfx.plan import Plan
     from pfx.promotion import Prepared
     from pfx.report import Report
-    from pfx.sameness import Change
 
 
 def shown(lines: Iterable[str]) -> str:
@@ -174,37 +176,53 @@ def inspect_json(m: Manifest) -> str:
 
 
 def _table(rows: dict[str, dict[str, int]], columns: list[str]) -> list[str]:
-    """Counts per kind (rows) and column, aligned: the one table renderer."""
-    width = max((len(k) for k in rows), default=4)
-    lines = [f"  {'kind':<{width}}  " + "  ".join(f"{c:>9}" for c in columns)]
-    for kind, row in rows.items():
-        lines.append(f"  {kind:<{width}}  " + "  ".join(f"{row.get(c, 0):>9}" for c in columns))
-    return lines
+    """Counts per kind (rows) and column, aligned (pfx.changetext's table)."""
+    return table_lines(rows, columns)
 
 
-def plan_text(plan: Plan, report: Report) -> str:
-    """A dry run: the predicted outcome table (as the run would report it), then every record
-    that would not simply be created or stay unchanged, with why."""
+# What a dry run says each status would be; any other status reads as itself.
+PLAN_WORDS = {"created": "create", "updated": "update", "deleted": "delete", "failed": "fail"}
+# The plan lists writes first, in this order, then every other outcome in bundle order.
+PLAN_ORDER = ("created", "updated", "deleted")
+
+
+def plan_text(plan: Plan, report: Report, style: Style | None = None) -> str:
+    """A dry run, as `terraform plan` reads: the predicted outcome table (as the run would
+    report it), then every record the run would write or not settle, by name under its
+    marker (pfx.changetext): each create, each update with its values (destination ->
+    bundle), each deletion, and every other outcome with why. A status the report holds is
+    listed this way whatever it is; only unchanged records are left to the table."""
+    style = style or Style()
+    out = Lines(style)
     counts = report.counts()
     columns = [s for s, n in counts.items() if n] or ["unchanged"]
-    lines = [f"plan ({plan.policy} on conflict), nothing written:"]
-    lines += _report_untested(report)
-    lines += _table(report.totals(), columns)
-    for o, action in zip(report.outcomes, plan.actions, strict=True):
-        # Unchanged records' notes (a system type is the destination's own) are in --report.
-        if o.status in ("created", "unchanged"):
-            continue
-        if o.status == "updated":
-            detail = f"{action.verb}: {', '.join(action.fields) or action.reason}"
+    out.add(f"plan ({plan.policy} on conflict), nothing written:", "head")
+    for line in [*_report_untested(report), *_table(report.totals(), columns)]:
+        out.add(line)
+    actions = {(r.kind, r.key): a for r, a in zip(plan.records, plan.actions, strict=True)}
+    rank = {status: n for n, status in enumerate(PLAN_ORDER)}
+    listed = [o for o in report.outcomes if o.status != "unchanged"]
+    for o in sorted(listed, key=lambda o: rank.get(o.status, len(rank))):
+        action = actions.get((o.kind, o.key))
+        marker = mark(o.status)
+        if o.status == "updated" and action is not None:
+            detail = ", ".join(action.fields) or action.reason
         else:
-            detail = o.reason
-        lines.append(f"  {_would(o.status):<13} {o.label}: {detail}")
-        # The same field-level rendering as `pfx diff`: destination -> bundle.
-        lines += change_lines(action.changes, " " * 16)
-    lines += _loss_lines(report)
-    lines += _watching_lines(report)
-    lines.append(_summary(report, "dry run"))
-    return shown(lines)
+            # The marker and word say "would be created"; a caveat after it stays.
+            detail = re.sub(r"^dry run: would be \w+(; )?", "", o.reason)
+        word = PLAN_WORDS.get(o.status, o.status)
+        out.add(f"  {marker} {word:<10} {o.label}" + (f": {detail}" if detail else ""), marker)
+        if action is not None:
+            # The same field-level rendering as `pfx diff`: destination -> bundle.
+            add_changes(out, action.changes, " " * 6)
+    for line in [
+        *_loss_lines(report),
+        *_watching_lines(report),
+        *cut_note(style),
+        _summary(report, "dry run"),
+    ]:
+        out.add(line)
+    return out.text()
 
 
 def _report_untested(report: Report) -> list[str]:
@@ -239,10 +257,6 @@ def _watching_lines(report: Report) -> list[str]:
     ]
     lines += [f"  automation {w.name} ({w.id[:8]}) watches {watched(w)}" for w in found]
     return lines
-
-
-def _would(status: str) -> str:
-    return {"updated": "would update", "failed": "would fail"}.get(status, status)
 
 
 def _summary(report: Report, what: str) -> str:
@@ -304,33 +318,11 @@ def _short(value: object, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def change_lines(changes: Iterable[Change], indent: str) -> list[str]:
-    """One line per changed field: `path: old -> new` (secrets: `path: secret changed`)."""
-    lines = []
-    for c in changes:
-        if c.secret:
-            lines.append(f"{indent}{c.path}: secret changed (value not shown)")
-        else:
-            lines.append(f"{indent}{c.path}: {_short(c.old)} -> {_short(c.new)}")
-    return lines
-
-
-def diff_text(diff: Diff) -> str:
-    """The differences as a table: one line per record, one more per changed field."""
-    lines = [f"--- {diff.left}", f"+++ {diff.right}"]
-    for r in diff.records:
-        lines.append(f"  {r.status:<8} {r.label}")
-        lines += change_lines(r.changes, " " * 13)
-    c = diff.counts()
-    if diff.same:
-        lines.append(f"equal: {c['equal']} records, no differences")
-    else:
-        n = len(diff.records)
-        lines.append(
-            f"{n} record{'s' if n != 1 else ''} differ ({c['added']} added, {c['removed']} "
-            f"removed, {c['changed']} changed), {c['equal']} equal"
-        )
-    return shown(lines)
+def diff_style(*, full: bool = False) -> Style:
+    """How `pfx diff` and a dry run show values on stdout: coloured on a terminal unless
+    NO_COLOR is set (no-color.org: any non-empty value), cut unless `full`."""
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return Style(colour=colour, full=full)
 
 
 def cutover_text(result: CutoverResult) -> str:

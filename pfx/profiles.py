@@ -1,7 +1,10 @@
 """Which server a profile names: resolved exactly as the `prefect` CLI resolves `--profile`.
 
 With a name, the profile's settings win over the environment (as `prefect -p NAME` does);
-without one, the active profile and PREFECT_API_URL / PREFECT_API_KEY from the environment.
+without one, the active profile as `prefect` picks it (PREFECT_PROFILE, else the profiles
+file's `active`; among the user's profiles and those Prefect ships, such as `local`), with
+PREFECT_API_URL / PREFECT_API_KEY from the environment over its settings. A PREFECT_PROFILE
+that is no profile is what `prefect` makes of it: its warning, then `ephemeral`.
 """
 
 from __future__ import annotations
@@ -62,11 +65,19 @@ def resolve(profile: str | None) -> Target:
     import prefect.context
     from prefect.settings import get_current_settings, load_profiles
 
-    if profile is None:
-        return _target(get_current_settings(), prefect.context.get_settings_context().profile.name)
     profiles = load_profiles()
+    known = ", ".join(sorted(profiles.names)) or "none"
+    if profile is None:
+        # The profile prefect picked (prefect.context.root_settings_context: PREFECT_PROFILE,
+        # else the file's `active`). Its settings source reads only the user's file, so a
+        # shipped profile (`local`) named by PREFECT_PROFILE would lose its settings: apply
+        # them here, the environment over them, as prefect applies the active profile.
+        name = prefect.context.get_settings_context().profile.name
+        if name not in profiles.names:
+            return _target(get_current_settings(), name)
+        with prefect.context.use_profile(profiles[name], override_environment_variables=False):
+            return _target(get_current_settings(), name)
     if profile not in profiles.names:
-        known = ", ".join(sorted(profiles.names)) or "none"
         raise UsageError(f"unknown profile {profile!r} (profiles: {known})")
     with prefect.context.use_profile(profile, override_environment_variables=True):
         return _target(get_current_settings(), profile)

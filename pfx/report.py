@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pfx.errors import EX_UNAVAILABLE
 from pfx.model import Loss
 from pfx.standby import Held
 from pfx.tested import Untested
@@ -33,7 +34,8 @@ BY_POLICY: frozenset[str] = frozenset({"differs"})
 
 # Exit codes of import (README, `pfx import --help`). Precedence: 4 > 5 > 3 > 6 > 0.
 EXIT_OK = 0
-EXIT_STOPPED = 1
+# The run stopped (the destination stopped answering): sysexits' EX_UNAVAILABLE.
+EXIT_STOPPED = EX_UNAVAILABLE
 EXIT_KEPT = 3
 EXIT_INCOMPLETE = 4
 EXIT_LOSSES = 5
@@ -120,7 +122,7 @@ class Report(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        """0 complete; 1 stopped early; 3 only differences kept by policy; 4 records failed,
+        """0 complete; 69 stopped early; 3 only differences kept by policy; 4 records failed,
         blocked, not attempted or skipped for another reason; 5 records arrived with named
         losses (0 under accept_losses); 6 (dry run) changes would be written.
         Precedence 4 > 5 > 3 > 6 > 0."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from pfx.jsontypes import JSON, JSONObject
 from pfx.secrets import MASK
@@ -71,17 +72,30 @@ def same(ours: JSON, theirs: JSON, *, masked: bool = False) -> bool:
 
 @dataclass(frozen=True)
 class Change:
-    """One value that differs: dotted path, old and new value (not kept for a secret)."""
+    """One value that differs: dotted path, old and new value (not kept for a secret). A side
+    that does not hold the key at all is `absent` there (not null: null is a value)."""
 
     path: str
     old: JSON = None
     new: JSON = None
     secret: bool = False
+    old_absent: bool = False
+    new_absent: bool = False
+
+    def reversed(self) -> Change:
+        """The same change seen from the other side: new -> old."""
+        return Change(self.path, self.new, self.old, self.secret, self.new_absent, self.old_absent)
 
     def as_json(self) -> JSONObject:
+        """`old`/`new` as JSON; the key of an absent side is left out (null is a value)."""
         if self.secret:
             return {"path": self.path, "secret": "changed"}
-        return {"path": self.path, "old": self.old, "new": self.new}
+        out: JSONObject = {"path": self.path}
+        if not self.old_absent:
+            out["old"] = self.old
+        if not self.new_absent:
+            out["new"] = self.new
+        return out
 
 
 def leaf_changes(
@@ -99,7 +113,8 @@ def leaf_changes(
 
     A change is old -> new: `ours` is old unless `ours_is_new`. Values under a `secret` path
     are never kept, only said to have changed. `exact`: what an edit of one record changed
-    (a map), where only equal values are the same and an absent key is null.
+    (a map), where only equal values are the same and an absent key is null. A key one side
+    lacks is a change from or to `absent` (Change.old_absent/new_absent).
     """
     if (ours == theirs) if exact else same(ours, theirs, masked=masked):
         return []
@@ -108,29 +123,52 @@ def leaf_changes(
     out: list[Change] = []
     for k in sorted(ours.keys() | theirs.keys()):
         inner = f"{path}.{k}" if path else k
-        if exact or (k in ours and k in theirs):
+        if k in ours and k in theirs:
             out += leaf_changes(
-                ours.get(k),
-                theirs.get(k),
+                ours[k],
+                theirs[k],
                 inner,
                 secret,
                 masked=masked,
                 ours_is_new=ours_is_new,
                 exact=exact,
             )
-        elif k in ours and not _is_empty(ours[k]):
-            out.append(_change(inner, ours[k], None, secret, ours_is_new))
-        elif k in theirs and not _unset(theirs[k]):
-            out.append(_change(inner, None, theirs[k], secret, ours_is_new))
+        elif k in ours and not (ours[k] is None if exact else _is_empty(ours[k])):
+            out.append(_change(inner, ours[k], None, secret, ours_is_new, absent="theirs"))
+        elif k in theirs and not (theirs[k] is None if exact else _unset(theirs[k])):
+            out.append(_change(inner, None, theirs[k], secret, ours_is_new, absent="ours"))
     return out
 
 
-def _change(path: str, ours: JSON, theirs: JSON, secret: Set[str], ours_is_new: bool) -> Change:
+def _change(
+    path: str,
+    ours: JSON,
+    theirs: JSON,
+    secret: Set[str],
+    ours_is_new: bool,
+    absent: Literal["ours", "theirs"] | None = None,
+) -> Change:
     if hides_secret(path, secret):
         # A secret, or a value holding one (a parent that changed type or is on one side
         # only): said to have changed, never shown.
         return Change(path, secret=True)
-    return Change(path, theirs, ours) if ours_is_new else Change(path, ours, theirs)
+    return changed(path, ours, theirs, ours_is_new=ours_is_new, absent=absent)
+
+
+def changed(
+    path: str,
+    ours: JSON,
+    theirs: JSON,
+    *,
+    ours_is_new: bool = False,
+    absent: Literal["ours", "theirs"] | None = None,
+) -> Change:
+    """The Change from `ours` to `theirs` (reversed when `ours_is_new`); `absent` names the
+    side that does not hold the key."""
+    gone_ours, gone_theirs = absent == "ours", absent == "theirs"
+    if ours_is_new:
+        return Change(path, theirs, ours, old_absent=gone_theirs, new_absent=gone_ours)
+    return Change(path, ours, theirs, old_absent=gone_ours, new_absent=gone_theirs)
 
 
 def hides_secret(path: str, secret: Set[str]) -> bool:

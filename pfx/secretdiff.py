@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal
 
 from pfx.diff import Diff, RecordDiff
 from pfx.jsontypes import JSON
 from pfx.kinds import ORDER, kind_named
 from pfx.model import Record
-from pfx.sameness import Change
+from pfx.sameness import Change, changed
 from pfx.sealing import Keys
 from pfx.secrets import get_path, unseal
 
@@ -47,7 +48,11 @@ def _slot_changes(a: Record, b: Record, keys_a: Keys | None, keys_b: Keys | None
     mode_b = b.secrets.mode if b.secrets else None
     changes: list[Change] = []
     if mode_a != mode_b:
-        changes.append(Change("secrets.mode", mode_a, mode_b))
+        # A record without a secret slot has no mode at all: absent, not null.
+        absent: Literal["ours", "theirs"] | None = (
+            "ours" if mode_a is None else "theirs" if mode_b is None else None
+        )
+        changes.append(changed("secrets.mode", mode_a, mode_b, absent=absent))
     fields_a = list(a.secrets.fields) if a.secrets else []
     fields_b = list(b.secrets.fields) if b.secrets else []
     if fields_a and fields_b and fields_a != fields_b:
@@ -86,13 +91,13 @@ def with_secret_changes(diff: Diff, changes: dict[Ident, list[Change]]) -> Diff:
             r = replace(r, fields=_fields(r.fields, more), changes=(*r.changes, *more))
         seen.add((r.kind, r.key))
         records.append(r)
-    equal = diff.equal
+    equal = dict(diff.equal_by_kind)
     for (kind, key), extra in changes.items():
         if (kind, key) not in seen:
             records.append(RecordDiff(kind, key, "changed", _fields((), extra), tuple(extra)))
-            equal -= 1
+            equal[kind] -= 1
     records.sort(key=lambda d: (ORDER.get(d.kind, len(ORDER)), d.kind, d.key))
-    return replace(diff, records=records, equal=equal)
+    return replace(diff, records=records, equal_by_kind={k: n for k, n in equal.items() if n})
 
 
 def _fields(fields: tuple[str, ...], changes: list[Change]) -> tuple[str, ...]:

@@ -101,16 +101,15 @@ def select(
 ) -> Selection:
     """The records `include`/`exclude` pick, closed over their references (see module doc).
 
-    Raises UsageError when an --include matches nothing (unless not `require_match`), or
-    when an excluded record is needed by a kept one and `available` does not say the
-    destination has it.
+    Raises UsageError when an --include or an --exclude matches nothing (unless not
+    `require_match`: a typo is no silent no-op), or when an excluded record is needed by a
+    kept one and `available` does not say the destination has it.
     """
     records = list(records)  # a bundle's records decode on each access: once here
     includes = [parse_selector(s) for s in include]
     excludes = [parse_selector(s) for s in exclude]
-    for selector in includes if require_match else ():
-        if not any(selector.matches(r) for r in records):
-            raise UsageError(f"--include {selector.text!r} matches no record")
+    if require_match:
+        unmatched(("--include", includes), ("--exclude", excludes), records=records)
     by_ident = {(r.kind, r.key): r for r in records}
 
     def excluded(record: Record) -> bool:
@@ -148,6 +147,17 @@ def select(
     selection.records = [r for r in records if (r.kind, r.key) in kept]
     selection.left_out = len(records) - len(selection.records)
     return selection
+
+
+def unmatched(
+    *flags: tuple[str, Sequence[Selector]], records: Sequence[Record], where: str = ""
+) -> None:
+    """UsageError naming the first selector (of each flag's) that matches none of `records`;
+    `where` says where they were looked for."""
+    for flag, selectors in flags:
+        for selector in selectors:
+            if not any(selector.matches(r) for r in records):
+                raise UsageError(f"{flag} {selector.text!r} matches no record{where}")
 
 
 def external_refs(records: list[Record]) -> list[Ref]:

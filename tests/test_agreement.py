@@ -1,6 +1,7 @@
 """`pfx diff BUNDLE -p DST` and `pfx import BUNDLE -p DST --dry-run` compare alike, on real
 servers: the same records differ, in the same fields, and the records the diff calls removed
-are the ones the dry run would create (pfx.comparison is both's)."""
+are the ones the dry run would create (pfx.comparison is both's); with the live server on the
+left (`--left-profile DST BUNDLE`), the same records, added instead of removed."""
 
 from __future__ import annotations
 
@@ -96,3 +97,17 @@ def test_diff_and_the_dry_run_name_the_same_records_and_fields(
     ]
     assert edited["document"] not in by_plan
     assert len(by_plan) == 3
+
+    # The plan's direction, the destination on the left: what `import` would do to it.
+    towards = pfx(env, "diff", "--left-profile", "dst", bundle, "--json")
+    assert towards.returncode == 1, towards.stderr
+    reverse = json_out(towards)["records"]
+    assert isinstance(reverse, list)
+    assert {ident(r): r.get("fields") for r in reverse if r["status"] == "changed"} == by_plan
+    assert {ident(r) for r in reverse if r["status"] == "added"} == created
+
+    # The plan text names every record it would create, by name, as --json does.
+    text = pfx(env, "import", bundle, "-p", "dst", "--dry-run")
+    assert text.returncode == 3, text.stderr
+    gone_kind, gone_key = edited["gone"]
+    assert f"  + create     {gone_kind} {'/'.join(gone_key)}" in text.stdout.splitlines()

@@ -164,14 +164,14 @@ def test_repository_faults_are_one_line_before_anything_is_written(
 
     with start_object_store(tmp_path / "auth", auth=True) as locked:
         refused = pfx(env | locked.env(), "backup", "-p", "src", "--repo", f"s3://{name}/p")
-    assert refused.returncode == 1 and "refused access" in refused.stderr
+    assert refused.returncode == 69 and "refused access" in refused.stderr
     assert refused.stderr.count("\n") == 1 and not refused.stdout
 
     away = env | {"FSSPEC_S3_ENDPOINT_URL": "http://127.0.0.1:9"}
     unreachable = pfx(away, "snapshots", "--repo", f"s3://{name}/p")
-    assert unreachable.returncode == 1 and "cannot" in unreachable.stderr
+    assert unreachable.returncode == 69 and "cannot" in unreachable.stderr
     missing = pfx(env, "backup", "-p", "src", "--repo", "s3://no-such-bucket/p")
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert missing.returncode == 69 and "does not exist" in missing.stderr
 
     import s3fs
 
@@ -258,7 +258,7 @@ def test_failed_backup_forgets_nothing_and_withheld_is_said(
     seeded_source: tuple[Server, SeedInfo], tmp_path: Path
 ) -> None:
     """Into a local directory without a passphrase: each run says secrets are withheld; a
-    backup whose server stopped answering fails (exit 1) and its --keep-last 1 forgets
+    backup whose server stopped answering fails (exit 69) and its --keep-last 1 forgets
     nothing; --dry-run forgets nothing either; a working one then applies the policy."""
     server, _ = seeded_source
     repo = tmp_path / "repo"
@@ -283,7 +283,7 @@ def test_failed_backup_forgets_nothing_and_withheld_is_said(
         assert "unchanged since" in dry.stdout and "would forget 1" in dry.stdout
         assert len(as_json(ok(env, "snapshots", "--repo", repo, "--json"))) == 2  # type: ignore[arg-type]
     failed = pfx(env, "backup", "-p", "src", "--repo", repo, "--keep-last", "1")
-    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.returncode == 69 and "Traceback" not in failed.stderr
     assert len(as_json(ok(env, "snapshots", "--repo", repo, "--json"))) == 2  # type: ignore[arg-type]
     forgot = ok(env, "forget", "--repo", repo, "--keep-last", "1")
     assert "forgot 1" in forgot.stdout

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pfx import importing
 from pfx.boundary import fail_cleanly, stop_of
 from pfx.bundlefile import read_bundle
-from pfx.errors import BundleError, Unreachable
+from pfx.errors import ApiError, BundleError, RepositoryError, Unreachable
 from pfx.graph import build_graph
 from pfx.profiles import Target
 from pfx.secretsfile import SecretValues
@@ -23,10 +23,13 @@ REFUSED = PermissionError(errno.EACCES, "Permission denied", "/srv/out/report.js
 
 
 def test_errors_become_one_line_and_an_exit_code() -> None:
-    """Our errors carry their code; Ctrl-C is 130; a refused permission, a full disk or a
-    missing directory are the user's (2); anything else is a bug (70)."""
+    """Our errors carry their code (a server or repository that cannot be used: 69, never 1);
+    Ctrl-C is 130; a refused permission, a full disk or a missing directory are the user's
+    (2); anything else is a bug (70)."""
     assert stop_of(BundleError("damaged")).code == 2
-    assert stop_of(Unreachable("cannot reach x")).code == 1
+    assert stop_of(Unreachable("cannot reach x")).code == 69
+    assert stop_of(ApiError("refused the credentials", 401)).code == 69
+    assert stop_of(RepositoryError("repository s3://b: cannot list")).code == 69
     assert stop_of(KeyboardInterrupt()).code == 130
     refused = stop_of(REFUSED)
     assert (refused.line, refused.code) == ("Permission denied: /srv/out/report.json", 2)
@@ -41,7 +44,7 @@ def test_a_group_of_concurrent_errors_stands_for_its_first_own_error() -> None:
     group = BaseExceptionGroup("tasks", [ValueError("later"), ExceptionGroup("x", [REFUSED])])
     assert stop_of(group).code == 70
     ours = ExceptionGroup("tasks", [ValueError("noise"), Unreachable("cannot reach x")])
-    assert (stop_of(ours).line, stop_of(ours).code) == ("cannot reach x", 1)
+    assert (stop_of(ours).line, stop_of(ours).code) == ("cannot reach x", 69)
 
 
 def golden_run() -> importing._Run:

@@ -87,6 +87,58 @@ def test_every_command_and_option_is_documented(path: tuple[str, ...]) -> None:
     assert not undocumented, f"pfx {' '.join(path)}: options without help: {undocumented}"
 
 
+def test_selector_help_lists_every_kind_of_the_registry() -> None:
+    """Every command that takes selectors lists every kind of pfx.kinds in its help, and
+    render's --exclude help points at a selector grammar that its help does show."""
+    from pfx.kinds import KINDS
+
+    for path in (("export",), ("import",), ("render",), ("diff",), ("backup",)):
+        text = " ".join(run(*path, "--help").stdout.split())
+        assert "Selectors (--include picks" in text, path
+        for kind in KINDS:
+            assert kind.name in text, (path, kind.name)
+    render = run("render", "--help").stdout
+    assert "selectors: below" in " ".join(render.split()) and "KIND:GLOB" in render
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("import", GOLDEN, "--zzzz"), "no such option '--zzzz' (see `pfx import --help`)"),
+        (("import",), "missing argument 'BUNDLE' (see `pfx import --help`)"),
+        (("export", "-p", "x"), "missing option '-o' / '--output' (see `pfx export --help`)"),
+        (("import", GOLDEN, "--on-conflict", "x"), "invalid value for '--on-conflict'"),
+        (("nosuchcommand",), "no such command 'nosuchcommand'"),
+        (("secrets", "nosuch"), "no such command 'nosuch' (see `pfx secrets --help`)"),
+    ],
+)
+def test_usage_errors_are_one_pfx_error_line_exit_2(
+    args: tuple[str | Path, ...], said: str
+) -> None:
+    """click's own usage errors read as every other error: one `pfx: error:` line naming the
+    command's help, exit 2 (no `Usage:` block, no click `Error:` prefix)."""
+    line = assert_one_error_line(run(*args))
+    assert said in line, line
+    assert "Error:" not in line
+
+
+def test_debug_is_taken_after_the_command_too(tmp_path: Path) -> None:
+    """`pfx CMD --debug` shows the traceback as `pfx --debug CMD` does, for a command, a
+    subcommand of a group and a BUNDLE argument that is a snapshot reference."""
+    edited = tampered(tmp_path)["edited"]
+    for args in (
+        ("verify", "--debug", edited),
+        ("verify", edited, "--debug"),
+        ("secrets", "template", "--debug", edited),
+    ):
+        bad = python_m_pfx(*args)
+        assert bad.returncode != 0 and "Traceback" in bad.stderr, args
+    without = python_m_pfx("verify", edited)
+    assert "Traceback" not in without.stderr
+    reference = python_m_pfx("inspect", "--debug", f"{tmp_path / 'norepo'}@latest")
+    assert "Traceback" in reference.stderr
+
+
 def test_version() -> None:
     """`pfx --version` prints the version."""
     from pfx import __version__

@@ -34,7 +34,7 @@ def test_an_existing_bundle_is_refused_before_any_request(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     """`export -o` onto an existing file: one line, exit 2, the file untouched, no request
-    made; with --force it goes on (and here meets the closed port: exit 1)."""
+    made; with --force it goes on (and here meets the closed port: exit 69)."""
     target = tmp_path / "snap.pfx"
     target.write_bytes(b"my backup")
     refused = pfx(env, "export", "-p", "gone", "-o", target)
@@ -42,7 +42,7 @@ def test_an_existing_bundle_is_refused_before_any_request(
     assert one_line(refused.stderr) == f"pfx: error: -o {target} exists; pass --force to replace it"
     assert target.read_bytes() == b"my backup"
     forced = pfx(env, "export", "-p", "gone", "-o", target, "--force", "-q")
-    assert forced.returncode == 1 and "cannot reach" in forced.stderr
+    assert forced.returncode == 69 and "cannot reach" in forced.stderr
     assert target.read_bytes() == b"my backup"  # nothing half-written either
 
 
@@ -86,7 +86,7 @@ def test_an_existing_report_needs_force(env: dict[str, str], tmp_path: Path) -> 
     assert report.read_text() == "yesterday's"
     env = env | {"PFX_PASSPHRASE": GOLDEN_PASSPHRASE}
     forced = pfx(env, "import", GOLDEN, "-p", "gone", "--report", report, "--force", "-q")
-    assert forced.returncode == 1
+    assert forced.returncode == 69
     assert '"not-attempted"' in report.read_text()
 
 

@@ -48,7 +48,7 @@ def test_custom_headers_reach_the_server(
         assert proxy.count() > 0
         bare = profile_env(tmp_path / "without", PREFECT_API_URL=proxy.url)
         refused = pfx(bare, "export", "-p", "p", "-o", tmp_path / "no.pfx")
-    assert refused.returncode == 1
+    assert refused.returncode == 69
     assert "403" in one_line(refused.stderr)
     assert GATE[1] not in refused.stdout + refused.stderr
     assert GATE[1].encode() not in (tmp_path / "ok.pfx").read_bytes()
@@ -108,7 +108,7 @@ def test_tls_settings_are_wired(new_server: Callable[[str], Server], tmp_path: P
         assert proxy.url.startswith("https://")
         plain = profile_env(tmp_path / "plain", PREFECT_API_URL=proxy.url)
         refused = pfx(plain, "export", "-p", "p", "-o", tmp_path / "no.pfx")
-        assert refused.returncode == 1
+        assert refused.returncode == 69
         assert "certificate" in one_line(refused.stderr).lower()
         skip = profile_env(
             tmp_path / "skip",

@@ -20,13 +20,13 @@ def test_unreachable_server(profiles_env: Callable[..., dict[str, str]], tmp_pat
     url = f"http://127.0.0.1:{free_port()}/api"
     env = profiles_env(src=url) | QUICKLY
     result = pfx(env, "export", "-p", "src", "-o", tmp_path / "x.pfx")
-    assert result.returncode == 1
+    assert result.returncode == 69
     *notices, line = result.stderr.strip().splitlines()
     assert line.startswith("pfx: error: cannot reach") and "127.0.0.1" in line
     assert notices[0].endswith(f"pfx: connecting to {url} (profile src)")
     assert any("no connection" in n and "trying again in" in n for n in notices[1:])
     quiet = pfx(env, "export", "-p", "src", "-o", tmp_path / "x.pfx", "-q")
-    assert quiet.returncode == 1
+    assert quiet.returncode == 69
     assert one_line(quiet.stderr) == line
     assert [p.name for p in tmp_path.iterdir()] == ["prefect-home"]
 
@@ -44,7 +44,7 @@ def test_debug_shows_the_traceback(
 def test_wrong_password(
     servers_workdir: Path, profiles_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
-    """A server with basic auth refuses a wrong auth string: one line, exit 1, password unshown;
+    """A server with basic auth refuses a wrong auth string: one line, exit 69, password unshown;
     the right one exports."""
     with start_server(
         servers_workdir, "auth", extra_env={"PREFECT_SERVER_API_AUTH_STRING": "admin:s3cret-pw"}
@@ -56,8 +56,12 @@ def test_wrong_password(
         text = profiles.read_text()
         profiles.write_text(text + 'PREFECT_API_AUTH_STRING = "admin:wrong-pw-123"\n')
         result = pfx(wrong, "export", "-p", "src", "-o", tmp_path / "x.pfx")
-        assert result.returncode == 1
-        line = one_line(result.stderr)
+        assert result.returncode == 69
+        # The notice of where it connects, then the error line (-q: that line alone).
+        *_, line = result.stderr.strip().splitlines()
+        assert line.startswith("pfx: error: ") and "Traceback" not in result.stderr
+        quiet = pfx(wrong, "export", "-p", "src", "-o", tmp_path / "x.pfx", "-q")
+        assert one_line(quiet.stderr) == line
         assert "credentials" in line and "wrong-pw-123" not in line
         profiles.write_text(text + 'PREFECT_API_AUTH_STRING = "admin:s3cret-pw"\n')
         ok(env, "export", "-p", "src", "-o", tmp_path / "y.pfx", "-q")
@@ -68,9 +72,9 @@ def test_wrong_password(
 def test_import_into_unreachable_server_writes_nothing(
     profiles_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
-    """A bundle cannot be imported into a server that is not there: one line, exit 1."""
+    """A bundle cannot be imported into a server that is not there: one line, exit 69 (or 2)."""
     golden = Path(__file__).parents[1] / "fixtures" / "golden" / "v1.0" / "bundle.pfx"
     env = profiles_env(dst=f"http://127.0.0.1:{free_port()}/api") | QUICKLY
     result = pfx(env, "import", golden, "-p", "dst", "--passphrase-file", "/dev/null")
-    assert result.returncode in (1, 2)
+    assert result.returncode in (69, 2)
     one_line(result.stderr)

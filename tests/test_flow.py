@@ -5,6 +5,7 @@ that picks up a run of the deployment, and the snapshot in the repository afterw
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,23 +22,21 @@ from tests.running import ok
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
-# The entry README "Backups" documents, with this test's repository.
-PREFECT_YAML = """\
-deployments:
-  - name: hourly
-    entrypoint: pfx.flows:backup
-    work_pool:
-      name: backups
-    schedules:
-      - cron: "0 * * * *"
-        timezone: UTC
-    parameters:
-      repository: {repository}
-      passphrase_secret: pfx-backup-passphrase
-      keep_hourly: 24
-      keep_daily: 7
-pull: []
-"""
+README = Path(__file__).resolve().parents[1] / "README.md"
+DOCUMENTED_REPOSITORY = "s3://backups/prefect-prod"
+
+
+def documented_prefect_yaml(repository: Path) -> str:
+    """The prefect.yaml entry README "Backups that run themselves" documents, as written,
+    with this test's repository."""
+    text = README.read_text(encoding="utf-8")
+    (entry,) = [
+        m.group(1)
+        for m in re.finditer(r"^```yaml\n(.*?)^```", text, re.S | re.M)
+        if "pfx.flows:backup" in m.group(1)
+    ]
+    assert DOCUMENTED_REPOSITORY in entry
+    return entry.replace(DOCUMENTED_REPOSITORY, str(repository))
 
 
 def prefect_env(server: Server, home: Path) -> dict[str, str]:
@@ -77,7 +76,7 @@ def test_scheduled_deployment_run_by_a_worker_lands_a_snapshot(
     project = tmp_path / "project"
     project.mkdir()
     repo = tmp_path / "repo"
-    (project / "prefect.yaml").write_text(PREFECT_YAML.format(repository=repo))
+    (project / "prefect.yaml").write_text(documented_prefect_yaml(repo))
     prefect(env, project, "work-pool", "create", "backups", "--type", "process")
     secret = subprocess.run(
         [

@@ -71,7 +71,7 @@ def test_update_never_claims_an_immutable_field() -> None:
 
 
 def test_exit_codes_follow_the_documented_precedence() -> None:
-    """0 complete, 3 kept by policy, 4 anything worse, 6 dry-run changes, 1 stopped."""
+    """0 complete, 3 kept by policy, 4 anything worse, 6 dry-run changes, 69 stopped."""
 
     def code(
         *statuses: tuple[str, str | None], dry: bool = False, stopped: str | None = None
@@ -92,4 +92,4 @@ def test_exit_codes_follow_the_documented_precedence() -> None:
     assert code(("skipped", "differs"), ("blocked", None)) == 4
     assert code(("skipped", "unsupported")) == 4
     assert code(("not-attempted", None)) == 4
-    assert code(("created", None), stopped="dead") == 1
+    assert code(("created", None), stopped="dead") == 69

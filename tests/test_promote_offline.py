@@ -36,8 +36,13 @@ def test_bad_promotion_input_is_one_line_exit_2(tmp_path: Path) -> None:
         (("export", "-o", str(tmp_path / "x.pfx"), "--include", "nope:x"), "unknown kind"),
         (("import", str(GOLDEN), "--map", str(bad_map)), "cannot rename 'flow'"),
         (("import", str(GOLDEN), "--include", "deployment:none/*"), "matches no record"),
+        (("import", str(GOLDEN), "--exclude", "deployment:none/*"), "matches no record"),
+        (("render", str(GOLDEN), "-o", str(tmp_path / "r"), "--exclude", "tag:x"), "matches no"),
+        (("diff", str(GOLDEN), str(GOLDEN), "--exclude", "flow:x*"), "matches no record on"),
         (("import", str(GOLDEN), "--standby"), "--standby needs --report"),
-        (("diff", str(GOLDEN)), "a second bundle or -p"),
+        (("diff", str(GOLDEN)), "a second bundle, or -p"),
+        (("diff", str(GOLDEN), str(GOLDEN), "-p", "x"), "a bundle or -p PROFILE, not both"),
+        (("diff", str(GOLDEN), str(GOLDEN), "--left-profile", "x"), "one bundle at most"),
         (("cutover", str(report)), "not the report of a `pfx import --standby`"),
     ]
     for args, message in cases:

@@ -116,12 +116,16 @@ def test_excluded_soft_dependency_is_not_an_error() -> None:
 
 
 def test_bad_selectors_are_usage_errors() -> None:
-    """Unknown kinds, missing parts and includes matching nothing are one-line errors."""
+    """Unknown kinds, missing parts, and includes or excludes matching nothing are one-line
+    errors (an exclude with a typo would otherwise export what it meant to leave out)."""
     for text in ("deployment", "nope:x", "kind:nope", "tag:", "flow:"):
         with pytest.raises(UsageError, match="bad selector"):
             parse_selector(text)
-    with pytest.raises(UsageError, match="matches no record"):
+    with pytest.raises(UsageError, match="--include 'deployment:nothing/\\*' matches no record"):
         select(ALL, ["deployment:nothing/*"])
+    with pytest.raises(UsageError, match="--exclude 'variable:tmp_\\*' matches no record"):
+        select(ALL, ["deployment:etl/prod"], ["variable:tmp_*"])
+    assert select(ALL, exclude=["variable:tmp_*"], require_match=False).records
 
 
 def test_external_refs_name_targets_outside() -> None:

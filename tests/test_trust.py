@@ -188,7 +188,7 @@ def test_an_interrupted_default_queue_is_finished(
 def test_a_dead_destination_stops_the_run_in_one_line_and_a_rerun_completes(
     bundle: Path, new_server: Callable[[str], Server], servers_workdir: Path, tmp_path: Path
 ) -> None:
-    """The destination dies mid-deployments: exit 1, the report names every record (some
+    """The destination dies mid-deployments: exit 69, the report names every record (some
     not attempted), one line says why; restarted, the same import completes the census."""
     server = new_server("dst")
     env = env_for(tmp_path, dst=server)
@@ -203,7 +203,7 @@ def test_a_dead_destination_stops_the_run_in_one_line_and_a_rerun_completes(
     wait_for(lambda: process.poll() is not None or deployments(server) >= 3)
     server.stop()
     out, err = process.communicate(timeout=300)
-    assert process.returncode == 1, out + err
+    assert process.returncode == 69, out + err
     assert "Traceback" not in err
     assert sum("cannot reach" in line for line in (out + err).splitlines()) <= 2, out + err
     report = read_report(report_path)

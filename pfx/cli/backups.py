@@ -117,7 +117,7 @@ def backup(
     is at hand (--passphrase-file or PFX_PASSPHRASE), else withheld (said on every run).
 
     \b
-    Exit codes: 0 done; 1 the server or the repository failed; 2 usage error.
+    Exit codes: 0 done; 2 usage error; 69 the server or the repository could not be used.
     """
     with fail_cleanly(debug(ctx)):
         import os
@@ -213,7 +213,7 @@ def check(ctx: click.Context, repository: str, repair: bool, passphrase_file: Pa
     """Read every snapshot back in full and check it against the index; name each problem.
 
     \b
-    Exit codes: 0 every snapshot intact and indexed; 4 problems (each named); 1 the
+    Exit codes: 0 every snapshot intact and indexed; 4 problems (each named); 69 the
     repository failed; 2 usage error.
     """
     with fail_cleanly(debug(ctx)):

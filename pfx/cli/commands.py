@@ -127,11 +127,49 @@ def export(
 @cli.command()
 @click.argument("bundle", type=BUNDLE)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest summary as JSON.")
+@click.option(
+    "--graph",
+    is_flag=True,
+    help="Print the records' dependency edges as a picture's source (see --format).",
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["dot", "mermaid"]),
+    default=None,
+    help="The --graph source: Graphviz DOT (default; `| dot -Tsvg > graph.svg`) or a "
+    "mermaid flowchart (for Markdown).",
+)
 @click.pass_context
-def inspect(ctx: click.Context, bundle: Path, as_json: bool) -> None:
-    """Show what a bundle holds: format, source, counts per kind, secrets (no server)."""
+def inspect(ctx: click.Context, bundle: Path, as_json: bool, graph: bool, form: str | None) -> None:
+    """Show what a bundle holds: format, source, counts per kind, secrets (no server).
+
+    \b
+      pfx inspect snap.pfx
+      pfx inspect snap.pfx --graph | dot -Tsvg > snap.svg
+      pfx inspect part.pfx --graph --format mermaid
+
+    With --graph, every record is a node (kind and key) with an edge to each record it
+    refers to; in a partial bundle, records included as a dependency are dashed and what it
+    needs on the destination dotted.
+    """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.errors import UsageError
+
+        if form is not None and not graph:
+            raise UsageError("--format chooses the --graph source: add --graph")
+        if graph and as_json:
+            raise UsageError("--graph and --json: choose one")
+        if graph:
+            from pfx.bundlefile import read_bundle
+            from pfx.picture import bundle_picture, picture_source
+
+            read = read_bundle(bundle)
+            picture = bundle_picture(read.records, read.manifest)
+            click.echo(picture_source(picture, "mermaid" if form == "mermaid" else "dot"), nl=False)
+            out.warn_reading(bundle, read.manifest)
+            return
         from pfx.bundlefile import read_manifest
 
         manifest = read_manifest(bundle)
@@ -240,13 +278,13 @@ def import_(
     \b
     Exit codes (a CI job can gate on them):
       0  complete: every record created, updated or unchanged
-      1  the run stopped: the destination stopped answering or refused the credentials
       2  usage error or a bad bundle; nothing written
       3  complete except records that differ on the destination, kept by --on-conflict skip
       4  records failed, were blocked, unsupported, or lack secret values
       5  records arrived with named losses: fields this destination cannot hold
          (0 with --accept-losses)
       6  --dry-run only: changes would be written (0: nothing would change)
+      69 the run stopped: the destination stopped answering or refused the credentials
       70 internal error; 130 interrupted
     Precedence: 4 > 5 > 3 > 6 > 0. Every stop still writes --report.
 
@@ -270,7 +308,7 @@ def import_(
             check_output(report_path, force=force, inputs=inputs, option="--report")
         if standby and report_path is None:
             raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
-        promotion = Promotion(include, exclude, _read_map(map_path), standby)
+        promotion = Promotion(include, exclude, read_map(map_path), standby)
         passphrase = Passphrase(passphrase_file)
         out.warn_reading(bundle, read_manifest(bundle), passphrase.given())
         try:
@@ -310,7 +348,7 @@ def import_(
         sys.exit(code)
 
 
-def _read_map(path: Path | None) -> EnvMap | None:
+def read_map(path: Path | None) -> EnvMap | None:
     """The parsed --map file, or None."""
     if path is None:
         return None

@@ -1,16 +1,24 @@
 """The `pfx` command group and the options its commands share; commands.py and workflows.py
 register their commands onto `cli`.
+
+Every command also takes `--debug` (before or after its name), and click's own usage errors
+(an unknown option, a missing argument) end as every other error does: one `pfx: error:`
+line through the error boundary (pfx.boundary), exit 2.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from pfx import __version__
+from pfx.boundary import end_with
+from pfx.kinds import KINDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,7 +81,13 @@ def server_options(f: F) -> F:
     )(f)
 
 
-SELECTORS_HELP = """
+def kinds_help(width: int = 88) -> str:
+    """Every kind of the registry (pfx.kinds), in bundle order, wrapped for --help."""
+    names = ", ".join(kind.name for kind in KINDS) + "."
+    return "\n".join(textwrap.wrap(f"Kinds: {names}", width, break_on_hyphens=False))
+
+
+SELECTORS_HELP = f"""
 \b
 Selectors (--include picks, --exclude removes; both repeatable; what a picked record
 references comes along, listed as "included as a dependency"):
@@ -82,10 +96,10 @@ references comes along, listed as "included as a dependency"):
   kind:KIND   every record of a kind: kind:automation
   tag:TAG     records carrying that tag (deployments, flows, variables, automations)
 \b
-Kinds: flow, block-type, block-schema, block-document, variable, global-concurrency-limit,
-tag-concurrency-limit, work-pool, work-queue, deployment, automation.
-An exclusion that leaves a picked record without something it needs is an error naming
-both (on import: unless the destination already has it).
+{kinds_help()}
+A selector that matches no record is an error (a typo is not a silent no-op). An exclusion
+that leaves a picked record without something it needs is an error naming both (on import:
+unless the destination already has it).
 """
 
 
@@ -95,7 +109,7 @@ def selector_options(f: F) -> F:
         "--exclude",
         multiple=True,
         metavar="SELECTOR",
-        help="Leave out records matching SELECTOR (repeatable; see below).",
+        help="Leave out records matching SELECTOR (repeatable; selectors: below).",
     )(f)
     return click.option(
         "--include",
@@ -105,11 +119,80 @@ def selector_options(f: F) -> F:
     )(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+DEBUG_HELP = "Show tracebacks instead of one-line errors."
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--debug, wherever it was given: the root context's `debug` (see `debug`)."""
+    if value:
+        root = ctx.find_root()
+        root.ensure_object(dict)["debug"] = True
+
+
+def debug_option() -> click.Option:
+    """--debug, taken by the group and by every command (eager: a BUNDLE argument's download
+    already knows it)."""
+    return click.Option(
+        ["--debug"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_debug,
+        help=DEBUG_HELP,
+    )
+
+
+class PfxCommand(click.Command):
+    """A pfx command: takes --debug after its name too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(debug_option())
+
+
+# click >= 8.2 raises this for `pfx` without a command (8.1 prints the help itself).
+_HELP_ERRORS: tuple[type[click.ClickException], ...] = tuple(
+    getattr(click.exceptions, name)
+    for name in ("NoArgsIsHelpError",)
+    if hasattr(click.exceptions, name)
+)
+
+
+class PfxGroup(click.Group):
+    """The pfx group (and its subgroups): commands take --debug; click's usage errors end
+    through the error boundary as one `pfx: error:` line (module doc)."""
+
+    command_class = PfxCommand
+    group_class = type  # subgroups are PfxGroups too
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(debug_option())
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except _HELP_ERRORS as e:
+            e.show()  # `pfx` alone, or a group alone: its help, as click shows it
+            sys.exit(e.exit_code)
+        except (click.ClickException, click.Abort) as e:
+            end_with(e)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group("pfx", cls=PfxGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pfx")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context) -> None:
     """Move a Prefect 3 environment's configuration through one verifiable bundle file.
 
     \b
@@ -122,9 +205,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
       pfx backup -p prod --repo s3://b/p  a snapshot into a repository, with retention
       pfx import s3://b/p@latest -p prod  any bundle argument also takes REPO@latest|@id|@time
     """
-    ctx.obj = {"debug": debug}
+    ctx.ensure_object(dict)
 
 
 def debug(ctx: click.Context) -> bool:
-    """Whether the run asked for tracebacks (`pfx --debug ...`)."""
-    return bool(ctx.obj and ctx.obj.get("debug"))
+    """Whether the run asked for tracebacks (`pfx --debug ...` or `pfx CMD --debug ...`)."""
+    obj = ctx.find_root().obj
+    return bool(isinstance(obj, dict) and obj.get("debug"))

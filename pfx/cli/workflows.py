@@ -11,6 +11,7 @@ import click
 from pfx.boundary import fail_cleanly
 from pfx.cli.bundlearg import BUNDLE
 from pfx.cli.group import (
+    SELECTORS_HELP,
     cli,
     concurrency_option,
     debug,
@@ -22,12 +23,33 @@ from pfx.cli.group import (
 )
 
 
-@cli.command()
-@click.argument("left", type=BUNDLE)
+@cli.command(epilog=SELECTORS_HELP)
+@click.argument("left", type=BUNDLE, required=False)
 @click.argument("right", type=BUNDLE, required=False)
-@click.option("-p", "--profile", help="Compare LEFT with this profile's live server instead.")
+@click.option(
+    "-p",
+    "--profile",
+    "--right-profile",
+    "profile",
+    metavar="PROFILE",
+    help="The right side is this profile's live server (then LEFT is the only bundle).",
+)
+@click.option(
+    "--left-profile",
+    metavar="PROFILE",
+    help="The left side is this profile's live server (then the one bundle is the right).",
+)
+@click.option("--full", is_flag=True, help="Show every value whole (default: long values are cut).")
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
-@concurrency_option("Most requests in flight at once against the server (-p).")
+@selector_options
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML map applied first to the side an import would bring (the bundle; of two "
+    "bundles the left), as `pfx import --map` applies it.",
+)
+@concurrency_option("Most requests in flight at once against a live server.")
 @passphrase_option(
     "the bundles were sealed with: checks their authenticity and compares secret values",
     prompt=False,
@@ -37,55 +59,79 @@ from pfx.cli.group import (
 @click.pass_context
 def diff(
     ctx: click.Context,
-    left: Path,
+    left: Path | None,
     right: Path | None,
     profile: str | None,
+    left_profile: str | None,
+    full: bool,
     as_json: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    map_path: Path | None,
     concurrency: int,
     passphrase_file: Path | None,
     verbose: bool,
     max_rate: int | None,
     quiet: bool,
 ) -> None:
-    """What changes from bundle LEFT to bundle RIGHT, or to the live server of -p PROFILE.
+    """What changes from LEFT to RIGHT: each side a bundle or a live server.
 
     \b
-      pfx diff yesterday.pfx today.pfx    two bundles
-      pfx diff snap.pfx -p prod           what changed on prod since snap.pfx
+      pfx diff yesterday.pfx today.pfx         two bundles
+      pfx diff snap.pfx -p prod                what changed on prod since snap.pfx
+      pfx diff --left-profile prod snap.pfx    what importing snap.pfx would change on prod
+      pfx diff --left-profile dev -p prod      two live servers
+      pfx diff snap.pfx -p prod --map prod.toml --include 'deployment:etl/*'
 
-    Records are matched by natural key (ids never compare); per record: added, removed, or
-    changed with each field's old and new value (secret values are never shown). Between two
-    bundles, a secret's changed mode, and with the passphrase (--passphrase-file or
-    PFX_PASSPHRASE) a changed secret value, count as changes.
+    Records are matched by natural key (ids never compare) and compared as `pfx import
+    --dry-run` compares them. Per record: + added (with its content), - removed (with its
+    content), ~ changed (each value old -> new; absent where a side lacks the key); secret
+    values are never shown. Between two bundles, a secret's changed mode, and with the
+    passphrase (--passphrase-file or PFX_PASSPHRASE) a changed secret value, count as
+    changes. Colour on a terminal unless NO_COLOR is set.
 
     \b
-    Exit codes: 0 equal; 1 they differ; 2 usage error or a bad bundle.
+    Exit codes: 0 equal; 1 they differ; 2 usage error or a bad bundle;
+    69 a server (or repository) could not be read; 70 internal error.
     """
     with fail_cleanly(debug(ctx)):
         import orjson
 
         from pfx import output as out
         from pfx.bundlefile import read_manifest
+        from pfx.changetext import diff_text
+        from pfx.cli.commands import read_map
         from pfx.cli.progress import conducting
         from pfx.diffing import diff_sources
+        from pfx.errors import UsageError
         from pfx.passphrase import given_passphrase
 
+        bundles = [b for b in (left, right) if b is not None]
+        if left_profile is not None:
+            if len(bundles) > 1:
+                raise UsageError("--left-profile takes the left side: give one bundle at most")
+            left, right = None, (bundles[0] if bundles else None)
+        envmap = read_map(map_path)
         passphrase = given_passphrase(passphrase_file)
         with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
             result = diff_sources(
                 left,
                 right,
                 profile,
+                left_profile=left_profile,
                 concurrency=concurrency,
                 passphrase=passphrase,
+                include=include,
+                exclude=exclude,
+                envmap=envmap,
                 conduct=conduct,
             )
-        for path in (left, right) if right is not None else (left,):
+        for path in bundles:
             out.warn_reading(path, read_manifest(path), passphrase)
         if as_json:
             click.echo(orjson.dumps(result.as_json()).decode())
         else:
-            click.echo(out.diff_text(result))
+            click.echo(diff_text(result, out.diff_style(full=full)))
         sys.exit(0 if result.same else 1)
 
 
@@ -118,7 +164,8 @@ def cutover_(
 
     \b
     Exit codes: 0 done (or nothing to do); 4 a record is missing on the destination or did
-    not take its state; 6 dry run with steps to take; 1 API error; 2 usage error.
+    not take its state; 6 dry run with steps to take; 2 usage error; 69 the server could
+    not be used.
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
@@ -132,7 +179,7 @@ def cutover_(
         sys.exit(result.exit_code)
 
 
-@cli.command()
+@cli.command(epilog=SELECTORS_HELP)
 @click.argument("bundle", type=BUNDLE, required=False)
 @click.option("-p", "--profile", help="Render this profile's live server instead of a bundle.")
 @click.option(
@@ -182,9 +229,6 @@ def render(
     \b
       pfx render snap.pfx --to prefect-yaml -o infra/
       pfx render -p prod -o infra/ --include 'deployment:etl-*/*'
-
-    \b
-    Selectors: KIND:GLOB (natural key joined with '/'), kind:KIND, tag:TAG.
 
     pfx replaces only the files it wrote itself, unchanged since (it records them in
     .pfx-render.json in the directory); other files of those names need --force.

@@ -36,6 +36,8 @@ RECORD_MAX = 64 * 1024
 # not pfx's (and is not hashed whole to find out).
 FILE_MAX = 256 * 1024 * 1024
 
+__all__ = ["RenderResult", "render_to"]
+
 
 @dataclass
 class RenderResult:

@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfx import __version__
 from pfx.bundlefile import read_bundle
 from pfx.errors import UsageError
 from pfx.exporting import ExportResult, export_bundle
 from pfx.model import SecretsMode
 from pfx.profiles import Target, resolve
-from pfx.repository.hashes import fingerprinted, record_hashes
-from pfx.repository.model import Changes, RecordHash, SnapshotEntry, SnapshotSecrets
+from pfx.repository.hashes import record_hashes, snapshot_entry
+from pfx.repository.model import Changes, RecordHash, SnapshotEntry
 from pfx.repository.repo import (
     Listing,
     Repository,
@@ -35,6 +34,9 @@ WITHHELD_NOTE = (
     "secret values withheld: no passphrase (set PFX_PASSPHRASE or --passphrase-file to keep "
     "them, encrypted)"
 )
+
+
+__all__ = ["BackupResult", "Retention", "backup", "forget"]
 
 
 @dataclass
@@ -141,27 +143,13 @@ def store_bundle(
             repo.record_check(parent.id, manifest.created, listing)
         retention = apply_retention(repo, listing, listing.entries, policy, dry_run)
         return BackupResult(repo.url, parent, True, False, exported, retention, dry_run, notes)
-    secrets = manifest.secrets
-    entry = SnapshotEntry(
+    entry = snapshot_entry(
+        bundle,
+        passphrase,
         id=new_id(),
-        time=manifest.created,
-        source=manifest.source,
-        counts=manifest.counts,
-        records=len(manifest.hashes),
-        digest=manifest.digest,
         size=exported.size,
-        secrets=SnapshotSecrets(
-            mode=secrets.mode,
-            withheld=secrets.withheld,
-            encrypted=secrets.encrypted,
-            plaintext=secrets.plaintext,
-            fingerprinted=fingerprinted(bundle, passphrase),
-        ),
-        include=include,
-        exclude=exclude,
         parent=parent.id if parent is not None else None,
         changes=changes_between(old, hashes) if old is not None else None,
-        pfx_version=__version__,
     )
     if not dry_run:
         repo.publish(entry, exported.path, hashes)

@@ -9,12 +9,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pfx import __version__
 from pfx.bundle import Bundle
 from pfx.bundlefile import read_bundle
 from pfx.errors import PfxError
-from pfx.repository.hashes import fingerprinted, record_hashes
-from pfx.repository.model import RECORD_PACKS, RecordHash, SnapshotEntry, SnapshotSecrets
+from pfx.repository.hashes import record_hashes, snapshot_entry
+from pfx.repository.model import RECORD_PACKS, RecordHash, SnapshotEntry
 from pfx.repository.repo import (
     Listing,
     Repository,
@@ -126,28 +125,8 @@ def _index(repo: Repository, snapshot: str, passphrase: str | None, workdir: Pat
     """Write the index objects of a bundle that has none (rebuilt from the bundle alone)."""
     path = _local(repo, snapshot, workdir)
     bundle = read_bundle(path)
-    m = bundle.manifest
     hashes = record_hashes(bundle, passphrase, repo.salt)
-    secrets = m.secrets
-    entry = SnapshotEntry(
-        id=snapshot,
-        time=m.created,
-        source=m.source,
-        counts=m.counts,
-        records=len(m.hashes),
-        digest=m.digest,
-        size=path.stat().st_size,
-        secrets=SnapshotSecrets(
-            mode=secrets.mode,
-            withheld=secrets.withheld,
-            encrypted=secrets.encrypted,
-            plaintext=secrets.plaintext,
-            fingerprinted=fingerprinted(bundle, passphrase),
-        ),
-        include=list(m.selection.include) if m.selection else None,
-        exclude=list(m.selection.exclude) if m.selection else None,
-        pfx_version=__version__,
-    )
+    entry = snapshot_entry(bundle, passphrase, id=snapshot, size=path.stat().st_size)
     repo.publish_index(entry, hashes)
     return f"indexed snapshot {entry.short} ({entry.time}) from its bundle"
 

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 
 import orjson
 
+from pfx import __version__
 from pfx.bundle import Bundle, encode_record
 from pfx.records import RecordLines
-from pfx.repository.model import RecordHash
+from pfx.repository.model import Changes, RecordHash, SnapshotEntry, SnapshotSecrets
 from pfx.sealing import Keys
 from pfx.secrets import SCRYPT, open_key, unseal
 
@@ -48,6 +49,42 @@ def record_hashes(bundle: Bundle, passphrase: str | None, salt: bytes) -> list[R
 def fingerprinted(bundle: Bundle, passphrase: str | None) -> bool:
     """Whether record_hashes fingerprints this bundle's encrypted values."""
     return bool(passphrase) and bundle.manifest.secrets.encrypted > 0
+
+
+def snapshot_entry(
+    bundle: Bundle,
+    passphrase: str | None,
+    *,
+    id: str,
+    size: int,
+    parent: str | None = None,
+    changes: Changes | None = None,
+) -> SnapshotEntry:
+    """The index entry of a snapshot, from its verified bundle alone: what a backup publishes
+    and what `check --repair` rebuilds are one function, so they cannot drift apart."""
+    m = bundle.manifest
+    s = m.secrets
+    return SnapshotEntry(
+        id=id,
+        time=m.created,
+        source=m.source,
+        counts=m.counts,
+        records=len(m.hashes),
+        digest=m.digest,
+        size=size,
+        secrets=SnapshotSecrets(
+            mode=s.mode,
+            withheld=s.withheld,
+            encrypted=s.encrypted,
+            plaintext=s.plaintext,
+            fingerprinted=fingerprinted(bundle, passphrase),
+        ),
+        include=list(m.selection.include) if m.selection else None,
+        exclude=list(m.selection.exclude) if m.selection else None,
+        parent=parent,
+        changes=changes,
+        pfx_version=__version__,
+    )
 
 
 def _hashes(bundle: Bundle, passphrase: str | None, salt: bytes) -> Iterator[RecordHash]:

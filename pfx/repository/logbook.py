@@ -110,6 +110,10 @@ def _describe(repo: Repository, events: list[Event], workdir: Path) -> int:
             needed.setdefault(event.before[0], set()).add(event.before[1])
             needed.setdefault(event.snapshot, set()).add(event.after)
     records: dict[tuple[str, int], Record] = {}
+    local = isinstance(repo.store, LocalStore)
+    if not local:
+        # Every bundle a change needs, fetched together (an object store answers them at once).
+        repo.store.download_many({bundle_name(s): workdir / f"{s}.pfx" for s in needed})
     for snapshot, positions in needed.items():
         for position, record in _read_lines(repo, snapshot, positions, workdir):
             records[(snapshot, position)] = record
@@ -122,12 +126,12 @@ def _describe(repo: Repository, events: list[Event], workdir: Path) -> int:
 def _read_lines(
     repo: Repository, snapshot: str, positions: set[int], workdir: Path
 ) -> Iterator[tuple[int, Record]]:
-    """The records at `positions` of a snapshot's bundle, each checked against the manifest."""
+    """The records at `positions` of a snapshot's bundle (where it lies, or downloaded into
+    `workdir`), each checked against the manifest."""
     if isinstance(repo.store, LocalStore):
         path = repo.store.root.joinpath(*bundle_name(snapshot).split("/"))
     else:
-        path = workdir / f"{snapshot}.pfx"
-        repo.fetch_bundle(snapshot, path)
+        path = workdir / f"{snapshot}.pfx"  # downloaded by _describe
     hashes: Sequence[str] = []
     last = max(positions)
     for i, line in enumerate(iter_lines(path)):

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from pfx.errors import RepositoryError, UsageError
+from pfx.files import atomic_file
 from pfx.profiles import redact_url
 
 if TYPE_CHECKING:
@@ -54,6 +54,10 @@ class Store(Protocol):
     def upload(self, name: str, source: Path) -> None: ...
 
     def download(self, name: str, target: Path) -> None: ...
+
+    def download_many(self, targets: dict[str, Path]) -> None:
+        """Download each object to its target file (concurrently where the store can)."""
+        ...
 
     def list(self, prefix: str) -> dict[str, int]:
         """Object name -> size for every object under `prefix` (a directory name)."""
@@ -158,21 +162,12 @@ class LocalStore:
 
     @contextlib.contextmanager
     def _temporary(self, name: str) -> Iterator[BinaryIO]:
-        """A file under a temporary name next to `name`, renamed to it when complete."""
+        """A file under a temporary name next to `name`, renamed to it when complete (the one
+        atomic writer, pfx.files)."""
         target = self._path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_file(target, 0o600) as fh:
+            yield fh
 
     def download(self, name: str, target: Path) -> None:
         with (
@@ -182,6 +177,10 @@ class LocalStore:
         ):
             while chunk := src.read(1 << 20):
                 out.write(chunk)
+
+    def download_many(self, targets: dict[str, Path]) -> None:
+        for name, target in targets.items():
+            self.download(name, target)
 
     def list(self, prefix: str) -> dict[str, int]:
         base = self._path(prefix)
@@ -266,6 +265,14 @@ class ObjectStore:
     def download(self, name: str, target: Path) -> None:
         with translated(self.url, f"read {name}"):
             self.fs.get_file(self._path(name), str(target))
+
+    def download_many(self, targets: dict[str, Path]) -> None:
+        if not targets:
+            return
+        # One call: an async filesystem (s3fs, gcsfs, adlfs) fetches them together.
+        names = list(targets)
+        with translated(self.url, f"read {len(names)} objects"):
+            self.fs.get([self._path(n) for n in names], [str(targets[n]) for n in names])
 
     def list(self, prefix: str) -> dict[str, int]:
         with translated(self.url, f"list {prefix}"):

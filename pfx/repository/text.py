@@ -186,7 +186,7 @@ def snapshots_text(url: str, listing: Listing) -> str:
 
 
 def history_text(history: History) -> str:
-    from pfx.output import change_lines
+    from pfx.changetext import change_lines
 
     records = history.by_record()
     if not records:

@@ -20,6 +20,7 @@ import orjson
 
 from pfx.bundle import sort_records
 from pfx.errors import ApiError
+from pfx.interrupts import run_interruptibly
 from pfx.jsontypes import JSON, JSONObject
 from pfx.keying import build_records
 from pfx.kinds import BY_NAME, KINDS, automation, block_document, deployment, tag_limit
@@ -258,7 +259,7 @@ def read_live(
     """Every record of `profile`'s server in memory (see Live); `openapi`: also read what
     it accepts, to compare as an import there would (named losses are no difference)."""
     target = resolve(profile)
-    return anyio.run(_read_live, target, concurrency, openapi, conduct)
+    return run_interruptibly(_read_live, target, concurrency, openapi, conduct)
 
 
 def read_records(
