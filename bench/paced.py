@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 DELAY_MS = 40
 # The achieved rate must be within this share of the cap.
 WITHIN = 0.05
+# Seconds a window is taken shorter by: a request sent on time may reach the proxy a little
+# later than the next one (scheduling, the loopback), which is not a burst pfx made.
+JITTER = 0.02
 
 
 def run(bench: Bench, backend: str, bundle: Path, cap: int) -> dict[str, Any]:
@@ -60,8 +63,8 @@ def pace(arrivals: Sequence[float], cap: int) -> dict[str, Any]:
     n = len(times)
     span = times[-1] - times[0] if n > 1 else 0.0
     achieved = (n - 1) / span * 60 if span > 0 else None
-    minute = _busiest(times, 60.0)
-    second = _busiest(times, 1.0)
+    minute = _busiest(times, 60.0 - JITTER)
+    second = _busiest(times, 1.0 - JITTER)
     share = math.ceil(cap / 60)
     kept = (
         achieved is not None
