@@ -28,6 +28,11 @@ def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
     return found
 
 
+def _busiest(times: list[float], window: float) -> int:
+    """The most of `times` (sorted) inside any half-open window of `window` seconds."""
+    return max(sum(1 for t in times if a <= t < a + window) for a in times)
+
+
 def test_every_command_that_talks_to_a_server_takes_max_rate() -> None:
     """Each command with a profile option (-p) also has --max-rate and -v; none without."""
     for name, command in _commands(cli).items():
@@ -38,8 +43,8 @@ def test_every_command_that_talks_to_a_server_takes_max_rate() -> None:
 
 
 def test_an_export_keeps_the_pace(seeded_source: tuple[Server, SeedInfo], tmp_path: Path) -> None:
-    """`pfx export --max-rate 240` sends no more than 4 requests in any second (one
-    second's share, no burst) and keeps near that pace while it has requests to send."""
+    """`pfx export --max-rate 240` keeps to one second's share (4 requests, give or take
+    one the busy machine delays) and near that pace while it has requests to send."""
     src, _ = seeded_source
     with Proxy(src.url) as proxy:
         env = user_env(tmp_path / "home", src=proxy.url)
@@ -47,8 +52,10 @@ def test_an_export_keeps_the_pace(seeded_source: tuple[Server, SeedInfo], tmp_pa
         arrivals = sorted(proxy.arrivals)
     assert len(arrivals) > 10, arrivals
     share = CAP // 60
-    # 50 ms less than a second: a request may travel a little slower than the next one.
-    busiest = max(sum(1 for t in arrivals if a <= t < a + 0.95) for a in arrivals)
-    assert busiest <= share, (busiest, share)
+    # Cadence's exact guarantee (no second above its share) is proved on a fake clock in
+    # test_pace; here the pace is seen through a proxy on a busy machine, where a request
+    # woken a little late may reach it just before the next one: one request of leeway.
+    assert _busiest(arrivals, 1.0) <= share + 1, arrivals
+    assert _busiest(arrivals, 5.0) <= 5 * share + 1, arrivals
     span = arrivals[-1] - arrivals[0]
     assert span >= (len(arrivals) - 1) * 60 / CAP * 0.95, span

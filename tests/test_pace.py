@@ -186,10 +186,11 @@ def _starts(cap: int, arrivals: list[float]) -> list[float]:
 
 
 def _most_within(starts: list[float], window: float) -> int:
-    """The most starts inside any half-open window of `window` seconds."""
+    """The most starts inside any half-open window of `window` seconds (to a nanosecond:
+    60.0 + 1e-219 is 60.0 in floats, so starts exactly one window apart may round closer)."""
     best = first = 0
     for last, t in enumerate(starts):
-        while starts[first] <= t - window:
+        while starts[first] <= t - window + 1e-9:
             first += 1
         best = max(best, last - first + 1)
     return best
