@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import cloud
+from bench import cloud, paced
 from fixtures.inventory import KINDS
 
 RUNS = (("transfer", "prefect transfer"), ("pfx_import", "pfx import"), ("floor", "floor"))
@@ -174,6 +174,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         targets = cloud.targets(results["cloud"], _direct_import(results), _direct_floor(results))
         for name, value, limit, below, note in targets:
             out.append(_verdict(name, round(value, 3), limit, below=below, note=note))
+    if results.get("paced"):
+        cap = results["paced"]["cap"]
+        for name, run in results["paced"]["runs"].items():
+            achieved = run.get("achieved_per_minute")
+            off = None if achieved is None else round(abs(achieved / cap - 1), 4)
+            note = f"{achieved}/min; busiest minute {run['busiest_minute']} (cap {cap})"
+            target = f"pfx {name} --max-rate {cap}: achieved off the cap by"
+            out.append(_verdict(target, off, paced.WITHIN, note=note))
     return out
 
 
@@ -350,6 +358,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _backend_table(backend, entry, export)
     if results.get("cloud"):
         lines += cloud.table(results["cloud"], _direct_import(results))
+    if results.get("paced"):
+        lines += paced.table(results["paced"])
     lines += _census_table(results)
     lines += ["", "### Startup and memory", ""]
     cpu = results.get("startup_cpu", {})

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from bench import cloud, floor, measure, report, synthetic
+from bench import cloud, floor, measure, paced, report, synthetic
 from bench.postgres import Cluster, PostgresUnavailable, start_cluster
 from fixtures.inventory import count_resources
 from fixtures.seed import seed
@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--skip-cloud", action="store_true", help="no runs through the Cloud-like proxy"
+    )
+    ap.add_argument(
+        "--max-rate",
+        type=int,
+        default=600,
+        help="the --max-rate row: requests a minute for pfx export and import through the "
+        "Cloud-like proxy (0: skip)",
     )
     ap.add_argument("--synthetic-scale", type=int, default=10, help="0: skip the memory test")
     ap.add_argument("--pfx-concurrency", type=int, default=None, help="pfx import --concurrency")
@@ -364,6 +371,9 @@ class Bench:
             results = cloud.run(self, far, bundle, prepared)
             cloud.summarise(results, self.baseline.get(far, {}))
             self.results["cloud"] = results
+        if backends and self.args.max_rate:
+            far = "postgres" if "postgres" in backends else backends[0]
+            self.results["paced"] = paced.run(self, far, bundle, self.args.max_rate)
         self.memory(bundle)
         self.results["seconds_total"] = round(time.perf_counter() - started, 1)
         self.results["targets"] = report.targets(self.results)

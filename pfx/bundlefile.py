@@ -17,28 +17,52 @@ from pfx.authenticity import given_keys
 from pfx.bundle import Bundle, check, decode, decode_manifest
 from pfx.errors import BundleError, UsageError
 from pfx.files import atomic_file
-from pfx.limits import MiB, ReadLimits
+from pfx.limits import STREAM_MAX, MiB, ReadLimits
 from pfx.model import Manifest, Record
 from pfx.secrets import unseal
 from pfx.zstdframe import MAGIC as ZSTD_MAGIC
 from pfx.zstdframe import FrameError, frame_end, has_checksum
 
-__all__ = ["iter_lines", "read_bundle", "read_manifest", "verify_bundle", "write_lines"]
+__all__ = [
+    "iter_lines",
+    "read_bundle",
+    "read_manifest",
+    "spool",
+    "verify_bundle",
+    "write_lines",
+]
 
 LEVEL = 9
 READ_SIZE = 1 << 16
 
 
 def write_lines(path: Path, lines: Iterable[bytes]) -> int:
-    """Compress `lines` into `path` atomically (mode 0600, pfx.files); returns the compressed
-    size. A killed export leaves at most a hidden temporary file, never a bundle that looks
-    whole."""
+    """Compress `lines` into `path` atomically (mode 0600, pfx.files; `-`: stdout); returns
+    the compressed size. A killed export leaves at most a hidden temporary file, never a
+    bundle that looks whole."""
     with atomic_file(path, 0o600) as raw:
+        counted = _Counted(raw)
         cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
-        with cctx.stream_writer(raw, closefd=False) as z:
+        # Any object with write() and flush() will do (stubs ask for IO[bytes]).
+        with cctx.stream_writer(counted, closefd=False) as z:  # type: ignore[arg-type]
             for line in lines:
                 z.write(line)
-    return Path(path).stat().st_size
+    return counted.size
+
+
+class _Counted:
+    """A writer that counts what passes through it (stdout has no size to stat)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
 
 
 def iter_lines(path: Path, limits: ReadLimits | None = None) -> Iterator[bytes]:
@@ -175,3 +199,28 @@ def _limits(path: Path) -> ReadLimits:
         return ReadLimits(Path(path).stat().st_size)
     except OSError:
         return ReadLimits()  # iter_lines says what is wrong with the path
+
+
+def spool(source: BinaryIO, name: str, target: Path, limit: int = STREAM_MAX) -> Path:
+    """Copy a bundle arriving on a pipe (`name`: what the user called it, `-` for stdin) to
+    the file `target`, which every reader can then read as a bundle file (the frame is walked
+    before anything is decompressed, which a pipe cannot do). Refused in one line before
+    more is read: input that does not start as a zstd frame, and beyond `limit` bytes."""
+    shown = "stdin" if name == "-" else name
+    head = source.read(len(ZSTD_MAGIC))
+    if not head:
+        raise BundleError(f"{shown}: no bundle arrived (empty input)")
+    if head != ZSTD_MAGIC[: len(head)] or len(head) < len(ZSTD_MAGIC):
+        raise BundleError(f"{shown} is not a pfx bundle (not zstd-compressed)")
+    size = len(head)
+    with open(target, "wb") as out:
+        out.write(head)
+        while chunk := source.read(READ_SIZE):
+            size += len(chunk)
+            if size > limit:
+                raise BundleError(
+                    f"{shown}: more than {limit // MiB} MiB arrived (a reader's limit for a "
+                    "bundle on a pipe)"
+                )
+            out.write(chunk)
+    return target

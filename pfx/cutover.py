@@ -29,6 +29,7 @@ from pfx.report import Outcome, Report
 from pfx.server.api import Api
 from pfx.server.reading import read_server
 from pfx.standby import SWITCHES, Deferred, Held, Step, plan_cutover
+from pfx.watching import Conduct
 from pfx.zstdframe import MAGIC as ZSTD_MAGIC
 
 PassphraseSource = Callable[[], str]
@@ -121,10 +122,12 @@ def cutover(
     rollback: bool = False,
     dry_run: bool = False,
     passphrase: PassphraseSource | None = None,
+    conduct: Conduct | None = None,
 ) -> CutoverResult:
     """Set the held records of `report` to the bundle's states (standby's with `rollback`),
     and delete the deferred deletions (restore them, with `rollback`; `passphrase`: of the
-    bundle that keeps them, when it is encrypted)."""
+    bundle that keeps them, when it is encrypted). `conduct`: who watches the run, and its
+    --max-rate (pfx.watching)."""
     found = read_report(report)
     target = resolve(profile)
     if target.public_url.rstrip("/") != found.destination.rstrip("/"):
@@ -132,24 +135,24 @@ def cutover(
             f"{report} is the report of an import into {found.destination}; "
             f"profile {target.profile or '(active)'} is {target.public_url}"
         )
-    result = run_interruptibly(_cutover, target, found, rollback, dry_run)
+    result = run_interruptibly(_cutover, target, found, rollback, dry_run, conduct)
     if rollback and found.deleted_bundle is not None and found.deferred:
         from pfx.importing import import_bundle
 
         if not found.deleted_bundle.exists():
             raise UsageError(f"{found.deleted_bundle} (what cutover deletes) is not there")
         restore = import_bundle(
-            found.deleted_bundle, profile, dry_run=dry_run, passphrase=passphrase
+            found.deleted_bundle, profile, dry_run=dry_run, passphrase=passphrase, conduct=conduct
         )
         result.restored = restore.report
     return result
 
 
 async def _cutover(
-    target: Target, found: CutoverPlan, rollback: bool, dry_run: bool
+    target: Target, found: CutoverPlan, rollback: bool, dry_run: bool, conduct: Conduct | None
 ) -> CutoverResult:
     held = found.held
-    async with Api(target) as api:
+    async with Api(target, conduct=conduct) as api:
         steps = plan_cutover(held, await _read(api), rollback=rollback)
         result = CutoverResult(target.public_url, rollback, dry_run, steps)
         result.deferred = len(found.deferred)
@@ -158,6 +161,7 @@ async def _cutover(
                 deleting = await _deleting(api, found.deferred)
                 result.deletions = prune_outcomes(deleting.pruning, "dry run: would be deleted")
             return result
+        api.watcher.phase("writing")
         for step in steps:
             if step.call is not None:
                 await api.call(step.call)
@@ -196,6 +200,6 @@ async def _deleting(api: Api, deferred: list[Deferred]) -> Deleting:
 
 async def _read(api: Api) -> dict[tuple[str, tuple[str, ...]], JSONObject]:
     """The destination's held kinds by (kind, key), read and keyed as every read is."""
-    read = await read_server(api, kinds=KINDS_READ)
+    read = await read_server(api, kinds=KINDS_READ, side="destination")
     keyed = key_items(read.raw, Index(), skipped=[])
     return {(kind.name, key): item for kind, key, item in keyed if kind.name in SWITCHES}

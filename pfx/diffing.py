@@ -35,6 +35,7 @@ from pfx.scope import scope_of, selection_of
 from pfx.sealing import Keys
 from pfx.secretdiff import secret_changes, with_secret_changes
 from pfx.select import parse_selector, select, unmatched
+from pfx.watching import Conduct
 
 __all__ = ["diff_sources", "narrow"]
 
@@ -66,6 +67,7 @@ def diff_sources(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     envmap: EnvMap | None = None,
+    conduct: Conduct | None = None,
 ) -> Diff:
     """What changes from the left side to the right: bundle `left` or the server of
     `left_profile`, to bundle `right` or the server of `profile`. With the `passphrase`,
@@ -82,8 +84,10 @@ def diff_sources(
         raise UsageError("diff needs a right side: a second bundle, or -p PROFILE")
     for selector in (*include, *exclude):
         parse_selector(selector)  # a bad selector is refused before any server is read
-    old = _bundle(left, passphrase) if left is not None else _live(left_profile, concurrency)
-    new = _bundle(right, passphrase) if right is not None else _live(profile, concurrency)
+    old = (
+        _bundle(left, passphrase) if left is not None else _live(left_profile, concurrency, conduct)
+    )
+    new = _bundle(right, passphrase) if right is not None else _live(profile, concurrency, conduct)
     if old.manifest is None and new.manifest is not None:
         # A live server on the left of a bundle: compared in the plan's frame (the bundle
         # brought to that server), then seen from the left.
@@ -121,10 +125,10 @@ def _bundle(path: Path, passphrase: str | None) -> _Side:
     return _Side(list(read.records), str(path), read.manifest, keys)
 
 
-def _live(profile: str | None, concurrency: int) -> _Side:
+def _live(profile: str | None, concurrency: int, conduct: Conduct | None) -> _Side:
     from pfx.server.reading import read_live
 
-    live = read_live(profile, concurrency=concurrency, openapi=True)
+    live = read_live(profile, concurrency=concurrency, openapi=True, conduct=conduct)
     name = f"{live.source.profile or 'server'} (live, {live.source.url})"
     return _Side(live.records, name, destination=live.destination, raw=live.raw)
 

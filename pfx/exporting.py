@@ -22,7 +22,8 @@ from pfx.secrets import Sealer
 from pfx.select import external_refs, parse_selector, select
 from pfx.server.api import Api, Stats
 from pfx.server.cloudreads import name_unlisted, read_access
-from pfx.server.reading import Progress, read_server
+from pfx.server.reading import read_server
+from pfx.watching import Conduct
 
 __all__ = ["ExportResult", "export_bundle"]
 
@@ -47,20 +48,22 @@ def export_bundle(
     target: Target | None = None,
     secrets: SecretsMode = "withheld",
     passphrase: str | None = None,
-    progress: Progress | None = None,
     concurrency: int = 8,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    conduct: Conduct | None = None,
 ) -> ExportResult:
-    """Export every resource of `profile` into the bundle file `path`, or with `include` /
-    `exclude` selectors (pfx.select) the chosen ones and their dependencies. `target`: a
-    server given directly (a URL and key, as the backup flow has them) instead of a profile."""
+    """Export every resource of `profile` into the bundle file `path` (`-`: stdout), or with
+    `include` / `exclude` selectors (pfx.select) the chosen ones and their dependencies.
+    `target`: a server given directly (a URL and key, as the backup flow has them) instead of
+    a profile; `conduct`: who watches the run, and its --max-rate (pfx.watching)."""
     for text in (*include, *exclude):
         parse_selector(text)  # a bad selector fails before any request
     target = target or resolve(profile)
     chosen = (tuple(include), tuple(exclude))
+    conduct = conduct or Conduct()
     return run_interruptibly(
-        _export, target, Path(path), secrets, passphrase, progress, concurrency, chosen
+        _export, target, Path(path), secrets, passphrase, conduct, concurrency, chosen
     )
 
 
@@ -69,15 +72,15 @@ async def _export(
     path: Path,
     mode: SecretsMode,
     passphrase: str | None,
-    progress: Progress | None,
+    conduct: Conduct,
     concurrency: int,
     chosen: tuple[tuple[str, ...], tuple[str, ...]],
 ) -> ExportResult:
     started = time.monotonic()
     sealer = Sealer.create(mode, passphrase)
-    async with Api(target, concurrency=concurrency) as api:
+    async with Api(target, concurrency=concurrency, conduct=conduct) as api:
         read = await read_server(
-            api, secrets=mode != "withheld", progress=progress, name_unreadable=True
+            api, secrets=mode != "withheld", name_unreadable=True, side="source"
         )
         raw, named = read.raw, read.skipped
         answers, unread = await read_access(api, raw) if target.cloud else ({}, [])
@@ -124,6 +127,7 @@ async def _export(
                 manifest_holder.append(bundle.decode_manifest(line))
             yield line
 
+    conduct.watcher.phase("writing bundle")
     size = bundlefile.write_lines(path, tee())  # type: ignore[arg-type]
     seconds = time.monotonic() - started
     return ExportResult(path, manifest_holder[0], size, seconds, stats, notes)

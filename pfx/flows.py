@@ -44,6 +44,7 @@ def backup(
     keep_monthly: int = 0,
     include: list[str] | None = None,
     exclude: list[str] | None = None,
+    max_rate: int | None = None,
 ) -> JSONObject:
     """Back up a Prefect server into a snapshot repository, then apply retention.
 
@@ -58,10 +59,13 @@ def backup(
         secrets: withhold, encrypt or plaintext (default: encrypt with a passphrase).
         keep_last/keep_hourly/keep_daily/keep_weekly/keep_monthly: the retention policy.
         include/exclude: selectors of a partial backup (KIND:GLOB, kind:KIND, tag:TAG).
+        max_rate: the most requests a minute to send to the server, evenly paced (Prefect
+            Cloud's rate limits are per account, shared with its workers).
     """
     from pfx.repository.backing import backup as run_backup
     from pfx.repository.retention import Policy
     from pfx.repository.text import backup_text, entry_json, retention_json
+    from pfx.watching import Conduct
 
     logger = get_run_logger()
     target: Target | None = None
@@ -80,6 +84,7 @@ def backup(
         policy=Policy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly),
         include=include or (),
         exclude=exclude or (),
+        conduct=Conduct(max_rate=max_rate),
     )
     for note in result.notes:
         logger.warning(note)

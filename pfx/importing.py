@@ -25,7 +25,7 @@ from pfx.interrupts import run_interruptibly
 from pfx.kinds.base import Destination
 from pfx.model import Source
 from pfx.outcomes import Ledger, predict
-from pfx.plan import Plan, Policy, plan_import
+from pfx.plan import Plan, Policy, plan_import, written_by
 from pfx.profiles import Target, resolve
 from pfx.promotion import (
     Prepared,
@@ -37,7 +37,7 @@ from pfx.promotion import (
     prepare,
 )  # fmt: skip
 from pfx.prune import Limit, Pruning, destination_records, prune_after, prune_outcomes
-from pfx.replay import Progress, Replay
+from pfx.replay import Replay
 from pfx.report import Outcome, Report
 from pfx.scope import scope_of
 from pfx.secretsfile import SecretValues, gather_secrets
@@ -47,6 +47,8 @@ from pfx.server.pace import CEILING
 from pfx.server.reading import read_server
 from pfx.standby import Deferred
 from pfx.tested import Untested, untested
+from pfx.watched import WatchingAutomation, watching_automations
+from pfx.watching import Conduct
 
 PassphraseSource = Callable[[], str]
 
@@ -82,27 +84,26 @@ def import_bundle(
     passphrase: PassphraseSource | None = None,
     secrets_file: Path | None = None,
     concurrency: int = CEILING,
-    progress: Progress | None = None,
     accept_losses: bool = False,
     promotion: Promotion | None = None,
     prune: Prune | None = None,
+    conduct: Conduct | None = None,
 ) -> ImportResult:
     """Import the bundle at `path` into `profile`'s server (see module doc); `promotion`
     selects, maps and holds back records first (pfx.promotion); `prune` deletes what the
-    bundle does not hold."""
+    bundle does not hold; `conduct`: who watches the run, and its --max-rate (pfx.watching)."""
     promotion = promotion or Promotion()
     bundle, picked, pending = pick(read_bundle(path), promotion, prune=prune is not None)
-    secrets = gather_secrets(
-        bundle, passphrase=passphrase, secrets_file=secrets_file, decrypt=not dry_run
-    )
+    # The dry run checks the passphrase and the secrets file exactly as the run does: a
+    # green dry run must not hide a run that fails on them at once.
+    secrets = gather_secrets(bundle, passphrase=passphrase, secrets_file=secrets_file)
     prepared = prepare(bundle.records, promotion, picked)
     bundle = Bundle(bundle.manifest, prepared.records, bundle.problems)
     graph = build_graph(bundle.records)
     graph.sorter()  # a cycle is an error before anything is written
     target = resolve(profile)
-    run = _Run(
-        bundle, str(path), graph, secrets, target, on_conflict, dry_run, concurrency, progress
-    )
+    run = _Run(bundle, str(path), graph, secrets, target, on_conflict, dry_run, concurrency)
+    run.conduct = conduct or Conduct()
     run.accept_losses = accept_losses
     run.passphrase = passphrase
     run.prepared = prepared
@@ -117,11 +118,12 @@ def import_bundle(
 
 async def _import(run: _Run) -> ImportResult:
     started = time.monotonic()
-    async with Api(run.target, concurrency=run.concurrency) as api:
+    async with Api(run.target, concurrency=run.concurrency, conduct=run.conduct) as api:
         run.api = api
         # The document decides every payload (pfx.openapi); a server builds it on its first
         # request for it, seconds of its own work that the listings' reads overlap.
-        read = await read_server(api, openapi=True)
+        read = await read_server(api, openapi=True, side="destination")
+        api.watcher.phase("planning")
         inventory = build_inventory(read.raw)
         has = {(kind, key) for kind, items in inventory.items.items() for key in items}
         check_available(run.prepared.picked, has)
@@ -136,6 +138,9 @@ async def _import(run: _Run) -> ImportResult:
             policy=run.policy,
             destination=destination,
             missing_secrets=run.secrets.missing,
+        )
+        run.watched_by = watching_automations(
+            list(inventory.items.get("automation", {}).values()), written_by(plan)
         )
         run.ledger = Ledger(plan, run.graph)
         if run.policy == "fail" and plan.conflicts():
@@ -158,7 +163,7 @@ async def _import(run: _Run) -> ImportResult:
             if run.deleting is not None and run.promotion.standby:
                 run.deferred = _deferred(run.deleting.pruning)
         else:
-            replay = Replay(api, run.ledger, inventory, run.secrets, run.progress)
+            replay = Replay(api, run.ledger, inventory, run.secrets)
             await replay.run()
             stopped = replay.stopped
             outcomes = run.ledger.close(f"not attempted: the run stopped ({stopped})")
@@ -220,7 +225,7 @@ class _Run:
     policy: Policy
     dry_run: bool
     concurrency: int
-    progress: Progress | None
+    conduct: Conduct = field(default_factory=Conduct)
     api: Api | None = None
     ledger: Ledger | None = None
     started: float = field(default_factory=time.monotonic)
@@ -239,6 +244,9 @@ class _Run:
     # --include/--exclude selectors no bundle record matched (--prune: looked for on the
     # destination once it is read).
     pending: list[tuple[str, Selector]] = field(default_factory=list)
+
+    # The destination's automations that watch what this import writes (pfx.watched).
+    watched_by: list[WatchingAutomation] = field(default_factory=list)
 
     def pruning(
         self, inventory: Inventory, destination: Destination, plan: Plan, outcomes: list[Outcome]
@@ -278,6 +286,7 @@ class _Run:
             untested=self.untested,
             deferred=self.deferred,
             deleted_bundle=self.kept_in,
+            watched_by=self.watched_by,
         )
 
     def partial(self, why: str) -> Report:

@@ -23,6 +23,9 @@ TOTAL_RATIO = 256
 # Every record line's sha256 is 32 bytes that no compressor can shrink, and sits in the file:
 # a file holds at least this many bytes per record it claims.
 BYTES_PER_RECORD = 16
+# A bundle read from a pipe is copied to a temporary file first (the frame is walked before
+# anything is decompressed): at most this many compressed bytes, far above any export.
+STREAM_MAX = 4096 * MiB
 # JSON values (objects, arrays, scalars) in one record line: a parse costs ~70 bytes each.
 MAX_ELEMENTS = 1_000_000
 # The manifest lists a hash and the dependency edges per record: more values, in proportion.

@@ -87,6 +87,19 @@ def api_failure(record: Record, status: int | None, text: str) -> Outcome:
     return outcome(record, "failed", reason=text)
 
 
+def meanwhile_conflict(record: Record, action: Action) -> Outcome:
+    """A record another run made meanwhile with other content, under --on-conflict fail (the
+    run is under way: only this record fails)."""
+    return outcome(
+        record,
+        "failed",
+        fields=action.fields,
+        reason="made meanwhile by another run with different "
+        f"{', '.join(action.fields)}; kept (--on-conflict fail)",
+        destination_id=action.dest_id,
+    )
+
+
 def late_failure(refs: list[Ref], known: Callable[[Ref], bool]) -> str | None:
     """Why a created record's late references cannot be set, or None when they can."""
     missing = [r for r in refs if r.id and not known(r)]

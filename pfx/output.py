@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,17 +33,6 @@ def shown(lines: Iterable[str]) -> str:
     return "\n".join(safe_text(line) for line in lines)
 
 
-def export_progress() -> Callable[[str, int], None] | None:
-    """A per-kind progress printer for terminals; None when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(kind: str, count: int) -> None:
-        click.echo(f"  read {count:>6} {kind}", err=True)
-
-    return show
-
-
 def _counts_table(counts: dict[str, int]) -> list[str]:
     return _table({kind: {"records": n} for kind, n in counts.items()}, ["records"])[1:]
 
@@ -52,7 +41,7 @@ def export_text(result: ExportResult) -> str:
     m = result.manifest
     total = sum(m.counts.values())
     lines = [
-        f"exported {total} records from {m.source.url} to {result.path} "
+        f"exported {total} records from {m.source.url} to {_where_to(result.path)} "
         f"({result.size / 1024:.1f} KiB, {result.seconds:.1f} s, {result.stats.requests} requests)",
         *_counts_table(m.counts),
         f"  secrets: {_secrets_line(m)}",
@@ -63,6 +52,10 @@ def export_text(result: ExportResult) -> str:
         lines += _partial_lines(m)
         lines += [f"  {note}" for note in result.dependencies]
     return shown(lines)
+
+
+def _where_to(path: Path) -> str:
+    return "stdout" if str(path) == "-" else str(path)
 
 
 def _partial_lines(m: Manifest) -> list[str]:
@@ -150,10 +143,15 @@ def verify_text(path: Path, m: Manifest, *, checked: bool) -> str:
     """`verify`'s line: what is intact, and what is known of the bundle's authenticity."""
     from pfx.authenticity import authenticity
 
+    n = m.secrets.encrypted
+    # Said only when a passphrase was given: verify opened every encrypted value with it.
+    opened = (
+        f"; the passphrase opens all {n} encrypted value{'s' if n != 1 else ''}" if checked else ""
+    )
     return shown(
         [
             f"ok: {path}: {len(m.hashes)} records intact (format {m.version[0]}.{m.version[1]}, "
-            f"digest {m.digest[:16]}); {authenticity(m, checked=checked)}"
+            f"digest {m.digest[:16]}){opened}; {authenticity(m, checked=checked)}"
         ]
     )
 
@@ -176,21 +174,6 @@ def inspect_json(m: Manifest) -> str:
             "untested": _untested_json(m.source.server_version),
         }
     ).decode()
-
-
-def import_progress() -> Callable[[int, int], None] | None:
-    """A one-line progress bar on stderr for terminals; None otherwise."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(1, total)
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
-        sys.stderr.flush()
-
-    return show
 
 
 def _table(rows: dict[str, dict[str, int]], columns: list[str]) -> list[str]:
@@ -237,7 +220,12 @@ def plan_text(plan: Plan, report: Report, style: Style | None = None) -> str:
             out.add(line)
     for line in prunetext.deferred_lines(report, "would delete at cutover"):
         out.add(line)
-    for line in [*_loss_lines(report), *cut_note(style), _summary(report, "dry run")]:
+    for line in [
+        *_loss_lines(report),
+        *_watching_lines(report),
+        *cut_note(style),
+        _summary(report, "dry run"),
+    ]:
         out.add(line)
     return out.text()
 
@@ -256,6 +244,23 @@ def _loss_lines(report: Report) -> list[str]:
             lines.append(f"  {what:<9} {o.label}: {loss.field} ({loss.value_kind}): {loss.why}")
     if report.counts()["with-losses"] and not report.accept_losses:
         lines.append("  (--accept-losses counts these records as complete: exit 0 instead of 5)")
+    return lines
+
+
+def _watching_lines(report: Report) -> list[str]:
+    """The destination's automations that may act on the events of this import's writes."""
+    from pfx.watched import shown as watched
+
+    found = report.watched_by
+    if not found:
+        return []
+    lines = [
+        f"note: {len(found)} enabled automation{'s' if len(found) != 1 else ''} on the "
+        "destination watch what this import writes and may act on its events (README: "
+        "automations that watch an import); disable them for the import, or import with "
+        "--standby and turn on with `pfx cutover`"
+    ]
+    lines += [f"  automation {w.name} ({w.id[:8]}) watches {watched(w)}" for w in found]
     return lines
 
 
@@ -293,6 +298,7 @@ def report_text(report: Report, *, quiet: bool = False) -> str:
         lines.append(f"  {not_attempted} records not attempted: run the same import again")
     lines += prunetext.prune_report_lines(report)
     lines += _loss_lines(report)
+    lines += _watching_lines(report)
     needing = report.needing_secrets()
     if needing:
         lines.append(f"{len(needing)} block documents need secret values. Supply them with:")

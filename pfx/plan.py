@@ -79,6 +79,10 @@ class Plan:
     unresolved: dict[int, str] = field(default_factory=dict)
     # What the destination accepts: replay fits every call to it (pfx.losses.fitted).
     accepts: Accepts | None = None
+    # What the plan knew of the destination and of missing secrets, to plan a record again
+    # (`replan`) when another run made it meanwhile.
+    destination: Destination = field(default_factory=Destination)
+    missing_secrets: dict[int, list[str]] = field(default_factory=dict)
     # Ordinal -> the natural key of the destination item the record pairs with
     # (pfx.comparison.match): what `--prune` leaves alone.
     paired: dict[int, tuple[str, ...]] = field(default_factory=dict)
@@ -130,25 +134,10 @@ def plan_import(
             continue
         if record.id and isinstance(dest.get("id"), str):
             ids[record.id] = str(dest["id"])
-        own = kind.owned(dest, destination)
-        if own:
-            actions.append(Action("unchanged", reason=own, dest=dest))
-            continue
         mine = compared(record, destination, ours_tokens)
         theirs = inventory.shape(kind, dest, theirs_tokens)
-        fields = differing(kind, mine, theirs)
-        if not fields:
-            actions.append(Action("unchanged", dest=dest))
-            continue
-        if _only_late_missing(kind, mine, theirs) and _made_here(i, graph, actions):
-            # An interrupted import created it but did not finish it: finish, whatever the
-            # policy (nobody else made it this way).
-            action = Action("finish", fields, "completes an interrupted create", dest)
-        else:
-            action = _differs(kind, fields, dest, policy, missing_secrets.get(i))
-        secret = set(record.secrets.fields) if record.secrets else set()
-        action.changes = field_changes(kind, fields, mine, theirs, secret, ours_is_new=True)
-        actions.append(action)
+        fit = _Fit(policy, destination, missing_secrets.get(i))
+        actions.append(_existing(i, record, dest, mine, theirs, fit, graph, actions))
     # Refs to records outside the bundle resolve through the destination's inventory.
     unresolved: dict[int, str] = {}
     for i, refs in graph.outside.items():
@@ -159,7 +148,80 @@ def plan_import(
             elif ref.id and isinstance(found.get("id"), str):
                 ids.setdefault(ref.id, str(found["id"]))
     _name_losses(records, actions, destination)
-    return Plan(records, actions, ids, policy, unresolved, destination.accepts, matches)
+    return Plan(
+        records,
+        actions,
+        ids,
+        policy,
+        unresolved,
+        destination.accepts,
+        destination,
+        missing_secrets,
+        matches,
+    )
+
+
+def written_by(plan: Plan) -> list[tuple[str, str, str | None]]:
+    """Each record the plan writes: (kind, label, its destination id; None for a create)."""
+    return [
+        (r.kind, r.label, a.dest_id if a.verb != "create" else None)
+        for r, a in zip(plan.records, plan.actions, strict=True)
+        if a.verb in ("create", "update", "finish")
+    ]
+
+
+def replan(
+    plan: Plan, graph: Graph, i: int, dest: JSONObject, mine: JSONObject, theirs: JSONObject
+) -> Action:
+    """Plan record `i` again, now that the destination holds `dest` (another run created it
+    after this plan was made: its create was refused as a duplicate), exactly as a record the
+    destination already held is planned: equal is `unchanged`, else the policy decides.
+    `mine` and `theirs` are both sides' portable shapes; the plan's action is replaced."""
+    record = plan.records[i]
+    fit = _Fit(plan.policy, plan.destination, plan.missing_secrets.get(i))
+    action = _existing(i, record, dest, mine, theirs, fit, graph, plan.actions)
+    _name_losses([record], [action], plan.destination)
+    plan.actions[i] = action
+    return action
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """What decides a record's action besides its content: the conflict policy, the
+    destination, and its secret values that are missing."""
+
+    policy: Policy
+    destination: Destination
+    missing: list[str] | None
+
+
+def _existing(
+    i: int,
+    record: Record,
+    dest: JSONObject,
+    mine: JSONObject,
+    theirs: JSONObject,
+    fit: _Fit,
+    graph: Graph,
+    actions: list[Action],
+) -> Action:
+    """The action of a record the destination holds as `dest` (see module doc)."""
+    kind = kind_named(record.kind)
+    own = kind.owned(dest, fit.destination)
+    if own:
+        return Action("unchanged", reason=own, dest=dest)
+    fields = differing(kind, mine, theirs)
+    if not fields:
+        return Action("unchanged", dest=dest)
+    if _only_late_missing(kind, mine, theirs) and _made_here(i, graph, actions):
+        # An interrupted import created it but did not finish it: finish, whatever the
+        # policy (nobody else made it this way).
+        action = Action("finish", fields, "completes an interrupted create", dest)
+    else:
+        action = _differs(kind, fields, dest, fit.policy, fit.missing)
+    secret = set(record.secrets.fields) if record.secrets else set()
+    action.changes = field_changes(kind, fields, mine, theirs, secret, ours_is_new=True)
+    return action
 
 
 def lacks(kind: Kind, destination: Destination) -> str | None:

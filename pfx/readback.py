@@ -1,23 +1,29 @@
 """Reading back what an import wrote, compared as the plan compares (pfx.comparison): the
 record whose create answer was lost, found by natural key (kinds without unique names: by name
-and content, a copy nobody has claimed); and every updated record, which must now hold the
-bundle's values or is failed, naming the fields that still differ.
+and content, a copy nobody has claimed); every updated record, which must now hold the
+bundle's values or is failed, naming the fields that still differ; and the automations another
+run created at the same time as this one (pfx.twins decides which copies stay).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pfx import retry
 from pfx.comparison import Inventory, bundle_index, differing, pair, portable_shape
+from pfx.errors import ApiError
 from pfx.ids import Index
 from pfx.jsontypes import JSONObject
-from pfx.kinds import kind_named
-from pfx.kinds.base import Kind
+from pfx.kinds import automation, kind_named
+from pfx.kinds.base import Call, Kind
 from pfx.losses import without
 from pfx.model import Record
 from pfx.outcomes import Ledger
 from pfx.server.api import Api
 from pfx.server.reading import read_kind
+from pfx.twins import staying
+
+TWIN = "another run made it at the same time; its copy stays, this run's copy was deleted"
 
 
 class ReadBack:
@@ -43,6 +49,87 @@ class ReadBack:
             if found is not None:
                 return found
         return None
+
+    def shapes(self, i: int, item: JSONObject) -> tuple[JSONObject, JSONObject]:
+        """Record `i` and the destination's `item` in the portable shapes the plan compares
+        (pfx.plan.replan: another run made it meanwhile)."""
+        kind = kind_named(self.records[i].kind)
+        theirs = portable_shape(kind.kept(item), self._index().tokens())
+        return self._ours(i), theirs
+
+    async def holds(self, i: int) -> bool:
+        """Whether the destination now holds record `i` as the bundle says (its late
+        references refused as duplicates: another run set them meanwhile)."""
+        found = await self.find(i)
+        if found is None:
+            return False
+        mine, theirs = self.shapes(i, found)
+        return not differing(kind_named(self.records[i].kind), unlisted(mine, found), theirs)
+
+    async def settle_twins(self) -> None:
+        """Automations this run created that another run created too, at once: this run's
+        copies that do not stay (pfx.twins) are deleted, and their records take a staying
+        copy, `unchanged`. Compared as created, before late references are set (automation
+        ids left out), so copies of both runs compare however far each has got."""
+        kind = automation.KIND
+        outcomes = self.ledger.outcomes
+        mine = {
+            i: o.destination_id
+            for i, o in outcomes.items()
+            if o.kind == kind.name and o.status == "created" and o.destination_id
+        }
+        if not mine:
+            return
+        items = await read_kind(self.api, kind)
+        tokens = self._index().tokens()
+        early = kind.early or (lambda shape: shape)
+        shapes = {
+            str(item.get("id")): early(portable_shape(kind.kept(item), tokens)) for item in items
+        }
+        ours = [j for j, r in enumerate(self.records) if r.kind == kind.name]
+        done: set[int] = set()
+        for i in sorted(mine):
+            if i in done:
+                continue
+            shape = early(self._ours(i))
+            name = self.records[i].data.get("name")
+            group = [
+                j
+                for j in ours
+                if self.records[j].data.get("name") == name
+                and not differing(kind, shape, early(self._ours(j)))
+            ]
+            done.update(group)
+            copies = [
+                (str(item.get("created", "")), str(item.get("id")))
+                for item in items
+                if item.get("name") == name
+                and not differing(kind, unlisted(shape, item), shapes[str(item.get("id"))])
+            ]
+            held = {
+                str(o.destination_id)
+                for j in group
+                if j not in mine and (o := outcomes.get(j)) is not None and o.destination_id
+            }
+            mine_here = {j: mine[j] for j in group if j in mine}
+            for j, other in staying(mine_here, copies, held, len(group)).items():
+                await self._give_up_copy(j, other)
+
+    async def _give_up_copy(self, i: int, other: str) -> None:
+        """Delete this run's copy of automation `i` and take `other`, a copy that stays."""
+        result = self.ledger.outcomes[i]
+        try:
+            await retry.repeat(self.api, Call("DELETE", f"/automations/{result.destination_id}"))
+        except ApiError as e:
+            note = f"another run made a copy at the same time, and deleting this one failed: {e}"
+            self.ledger.outcomes[i] = result.model_copy(update={"reason": note})
+            return
+        self.ledger.outcomes[i] = result.model_copy(
+            update={"status": "unchanged", "destination_id": other, "reason": TWIN}
+        )
+        record = self.records[i]
+        if record.id:
+            self.ids[record.id] = other
 
     async def verify_updates(self) -> None:
         """Read every updated record back: "updated" only if the server now holds the bundle's

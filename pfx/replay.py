@@ -9,7 +9,6 @@ answering ends the run at once, the rest `not-attempted`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 import anyio
@@ -24,13 +23,21 @@ from pfx.kinds import kind_named
 from pfx.kinds.base import Call, Kind
 from pfx.losses import fitted
 from pfx.model import Ref
-from pfx.outcomes import Ledger, api_failure, late_failure, outcome, written
+from pfx.outcomes import (
+    WRITES,
+    Ledger,
+    api_failure,
+    late_failure,
+    meanwhile_conflict,
+    outcome,
+    settled,
+    written,
+)
+from pfx.plan import replan
 from pfx.readback import ReadBack
 from pfx.secrets import set_path
 from pfx.secretsfile import SecretValues
 from pfx.server.api import Api
-
-Progress = Callable[[int, int], None]
 
 
 class Replay:
@@ -42,7 +49,6 @@ class Replay:
         ledger: Ledger,
         inventory: Inventory,
         secrets: SecretValues,
-        progress: Progress | None,
     ) -> None:
         self.api = api
         self.ledger = ledger
@@ -50,7 +56,6 @@ class Replay:
         self.records = ledger.records
         self.graph = ledger.graph
         self.secrets = secrets
-        self.progress = progress
         self.ids: dict[str, str] = dict(self.plan.ids)
         self.accepts = self.plan.accepts
         self.readback = ReadBack(api, ledger, inventory, self.ids)
@@ -60,6 +65,7 @@ class Replay:
         self._late_done: set[int] = set()
 
     async def run(self) -> None:
+        self.api.watcher.phase("writing")
         sorter = self.graph.sorter()
         send, receive = anyio.create_memory_object_stream[int](len(self.records) + 1)
         pending = 0
@@ -69,7 +75,7 @@ class Replay:
                 for i in sorter.get_ready():
                     if self.ledger.settle_now(i):
                         sorter.done(i)
-                        self._tick()
+                        self._tick(i)
                     else:
                         pending += 1
                         tg.start_soon(self._write, i, send)
@@ -80,15 +86,18 @@ class Replay:
                 done = await receive.receive()
                 pending -= 1
                 sorter.done(done)
-                self._tick()
+                self._tick(done)
+        if self.stopped is None:
+            # Before late references: those of a copy that does not stay are never set.
+            await self.readback.settle_twins()
         if self.stopped is None:
             await self._late()
         if self.stopped is None:
+            self.api.watcher.phase("checking")
             await self.readback.verify_updates()
 
-    def _tick(self) -> None:
-        if self.progress:
-            self.progress(len(self.ledger.outcomes), len(self.records))
+    def _tick(self, i: int) -> None:
+        self.api.watcher.settled(self.records[i].kind, len(self.ledger.outcomes), len(self.records))
 
     def _stop(self, error: Unreachable) -> None:
         if self.stopped is None:
@@ -101,14 +110,26 @@ class Replay:
         try:
             data = self._data(i)
             if action.verb == "create":
-                dest_id, note = await self._create(i, kind, data)
-                if dest_id and record.id:
-                    self.ids[record.id] = dest_id
-                self.ledger.settle(i, written(record, action, dest_id, note))
-                if self._only_self_late(i):
-                    # Its own schedules and limit follow the create at once, in parallel
-                    # with other writes, instead of queueing for the end of the run.
-                    await self._set_late(i)
+                dest_id, note, meanwhile = await self._create(i, kind, data)
+                if meanwhile is None:
+                    if dest_id and record.id:
+                        self.ids[record.id] = dest_id
+                    self.ledger.settle(i, written(record, action, dest_id, note))
+                    if self._only_self_late(i):
+                        # Its own schedules and limit follow the create at once, in parallel
+                        # with other writes, instead of queueing for the end of the run.
+                        await self._set_late(i)
+                    return
+                # Another run made it meanwhile: planned again as if it had been there.
+                mine, theirs = self.readback.shapes(i, meanwhile)
+                action = replan(self.plan, self.graph, i, meanwhile, mine, theirs)
+                action.reason = action.reason or note
+                if action.dest_id and record.id:
+                    self.ids[record.id] = action.dest_id
+            if action.verb == "conflict":
+                self.ledger.settle(i, meanwhile_conflict(record, action))
+            elif action.verb not in WRITES:
+                self.ledger.settle(i, settled(record, action))
             else:
                 assert action.dest is not None
                 # `finish` completes an interrupted create: kinds with late refs finish in
@@ -126,20 +147,27 @@ class Replay:
         finally:
             done.send_nowait(i)
 
-    async def _create(self, i: int, kind: Kind, data: JSONObject) -> tuple[str | None, str]:
-        """Run a record's create calls; (destination id, note)."""
+    async def _create(
+        self, i: int, kind: Kind, data: JSONObject
+    ) -> tuple[str | None, str, JSONObject | None]:
+        """Run a record's create calls: (destination id, note, None), or with the item that
+        another run made meanwhile as the third (its first call refused as a duplicate; the
+        other calls are then not sent)."""
         calls = fitted(kind.create(self.records[i], data), self.accepts)
         dest_id: str | None = None
         note = ""
         for n, call in enumerate(calls):
             response: JSON
             if n == 0 and call.method == "POST":
-                response, note = await retry.create(self.api, call, partial(self.readback.find, i))
+                made = await retry.create(self.api, call, partial(self.readback.find, i))
+                if made.meanwhile and isinstance(made.answer, dict):
+                    return None, made.note, made.answer
+                response, note = made.answer, made.note
             else:
                 response = await retry.repeat(self.api, call)
             if isinstance(response, dict):
                 dest_id = kind.created_id(response) or dest_id
-        return dest_id, note
+        return dest_id, note, None
 
     def _data(self, i: int) -> JSONObject:
         """The record's data with destination ids and secret values in place."""
@@ -197,5 +225,8 @@ class Replay:
             raise
         except ApiError as e:
             why = f"created, but setting its references failed: {e}"
+            # Refused as a duplicate: another run importing at the same time set them.
+            if e.status == 409 and await self.readback.holds(i):
+                why = None
         if why:
             self.ledger.outcomes[i] = result.model_copy(update={"status": "failed", "reason": why})

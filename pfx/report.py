@@ -19,6 +19,7 @@ from pfx.errors import EX_UNAVAILABLE
 from pfx.model import Loss
 from pfx.standby import Deferred, Held
 from pfx.tested import Untested
+from pfx.watched import WatchingAutomation
 
 Status = Literal[
     "created", "updated", "unchanged", "skipped", "blocked", "failed", "not-attempted",
@@ -114,6 +115,9 @@ class Report(BaseModel):
     # The destination's release when it is newer than the newest pfx is tested with; payloads
     # then follow its OpenAPI document as for any release.
     untested: Untested | None = None
+    # The destination's enabled automations that may act on the events this import's writes
+    # emit (pfx.watched): named by the plan, with a hint (README).
+    watched_by: list[WatchingAutomation] = Field(default_factory=list)
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Per kind, the number of records in each status (every status listed)."""

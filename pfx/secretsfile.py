@@ -67,11 +67,10 @@ def gather_secrets(
     passphrase: Callable[[], str] | None = None,
     secrets_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
-    decrypt: bool = True,
 ) -> SecretValues:
     """Every secret value import can use, decrypted up front so a wrong passphrase or a
-    tampered ciphertext stops the import before anything is written. With `decrypt` false
-    (a dry run) encrypted values count as present and no passphrase is asked for."""
+    tampered ciphertext stops the import (and its dry run alike) before anything is
+    written."""
     environ = os.environ if environ is None else environ
     supplied = read_secrets_file(secrets_file) if secrets_file else {}
     out = SecretValues()
@@ -90,8 +89,6 @@ def gather_secrets(
             out.values[i] = {p: get_path(record.data, p) for p in slot.fields}
             continue
         values: dict[str, JSON] = {}
-        if slot.mode == "encrypted" and not decrypt:
-            continue
         if slot.mode == "encrypted":
             if key is None:
                 if passphrase is None:

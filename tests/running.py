@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import re
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -70,3 +76,33 @@ def json_out(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
     value = orjson.loads(result.stdout)
     assert isinstance(value, dict)
     return value
+
+
+def in_terminal(
+    env: dict[str, str], *args: str | Path, timeout: float = 600
+) -> tuple[int, list[str]]:
+    """Run `python -m pfx ARGS` on a pseudo-terminal (stdin, stdout and stderr all on it, as in
+    a user's shell); its exit code and every line it drew, escape sequences removed (a line
+    redrawn in place counts once per drawing)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes pfx
+        os.execve(sys.executable, [sys.executable, "-m", "pfx", *map(str, args)], env)
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace"))
+    return os.waitstatus_to_exitcode(status), [s for s in re.split(r"[\r\n]+", text) if s.strip()]

@@ -104,7 +104,7 @@ def test_selector_help_lists_every_kind_of_the_registry() -> None:
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (("import", GOLDEN, "--bogus"), "no such option '--bogus' (see `pfx import --help`)"),
+        (("import", GOLDEN, "--zzzz"), "no such option '--zzzz' (see `pfx import --help`)"),
         (("import",), "missing argument 'BUNDLE' (see `pfx import --help`)"),
         (("export", "-p", "x"), "missing option '-o' / '--output' (see `pfx export --help`)"),
         (("import", GOLDEN, "--on-conflict", "x"), "invalid value for '--on-conflict'"),

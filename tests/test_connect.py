@@ -48,8 +48,11 @@ def test_custom_headers_reach_the_server(
         assert proxy.count() > 0
         bare = profile_env(tmp_path / "without", PREFECT_API_URL=proxy.url)
         refused = pfx(bare, "export", "-p", "p", "-o", tmp_path / "no.pfx")
+        quiet = pfx(bare, "export", "-p", "p", "-o", tmp_path / "no.pfx", "-q")
     assert refused.returncode == 69
-    assert "403" in one_line(refused.stderr)
+    # The notice of where it connects, then the error line (-q: that line alone).
+    assert "403" in refused.stderr.strip().splitlines()[-1]
+    assert one_line(quiet.stderr) == refused.stderr.strip().splitlines()[-1]
     assert GATE[1] not in refused.stdout + refused.stderr
     assert GATE[1].encode() not in (tmp_path / "ok.pfx").read_bytes()
 
@@ -109,7 +112,7 @@ def test_tls_settings_are_wired(new_server: Callable[[str], Server], tmp_path: P
         plain = profile_env(tmp_path / "plain", PREFECT_API_URL=proxy.url)
         refused = pfx(plain, "export", "-p", "p", "-o", tmp_path / "no.pfx")
         assert refused.returncode == 69
-        assert "certificate" in one_line(refused.stderr).lower()
+        assert "certificate" in refused.stderr.strip().splitlines()[-1].lower()
         skip = profile_env(
             tmp_path / "skip",
             PREFECT_API_URL=proxy.url,

@@ -14,12 +14,20 @@ QUICKLY = {UNREACHABLE_ENV: "1"}
 
 
 def test_unreachable_server(profiles_env: Callable[..., dict[str, str]], tmp_path: Path) -> None:
-    """A profile naming a closed port fails in one line naming the URL; no file appears."""
-    env = profiles_env(src=f"http://127.0.0.1:{free_port()}/api") | QUICKLY
+    """A profile naming a closed port fails in one error line naming the URL, after saying
+    where it connects and each retry as it happens (-q: the error line alone); no file
+    appears."""
+    url = f"http://127.0.0.1:{free_port()}/api"
+    env = profiles_env(src=url) | QUICKLY
     result = pfx(env, "export", "-p", "src", "-o", tmp_path / "x.pfx")
-    assert result.returncode == 69  # EX_UNAVAILABLE
-    line = one_line(result.stderr)
-    assert "cannot reach" in line and "127.0.0.1" in line
+    assert result.returncode == 69
+    *notices, line = result.stderr.strip().splitlines()
+    assert line.startswith("pfx: error: cannot reach") and "127.0.0.1" in line
+    assert notices[0].endswith(f"pfx: connecting to {url} (profile src)")
+    assert any("no connection" in n and "trying again in" in n for n in notices[1:])
+    quiet = pfx(env, "export", "-p", "src", "-o", tmp_path / "x.pfx", "-q")
+    assert quiet.returncode == 69
+    assert one_line(quiet.stderr) == line
     assert [p.name for p in tmp_path.iterdir()] == ["prefect-home"]
 
 
@@ -49,7 +57,11 @@ def test_wrong_password(
         profiles.write_text(text + 'PREFECT_API_AUTH_STRING = "admin:wrong-pw-123"\n')
         result = pfx(wrong, "export", "-p", "src", "-o", tmp_path / "x.pfx")
         assert result.returncode == 69
-        line = one_line(result.stderr)
+        # The notice of where it connects, then the error line (-q: that line alone).
+        *_, line = result.stderr.strip().splitlines()
+        assert line.startswith("pfx: error: ") and "Traceback" not in result.stderr
+        quiet = pfx(wrong, "export", "-p", "src", "-o", tmp_path / "x.pfx", "-q")
+        assert one_line(quiet.stderr) == line
         assert "credentials" in line and "wrong-pw-123" not in line
         profiles.write_text(text + 'PREFECT_API_AUTH_STRING = "admin:s3cret-pw"\n')
         ok(env, "export", "-p", "src", "-o", tmp_path / "y.pfx", "-q")

@@ -23,7 +23,7 @@ from fixtures.servers import Server, start_servers
 from pfx.bundle import encode
 from pfx.bundlefile import write_lines
 from tests.conftest import user_env
-from tests.running import by_key, load, ok, pfx
+from tests.running import by_key, load, ok, one_line, pfx
 
 pytestmark = pytest.mark.xdist_group("import")
 PASSPHRASE = "import tests passphrase"
@@ -119,7 +119,7 @@ def test_round_trip_through_an_air_gap(
     assert not differing, differing[:5]
 
     before = state(server.url)
-    again = pfx(env, "import", source.encrypted, "-p", "dst", "--report", report_path)
+    again = pfx(env, "import", source.encrypted, "-p", "dst", "--report", report_path, "--force")
     second = read_report(report_path)
     assert {
         o["status"] for o in second["outcomes"] if (o["kind"], tuple(o["key"])) not in missing
@@ -140,11 +140,26 @@ def test_dry_run_and_bad_bundles_write_nothing(
     assert dry.returncode == 4, dry.stdout + dry.stderr
     assert "created" in dry.stdout and "nothing written" in dry.stdout
     assert "needs secret values" in dry.stdout and "blocked" in dry.stdout
-    # An encrypted bundle plans without its passphrase.
+    # An encrypted bundle: the dry run checks the passphrase exactly as the run does (a green
+    # dry run must not hide a run that fails on it at once): none, or a wrong one, fails both
+    # alike before any request; the right one plans every secret as present.
     no_passphrase = {k: v for k, v in env.items() if k != "PFX_PASSPHRASE"}
-    dry = pfx(no_passphrase, "import", source.encrypted, "-p", "dst", "--dry-run")
+    for given in (no_passphrase, env | {"PFX_PASSPHRASE": "wrong"}):
+        dry = pfx(given, "import", source.encrypted, "-p", "dst", "--dry-run")
+        run = pfx(given, "import", source.encrypted, "-p", "dst")
+        assert dry.returncode == run.returncode == 2, dry.stdout + dry.stderr
+        assert one_line(dry.stderr) == one_line(run.stderr)
+        assert "passphrase" in dry.stderr
+    dry = pfx(env, "import", source.encrypted, "-p", "dst", "--dry-run")
     assert dry.returncode in (4, 6), dry.stdout + dry.stderr
     assert "needs secret values" not in dry.stdout and "created" in dry.stdout
+    # A secrets file the run could not use fails the dry run too.
+    broken = tmp_path / "secrets.json"
+    broken.write_text("{not json")
+    dry = pfx(env, "import", source.withheld, "-p", "dst", "--dry-run", "--secrets-file", broken)
+    run = pfx(env, "import", source.withheld, "-p", "dst", "--secrets-file", broken)
+    assert dry.returncode == run.returncode == 2
+    assert one_line(dry.stderr) == one_line(run.stderr)
     assert state(server.url) == before
 
     data = source.encrypted.read_bytes()
@@ -285,6 +300,7 @@ def test_partly_populated_destination(
         "update",
         "--report",
         report_path,
+        "--force",
     )
     report = read_report(report_path)
     outcome = {(o["kind"], tuple(o["key"])): o for o in report["outcomes"]}

@@ -73,6 +73,9 @@ CORE = {
     "pfx.select",
     "pfx.standby",
     "pfx.tested",
+    "pfx.twins",
+    "pfx.watched",
+    "pfx.watching",
     "pfx.zstdframe",
 }
 CORE_PACKAGES = ("pfx.kinds",)
@@ -111,7 +114,7 @@ SHELL = {
 }
 SHELL_PACKAGES = ("pfx.cli", "pfx.server")
 # Libraries that do I/O or belong to the shell's frameworks: never imported by the core.
-SHELL_LIBRARIES = ("click", "httpx", "anyio", "prefect", "zstandard")
+SHELL_LIBRARIES = ("click", "httpx", "anyio", "prefect", "zstandard", "rich")
 
 
 def modules() -> dict[str, Path]:

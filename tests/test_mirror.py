@@ -244,10 +244,11 @@ def test_the_guard_refuses_then_allows_and_lost_answers_are_read_back(world: Wor
         body = {"name": name, "type": "process"}
         assert httpx.post(f"{world.prod.url}/work_pools/", json=body).status_code == 201
     pools = len(read_all(world.prod.url, "work-pool"))
-    refused = pfx(world.env, "import", bundle_path, "-p", "prod", "--prune")
+    # -q: the refusal is the only line (no connecting notice before it).
+    refused = pfx(world.env, "import", bundle_path, "-p", "prod", "--prune", "-q")
     assert refused.returncode == 2
     assert f"refusing to prune 5 of {pools} work-pool records" in one_line(refused.stderr)
-    over = pfx(world.env, "import", bundle_path, "-p", "prod", "--prune", "--prune-max", "4")
+    over = pfx(world.env, "import", bundle_path, "-p", "prod", "--prune", "--prune-max", "4", "-q")
     assert over.returncode == 2 and "more than --prune-max 4" in one_line(over.stderr)
     assert len(read_all(world.prod.url, "work-pool")) == pools
 

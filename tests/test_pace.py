@@ -1,12 +1,19 @@
-"""Adaptive write concurrency (pure): how the allowance moves with simulated servers."""
+"""Adaptive write concurrency (pure): how the allowance moves with simulated servers; and
+--max-rate's even pace (Cadence) on a fake clock."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import random
 from dataclasses import dataclass
 
-from pfx.server.pace import CEILING, Pace
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pfx.server.pace import CEILING, Cadence, Pace
 
 
 @dataclass
@@ -166,3 +173,54 @@ def test_sqlite_with_the_default_ceiling_still_settles_at_one() -> None:
     seen = drive(Pace(), Simulated(capacity=1, jitter=0.3), 3000)
     tail = seen[1000:]
     assert sum(tail) / len(tail) < 1.3 and max(tail) <= 2
+
+
+# --- --max-rate: Cadence, on a fake clock -------------------------------------------------------
+
+
+def _starts(cap: int, arrivals: list[float]) -> list[float]:
+    """When requests arriving (wanting to start) at `arrivals` start under a cap of `cap` a
+    minute: each books its start on the clock it arrives at, as Api.request does."""
+    cadence = Cadence(cap)
+    return [t + cadence.book(t) for t in sorted(arrivals)]
+
+
+def _most_within(starts: list[float], window: float) -> int:
+    """The most starts inside any half-open window of `window` seconds (to a nanosecond:
+    60.0 + 1e-219 is 60.0 in floats, so starts exactly one window apart may round closer)."""
+    best = first = 0
+    for last, t in enumerate(starts):
+        while starts[first] <= t - window + 1e-9:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cap=st.integers(min_value=1, max_value=6000),
+    arrivals=st.lists(st.floats(min_value=0, max_value=600, allow_nan=False), max_size=400),
+)
+def test_max_rate_never_exceeds_the_cap_in_any_window(cap: int, arrivals: list[float]) -> None:
+    """However requests arrive (bursts of concurrent writers, idle stretches), no minute holds
+    more than the cap and no second more than its sixtieth (rounded up): evenly paced, no
+    burst, and no request starts before it arrives."""
+    starts = _starts(cap, arrivals)
+    assert all(s >= a for s, a in zip(starts, sorted(arrivals), strict=True))
+    assert all(b - a >= 60 / cap - 1e-9 for a, b in itertools.pairwise(starts))
+    if starts:
+        assert _most_within(starts, 60.0) <= cap
+        assert _most_within(starts, 1.0) <= math.ceil(cap / 60)
+
+
+def test_max_rate_is_reached_when_requests_keep_coming() -> None:
+    """Requests always waiting (a thousand at once) start exactly at the cap's pace."""
+    starts = _starts(600, [0.0] * 1000)
+    achieved = (len(starts) - 1) / (starts[-1] - starts[0]) * 60
+    assert achieved == pytest.approx(600)
+
+
+def test_idle_time_is_not_saved_up_for_a_burst() -> None:
+    """After ten idle minutes, a burst of requests is paced as before, not let through."""
+    starts = _starts(120, [0.0, 600.0, 600.0, 600.0])
+    assert starts == [0.0, 600.0, 600.5, 601.0]

@@ -15,6 +15,7 @@ from pfx.kinds import tag_limit
 from pfx.kinds.base import Listing
 from pfx.notification_policy import LISTING_PATH
 from pfx.server.reading import ServerRead, read_server
+from pfx.watching import Watcher
 
 V1_TAG: JSONObject = {
     "id": "11111111-1111-1111-1111-111111111111",
@@ -38,7 +39,11 @@ class FakeApi:
         self.fails = fails or {}
         self.read: list[str] = []
 
-    async def list_all(self, listing: Listing, *, counted: bool = True) -> list[JSONObject]:
+    watcher = Watcher()
+
+    async def list_all(
+        self, listing: Listing, *, counted: bool = True, seen: object = None
+    ) -> list[JSONObject]:
         self.read.append(listing.path)
         if listing.path in self.fails:
             raise ApiError(f"HTTP {self.fails[listing.path]}", self.fails[listing.path])

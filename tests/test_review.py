@@ -272,7 +272,8 @@ def test_diff_previews_a_map_and_selectors_offline(tmp_path: Path) -> None:
 
 def test_diff_exits_69_when_a_server_cannot_be_read(tmp_path: Path) -> None:
     """A server that does not answer, on either side, is exit 69 (EX_UNAVAILABLE) with one
-    line, never 1, which says the sides differ."""
+    error line (after the notices of where it connects and each retry; -q: that line alone),
+    never 1, which says the sides differ."""
     dev = write(tmp_path / "dev.pfx", environment("k8s-dev", "dev"))
     env = user_env(tmp_path / "home", dead="http://127.0.0.1:9/api") | {
         "PFX_UNREACHABLE_AFTER": "0.5"
@@ -280,7 +281,10 @@ def test_diff_exits_69_when_a_server_cannot_be_read(tmp_path: Path) -> None:
     for args in (("diff", dev, "-p", "dead"), ("diff", "--left-profile", "dead", dev)):
         done = pfx(env, *args, timeout=120)
         assert done.returncode == 69, (args, done.stdout, done.stderr)
-        assert one_line(done.stderr).startswith("pfx: error: ")
+        assert done.stderr.strip().splitlines()[-1].startswith("pfx: error: ")
+        quiet = pfx(env, *args, "-q", timeout=120)
+        assert quiet.returncode == 69
+        assert one_line(quiet.stderr).startswith("pfx: error: ")
 
 
 def in_terminal(args: list[str], env: dict[str, str]) -> str:

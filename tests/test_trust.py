@@ -114,9 +114,9 @@ def test_dry_run_predicts_the_run_record_by_record(
         client.post("/variables/", json={"name": variable.key[0], "value": "theirs"})
     for policy in ("skip", "update"):
         args = ("import", bundle, "-p", "dst", "--on-conflict", policy)
-        dry = pfx(env, *args, "--dry-run", "--report", tmp_path / "dry.json")
+        dry = pfx(env, *args, "--dry-run", "--report", tmp_path / "dry.json", "--force")
         predicted = outcomes(read_report(tmp_path / "dry.json"))
-        run = pfx(env, *args, "--report", tmp_path / "run.json")
+        run = pfx(env, *args, "--report", tmp_path / "run.json", "--force")
         happened = outcomes(read_report(tmp_path / "run.json"))
         assert dry.returncode == run.returncode, dry.stdout + run.stdout
         assert run.returncode == (4 if policy == "update" else run.returncode)
@@ -213,7 +213,7 @@ def test_a_dead_destination_stops_the_run_in_one_line_and_a_rerun_completes(
     restarted = start_server(servers_workdir, server.name)
     try:
         env = env_for(tmp_path, dst=restarted)
-        pfx(env, "import", bundle, "-p", "dst", "--report", report_path)
+        pfx(env, "import", bundle, "-p", "dst", "--report", report_path, "--force")
         census_equal(bundle, restarted, tmp_path, report_path)
     finally:
         restarted.stop()

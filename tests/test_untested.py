@@ -55,7 +55,7 @@ def test_export_plan_and_inspect_name_a_newer_server_and_go_on(
         bundle, report = tmp_path / "snap.pfx", tmp_path / "report.json"
         exported = ok(env, "export", "-p", "newer", "-o", bundle)
         assert f"note: {LINE} ({NEWEST_TESTED})" in exported.stdout
-        summary = json_out(ok(env, "export", "-p", "newer", "-o", bundle, "--json"))
+        summary = json_out(ok(env, "export", "-p", "newer", "-o", bundle, "--json", "--force"))
         assert summary["untested"] == {"release": "3.10.0", "newest_tested": NEWEST_TESTED}
         assert LINE in ok(env, "inspect", bundle).stdout
         assert json_out(ok(env, "inspect", bundle, "--json"))["untested"] == {

@@ -1,15 +1,16 @@
 """The `pfx` command line: a thin click layer over the library.
 
-group.py holds the group and its shared options; commands.py, workflows.py and backups.py
+group.py holds the group and its shared options; commands.py, importcommand.py, workflows.py
+and backups.py
 register their commands onto it when imported here.
 """
 
 from __future__ import annotations
 
-from pfx.cli import backups, commands, workflows
+from pfx.cli import backups, commands, importcommand, workflows
 from pfx.cli.group import cli
 
-__all__ = ["backups", "cli", "commands", "main", "workflows"]
+__all__ = ["backups", "cli", "commands", "importcommand", "main", "workflows"]
 
 
 def main() -> None:

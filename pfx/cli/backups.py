@@ -20,7 +20,9 @@ from pfx.cli.group import (
     concurrency_option,
     debug,
     passphrase_option,
+    quiet_option,
     selector_options,
+    server_options,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,6 +81,8 @@ stays; the newest snapshot is always kept; without --keep-* every snapshot is ke
 )
 @concurrency_option("Most requests in flight at once against the source API.")
 @selector_options
+@server_options
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
 def backup(
@@ -97,6 +101,9 @@ def backup(
     keep_daily: int,
     keep_weekly: int,
     keep_monthly: int,
+    verbose: bool,
+    max_rate: int | None,
+    quiet: bool,
 ) -> None:
     """Back up a server into a snapshot repository, then apply the retention policy.
 
@@ -115,7 +122,7 @@ def backup(
     with fail_cleanly(debug(ctx)):
         import os
 
-        from pfx import output as out
+        from pfx.cli.progress import conducting
         from pfx.passphrase import read_passphrase
         from pfx.repository.backing import backup as run_backup
         from pfx.repository.retention import Policy
@@ -127,21 +134,25 @@ def backup(
             passphrase = read_passphrase(passphrase_file, confirm=True)
         elif mode is None:
             passphrase = os.environ.get("PFX_PASSPHRASE") or None
-        result = run_backup(
-            repository,
-            profile,
-            secrets=mode,  # type: ignore[arg-type]
-            passphrase=passphrase,
-            policy=Policy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly),
-            include=include,
-            exclude=exclude,
-            dry_run=dry_run,
-            progress=None if as_json else out.export_progress(),
-            concurrency=concurrency,
-        )
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = run_backup(
+                repository,
+                profile,
+                secrets=mode,  # type: ignore[arg-type]
+                passphrase=passphrase,
+                policy=Policy(keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly),
+                include=include,
+                exclude=exclude,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                conduct=conduct,
+            )
         for note in result.notes:
             click.echo(f"pfx: note: {note}", err=True)
-        click.echo(backup_json(result) if as_json else backup_text(result))
+        if as_json:
+            click.echo(backup_json(result))
+        elif not quiet:
+            click.echo(backup_text(result))
 
 
 @cli.command()

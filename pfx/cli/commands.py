@@ -1,4 +1,5 @@
-"""The commands that move a bundle: export, inspect, verify, import and secrets template.
+"""The commands that move a bundle: export, inspect, verify and secrets template (import has
+its own module, importcommand.py).
 
 Every command calls one library function inside `boundary.fail_cleanly`, the only place an
 exception becomes output. The commands around a move (diff, cutover, render) live in
@@ -21,13 +22,16 @@ from pfx.cli.group import (
     cli,
     concurrency_option,
     debug,
+    force_option,
     passphrase_option,
+    quiet_option,
     selector_options,
+    server_options,
 )
-from pfx.server.pace import CEILING
+from pfx.errors import UsageError
 
 if TYPE_CHECKING:
-    from pfx.mapping import EnvMap
+    pass
 
 
 @cli.command(epilog=SELECTORS_HELP)
@@ -37,8 +41,9 @@ if TYPE_CHECKING:
     "--output",
     required=True,
     type=click.Path(path_type=Path),
-    help="Bundle file to write (written to a temporary name, then renamed).",
+    help="Bundle file to write (written to a temporary name, then renamed); - for stdout.",
 )
+@force_option("the bundle file")
 @click.option(
     "--secrets",
     "secrets",
@@ -53,33 +58,44 @@ if TYPE_CHECKING:
 )
 @concurrency_option("Most requests in flight at once against the source API.")
 @selector_options
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@server_options
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
 def export(
     ctx: click.Context,
     profile: str | None,
     output: Path,
+    force: bool,
     secrets: str,
     passphrase_file: Path | None,
     concurrency: int,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
+    verbose: bool,
+    max_rate: int | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Read every resource of a profile into one bundle file (needs only the source API).
 
     With --include/--exclude, a partial bundle: the selected records and what they need;
-    its manifest records the selectors (`pfx inspect` shows them).
+    its manifest records the selectors (`pfx inspect` shows them). With -o -, the bundle
+    goes to stdout and nothing else does (`pfx export -p src -o - | pfx import - -p dst`).
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.cli.progress import conducting
         from pfx.exporting import export_bundle
-        from pfx.files import check_writable
+        from pfx.files import check_output, is_stdout
         from pfx.passphrase import given_passphrase, read_passphrase
 
-        check_writable(output)
+        piped = is_stdout(output)
+        if piped and as_json:
+            raise UsageError("-o - sends the bundle to stdout, where --json would go too")
+        if piped and sys.stdout.isatty():
+            raise UsageError("-o - would write a binary bundle to a terminal: pipe or redirect it")
+        check_output(output, force=force, inputs=[passphrase_file], option="-o")
         mode = SECRETS_CHOICES[secrets]
         passphrase = (
             read_passphrase(passphrase_file, confirm=True)
@@ -90,21 +106,22 @@ def export(
             click.echo(
                 "pfx: warning: secret values will be written in clear to the bundle", err=True
             )
-        progress = None if (quiet or as_json) else out.export_progress()
-        result = export_bundle(
-            output,
-            profile,
-            secrets=mode,  # type: ignore[arg-type]
-            passphrase=passphrase,
-            progress=progress,
-            concurrency=concurrency,
-            include=include,
-            exclude=exclude,
-        )
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = export_bundle(
+                output,
+                profile,
+                secrets=mode,  # type: ignore[arg-type]
+                passphrase=passphrase,
+                concurrency=concurrency,
+                include=include,
+                exclude=exclude,
+                conduct=conduct,
+            )
         if as_json:
             click.echo(out.export_json(result))
         elif not quiet:
-            click.echo(out.export_text(result))
+            # With the bundle on stdout, nothing else may go there.
+            click.echo(out.export_text(result), err=piped)
 
 
 @cli.command()
@@ -163,7 +180,7 @@ def inspect(ctx: click.Context, bundle: Path, as_json: bool, graph: bool, form: 
 @cli.command()
 @click.argument("bundle", type=BUNDLE)
 @passphrase_option("the bundle was sealed with: checks its authenticity and secrets", prompt=False)
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing; the exit code tells.")
+@quiet_option
 @click.pass_context
 def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet: bool) -> None:
     """Check a bundle's integrity and invariants; exit 0 only if it is intact (no server).
@@ -181,191 +198,6 @@ def verify(ctx: click.Context, bundle: Path, passphrase_file: Path | None, quiet
         if not quiet:
             out.warn_reading(bundle, manifest)
             click.echo(out.verify_text(bundle, manifest, checked=passphrase is not None))
-
-
-@cli.command("import", epilog=SELECTORS_HELP)
-@click.argument("bundle", type=BUNDLE)
-@click.option("-p", "--profile", help="Prefect profile to write to (default: the active one).")
-@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
-@click.option(
-    "--on-conflict",
-    type=click.Choice(["skip", "update", "fail"]),
-    default="skip",
-    show_default=True,
-    help="Records that exist with different content: keep the destination's (skip), "
-    "overwrite it (update), or refuse to import anything (fail).",
-)
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the full report as JSON to this file.",
-)
-@click.option(
-    "--secrets-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="JSON file supplying withheld secret values (see `pfx secrets template`).",
-)
-@click.option(
-    "--accept-losses",
-    is_flag=True,
-    help="Count records that arrive with named losses (fields the destination cannot hold, "
-    "listed by --dry-run) as complete: exit 0 instead of 5.",
-)
-@passphrase_option("of an encrypted or sealed bundle (a sealed one is authenticated with it)")
-@concurrency_option(
-    "Ceiling of concurrent writes; the actual number adapts to the server.", default=CEILING
-)
-@selector_options
-@click.option(
-    "--map",
-    "map_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="TOML map applied before planning: renames, variable values, patches (README).",
-)
-@click.option(
-    "--standby",
-    is_flag=True,
-    help="Arrive held back: deployments paused, automations disabled; the --report records "
-    "what to turn on with `pfx cutover`.",
-)
-@click.option(
-    "--prune",
-    is_flag=True,
-    help="Also delete the destination's records that the bundle does not hold, within its "
-    "scope (its kinds, its and --include/--exclude's selection; never the destination's system "
-    "types); one still used by something that stays is kept (README: Prune).",
-)
-@click.option(
-    "--prune-max",
-    metavar="N|all",
-    callback=lambda _ctx, _param, value: _prune_max(value),
-    help="Allow --prune up to N deletions in all (or all), instead of refusing to delete more "
-    "than half of the destination's records of any kind.",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors and the summary line.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-@click.pass_context
-def import_(
-    ctx: click.Context,
-    bundle: Path,
-    profile: str | None,
-    dry_run: bool,
-    on_conflict: str,
-    report_path: Path | None,
-    secrets_file: Path | None,
-    accept_losses: bool,
-    passphrase_file: Path | None,
-    concurrency: int,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    map_path: Path | None,
-    standby: bool,
-    prune: bool,
-    prune_max: int | str | None,
-    quiet: bool,
-    as_json: bool,
-) -> None:
-    """Plan a bundle against a profile's server and create what is missing (needs only the
-    destination API); with --prune, also delete what the bundle does not hold.
-
-    \b
-    Exit codes (a CI job can gate on them):
-      0  complete: every record created, updated or unchanged
-      2  usage error or a bad bundle; nothing written
-      3  complete except records that differ on the destination, kept by --on-conflict skip,
-         or that --prune kept because something that stays still uses them
-      4  records failed, were blocked, unsupported, or lack secret values
-      5  records arrived with named losses: fields this destination cannot hold
-         (0 with --accept-losses)
-      6  --dry-run only: changes would be written (0: nothing would change)
-      69 the run stopped: the destination stopped answering or refused the credentials
-      70 internal error; 130 interrupted
-    Precedence: 4 > 5 > 3 > 6 > 0. Every stop still writes --report.
-    """
-    with fail_cleanly(debug(ctx)):
-        from pfx import output as out
-        from pfx.bundlefile import read_manifest
-        from pfx.deleting import deleted_path
-        from pfx.files import check_writable
-        from pfx.importing import ImportStopped, Prune, import_bundle
-        from pfx.passphrase import Passphrase
-        from pfx.promotion import Promotion
-
-        if report_path is not None:
-            check_writable(report_path)
-        if standby and report_path is None:
-            from pfx.errors import UsageError
-
-            raise UsageError("--standby needs --report FILE (pfx cutover reads it)")
-        if prune_max is not None and not prune:
-            from pfx.errors import UsageError
-
-            raise UsageError("--prune-max limits --prune: give both")
-        pruning = None
-        if prune:
-            keep = deleted_path(report_path) if report_path is not None else None
-            pruning = Prune(prune_max, None if dry_run else keep)  # type: ignore[arg-type]
-        promotion = Promotion(include, exclude, read_map(map_path), standby)
-        passphrase = Passphrase(passphrase_file)
-        out.warn_reading(bundle, read_manifest(bundle), passphrase.given())
-        progress = None if (quiet or as_json) else out.import_progress()
-        try:
-            result = import_bundle(
-                bundle,
-                profile,
-                on_conflict=on_conflict,  # type: ignore[arg-type]
-                dry_run=dry_run,
-                passphrase=passphrase,
-                secrets_file=secrets_file,
-                concurrency=concurrency,
-                progress=progress,
-                accept_losses=accept_losses,
-                promotion=promotion,
-                prune=pruning,
-            )
-        except ImportStopped as stop:
-            if report_path is not None:
-                out.write_report(report_path, stop.report)
-            raise
-        if report_path is not None:
-            out.write_report(report_path, result.report)
-        if not (quiet or as_json) and result.prepared is not None:
-            notes = out.promotion_text(result.prepared)
-            if notes:
-                click.echo(notes)
-        if as_json:
-            click.echo(result.report.model_dump_json())
-        elif dry_run:
-            click.echo(out.plan_text(result.plan, result.report))
-        else:
-            click.echo(out.report_text(result.report, quiet=quiet))
-        sys.exit(result.report.exit_code)
-
-
-def _prune_max(value: str | None) -> int | str | None:
-    """--prune-max: a count of deletions (0 or more), or `all`."""
-    if value is None or value == "all":
-        return value
-    if value.isdigit():
-        return int(value)
-    raise click.BadParameter(f"{value!r}: expected a number of deletions or 'all'")
-
-
-def read_map(path: Path | None) -> EnvMap | None:
-    """The parsed --map file, or None."""
-    if path is None:
-        return None
-    from pfx.errors import UsageError
-    from pfx.mapping import parse_mapping
-
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read map {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"map {path} is not UTF-8 text (TOML is)") from None
-    return parse_mapping(text, str(path))
 
 
 @cli.group()

@@ -43,6 +43,44 @@ def concurrency_option(text: str, default: int = 8) -> Callable[[F], F]:
     )
 
 
+QUIET_HELP = (
+    "Print no progress, notices or summary; errors and warnings still go to stderr, and what "
+    "was asked for (--json, a bundle or report on stdout) still comes."
+)
+
+
+def quiet_option(f: F) -> F:
+    """-q/--quiet, one meaning for every command (QUIET_HELP)."""
+    return click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)(f)
+
+
+def force_option(what: str) -> Callable[[F], F]:
+    """--force, shared by every command that writes a file: replace `what` if it exists."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help=f"Replace {what} if it exists (never a file this command reads, such as the bundle).",
+    )
+
+
+def server_options(f: F) -> F:
+    """-v/--verbose and --max-rate, shared by every command that talks to a server."""
+    f = click.option(
+        "--max-rate",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Send at most N requests a minute, evenly paced (Prefect Cloud's rate limits are "
+        "per account and shared with its workers: leave them room).",
+    )(f)
+    return click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help="Log each request on stderr: method, path, status, milliseconds (never headers "
+        "or bodies).",
+    )(f)
+
+
 def kinds_help(width: int = 88) -> str:
     """Every kind of the registry (pfx.kinds), in bundle order, wrapped for --help."""
     names = ", ".join(kind.name for kind in KINDS) + "."

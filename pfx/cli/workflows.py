@@ -15,8 +15,11 @@ from pfx.cli.group import (
     cli,
     concurrency_option,
     debug,
+    force_option,
     passphrase_option,
+    quiet_option,
     selector_options,
+    server_options,
 )
 
 
@@ -51,6 +54,8 @@ from pfx.cli.group import (
     "the bundles were sealed with: checks their authenticity and compares secret values",
     prompt=False,
 )
+@server_options
+@quiet_option
 @click.pass_context
 def diff(
     ctx: click.Context,
@@ -65,6 +70,9 @@ def diff(
     map_path: Path | None,
     concurrency: int,
     passphrase_file: Path | None,
+    verbose: bool,
+    max_rate: int | None,
+    quiet: bool,
 ) -> None:
     """What changes from LEFT to RIGHT: each side a bundle or a live server.
 
@@ -92,7 +100,8 @@ def diff(
         from pfx import output as out
         from pfx.bundlefile import read_manifest
         from pfx.changetext import diff_text
-        from pfx.cli.commands import read_map
+        from pfx.cli.importcommand import read_map
+        from pfx.cli.progress import conducting
         from pfx.diffing import diff_sources
         from pfx.errors import UsageError
         from pfx.passphrase import given_passphrase
@@ -104,17 +113,19 @@ def diff(
             left, right = None, (bundles[0] if bundles else None)
         envmap = read_map(map_path)
         passphrase = given_passphrase(passphrase_file)
-        result = diff_sources(
-            left,
-            right,
-            profile,
-            left_profile=left_profile,
-            concurrency=concurrency,
-            passphrase=passphrase,
-            include=include,
-            exclude=exclude,
-            envmap=envmap,
-        )
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = diff_sources(
+                left,
+                right,
+                profile,
+                left_profile=left_profile,
+                concurrency=concurrency,
+                passphrase=passphrase,
+                include=include,
+                exclude=exclude,
+                envmap=envmap,
+                conduct=conduct,
+            )
         for path in bundles:
             out.warn_reading(path, read_manifest(path), passphrase)
         if as_json:
@@ -133,6 +144,8 @@ def diff(
     "of the bundle beside the report that keeps what --prune deletes (--rollback restores it)",
     prompt=False,
 )
+@server_options
+@quiet_option
 @click.pass_context
 def cutover_(
     ctx: click.Context,
@@ -141,6 +154,9 @@ def cutover_(
     rollback: bool,
     dry_run: bool,
     passphrase_file: Path | None,
+    verbose: bool,
+    max_rate: int | None,
+    quiet: bool,
 ) -> None:
     """Turn on what `pfx import --standby --report REPORT` held back: set exactly those
     deployments and automations to the bundle's states (idempotent); with --prune, delete
@@ -160,17 +176,21 @@ def cutover_(
     """
     with fail_cleanly(debug(ctx)):
         from pfx import output as out
+        from pfx.cli.progress import conducting
         from pfx.cutover import cutover
         from pfx.passphrase import Passphrase
 
-        result = cutover(
-            report,
-            profile,
-            rollback=rollback,
-            dry_run=dry_run,
-            passphrase=Passphrase(passphrase_file),
-        )
-        click.echo(out.cutover_text(result))
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = cutover(
+                report,
+                profile,
+                rollback=rollback,
+                dry_run=dry_run,
+                passphrase=Passphrase(passphrase_file),
+                conduct=conduct,
+            )
+        if not quiet or (result.exit_code and not dry_run):
+            click.echo(out.cutover_text(result), err=quiet)
         sys.exit(result.exit_code)
 
 
@@ -192,12 +212,15 @@ def cutover_(
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory to write into (created if missing; each file written atomically).",
 )
+@force_option("files in the directory that pfx did not write, or that were edited since")
 @selector_options
 @concurrency_option("Most requests in flight at once against a live server.")
 @passphrase_option("the bundle was sealed with: checks its authenticity first", prompt=False)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print what was written and left out as JSON."
 )
+@server_options
+@quiet_option
 @click.pass_context
 def render(
     ctx: click.Context,
@@ -205,11 +228,15 @@ def render(
     profile: str | None,
     target: str,
     output: Path,
+    force: bool,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     concurrency: int,
     passphrase_file: Path | None,
     as_json: bool,
+    verbose: bool,
+    max_rate: int | None,
+    quiet: bool,
 ) -> None:
     """Render a bundle (or a live server) as code: prefect.yaml for `prefect deploy`, an
     automations file and a companion file of `prefect` commands; list every field left out.
@@ -217,30 +244,37 @@ def render(
     \b
       pfx render snap.pfx --to prefect-yaml -o infra/
       pfx render -p prod -o infra/ --include 'deployment:etl-*/*'
+
+    pfx replaces only the files it wrote itself, unchanged since (it records them in
+    .pfx-render.json in the directory); other files of those names need --force.
     """
     with fail_cleanly(debug(ctx)):
         import orjson
 
         from pfx.bundlefile import read_manifest
+        from pfx.cli.progress import conducting
         from pfx.passphrase import given_passphrase
         from pfx.render.core import summary_json, summary_text
         from pfx.render.files import render_to
 
         passphrase = given_passphrase(passphrase_file)
-        result = render_to(
-            output,
-            bundle,
-            profile,
-            include=include,
-            exclude=exclude,
-            concurrency=concurrency,
-            passphrase=passphrase,
-        )
+        with conducting(quiet=quiet, verbose=verbose, max_rate=max_rate) as conduct:
+            result = render_to(
+                output,
+                bundle,
+                profile,
+                include=include,
+                exclude=exclude,
+                concurrency=concurrency,
+                passphrase=passphrase,
+                force=force,
+                conduct=conduct,
+            )
         written = [str(p) for p in result.written]
         if as_json:
             summary = summary_json(result.rendering, written, result.source)
             click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-        else:
+        elif not quiet:
             click.echo(summary_text(result.rendering, written, result.source))
         if bundle is not None and profile is None:
             from pfx.output import warn_reading

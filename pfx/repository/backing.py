@@ -8,7 +8,7 @@ empty), and retention runs only after the backup itself succeeded.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +28,8 @@ from pfx.repository.repo import (
 )
 from pfx.repository.retention import Decision, Policy, Snapshot, apply_policy
 from pfx.repository.store import Missing
+from pfx.watching import Conduct
 
-Progress = Callable[[str, int], None]
 WITHHELD_NOTE = (
     "secret values withheld: no passphrase (set PFX_PASSPHRASE or --passphrase-file to keep "
     "them, encrypted)"
@@ -81,8 +81,8 @@ def backup(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     dry_run: bool = False,
-    progress: Progress | None = None,
     concurrency: int = 8,
+    conduct: Conduct | None = None,
 ) -> BackupResult:
     """Back up `profile`'s server (or `target`) into `repository` (see module doc)."""
     policy = policy or Policy()
@@ -99,8 +99,8 @@ def backup(
             target=target,
             secrets=mode,
             passphrase=passphrase if mode == "encrypted" else None,
-            progress=progress,
             concurrency=concurrency,
+            conduct=conduct,
             include=include,
             exclude=exclude,
         )

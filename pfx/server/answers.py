@@ -148,6 +148,20 @@ def _validation_summary(raw: JSON) -> str:
     return "unexpected error body"
 
 
+def retry_cause(answer: Answer) -> str:
+    """Why an answer is retried, in a few words."""
+    if answer.status == 429:
+        return "HTTP 429 (rate limited)"
+    if answer.rolled_back:
+        return "HTTP 503 (the server's database is busy)"
+    return f"HTTP {answer.status}"
+
+
+def retry_line(method: str, path: str, cause: str, wait: float, attempt: int) -> str:
+    """The notice of one retry as it happens: what failed, and when it is tried again."""
+    return f"{method} {path}: {cause}; trying again in {wait:.1f} s (attempt {attempt + 1})"
+
+
 def retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (None when absent or not a number)."""
     try:

@@ -5,14 +5,17 @@ means (retry, done, unknown write, gone) is pfx.server.answers' to judge. Low-le
 become ApiError with one line fit for the user; 409 and other per-record answers are raised as
 ApiError with `status` so pipelines can turn them into outcomes. Nothing outside this module
 opens a connection to Prefect.
+
+Every request passes here, so here the run's watcher (pfx.watching) hears where it connects,
+each retry as it happens and each request (-v), and here `--max-rate` paces every request
+(pfx.server.pace.Cadence).
 """
 
 from __future__ import annotations
 
-import base64
-import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -20,7 +23,7 @@ import anyio
 import httpx
 import orjson
 
-from pfx.errors import ApiError, Unreachable, UsageError, WriteUnknown
+from pfx.errors import ApiError, Unreachable, WriteUnknown
 from pfx.jsontypes import JSON, JSONObject
 from pfx.kinds.base import Call, Listing
 from pfx.profiles import Target
@@ -31,18 +34,17 @@ from pfx.server.answers import (
     is_read,
     judge,
     judge_silence,
-    retry_after,
+    retry_cause,
+    retry_line,
 )
+from pfx.server.client import FALLBACK_API_VERSION, error_answer, hopeless, http_client, reason
 from pfx.server.csrf import CsrfToken
-from pfx.server.pace import Pace, write_kind
+from pfx.server.pace import Cadence, Pace, write_kind
+from pfx.watching import Conduct
 
 PAGE = 200
-# Sent until the server's own `/version` is known, and where it offers none.
-FALLBACK_API_VERSION = "0.8.4"
-# Headers Prefect's own client will not let custom headers override.
-PROTECTED = frozenset({"user-agent", "prefect-csrf-token", "prefect-csrf-client"})
-# Below uvicorn's 5 s keep-alive: a request never goes out on a connection being closed.
-KEEPALIVE_S = 4.0
+# Hears a listing's items read so far, and of how many (None: not known yet).
+Seen = Callable[[int, int | None], None]
 # Connection failures that happen before anything is sent: always safe to try again.
 UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -59,31 +61,26 @@ class Stats:
 class Api:
     """A session with one Prefect API. Use as `async with Api(target) as api:`."""
 
-    def __init__(self, target: Target, *, concurrency: int = 8) -> None:
+    def __init__(
+        self, target: Target, *, concurrency: int = 8, conduct: Conduct | None = None
+    ) -> None:
         self.target = target
         self.stats = Stats()
         self.pace = Pace(ceiling=max(1, concurrency))
+        conduct = conduct or Conduct()
+        self.watcher = conduct.watcher
+        self._cadence = Cadence(conduct.max_rate) if conduct.max_rate else None
         self._in_flight = 0
         self._waiters: deque[anyio.Event] = deque()
         self._resume_at = 0.0
         self._api_version: str | None = None
         self._csrf = CsrfToken(enabled=target.csrf and not target.cloud)
-        self._http = httpx.AsyncClient(
-            base_url=target.url + "/",
-            headers=_headers(target),
-            verify=_verify(target.verify),
-            timeout=httpx.Timeout(target.timeout, connect=min(10.0, target.timeout)),
-            limits=httpx.Limits(
-                # Every write allowed in flight, and room for reads beside them.
-                max_connections=max(32, concurrency + 8),
-                max_keepalive_connections=max(32, concurrency + 8),
-                keepalive_expiry=KEEPALIVE_S,
-            ),
-            trust_env=True,
-            follow_redirects=True,
-        )
+        self._http = http_client(target, concurrency)
 
     async def __aenter__(self) -> Api:
+        self.watcher.phase("connecting")
+        profile = f" (profile {self.target.profile})" if self.target.profile else ""
+        self.watcher.notice(f"connecting to {self.target.public_url}{profile}")
         try:
             version = await self.api_version()
         except BaseException:
@@ -121,10 +118,12 @@ class Api:
             headers = {"Content-Type": "application/json"} if content is not None else {}
             if method != "GET":
                 headers |= await self._csrf_headers()
+            await self._wait_for_turn()
             started = time.monotonic()
             try:
                 response = await self._http.request(method, url, content=content, headers=headers)
             except UNSENT as e:
+                self._heard(method, path, None, started)
                 refused_since = refused_since or started
                 silence = judge_silence(
                     read=read,
@@ -132,21 +131,28 @@ class Api:
                     tries=attempt,
                     silent_for=time.monotonic() - refused_since,
                     give_up_after=self.target.unreachable_after,
-                    hopeless=_hopeless(e),
+                    hopeless=hopeless(e),
                 )
-                await self._after_silence(silence, method, path, e)
+                await self._after_silence(silence, method, path, e, attempt, sent=False)
                 continue
             except httpx.TransportError as e:
+                self._heard(method, path, None, started)
                 lost += 1
                 await self._after_silence(
-                    judge_silence(read=read, sent=True, tries=lost), method, path, e
+                    judge_silence(read=read, sent=True, tries=lost),
+                    method,
+                    path,
+                    e,
+                    lost,
+                    sent=True,
                 )
                 continue
             refused_since = None
             self.stats.requests += 1
             status = response.status_code
+            self._heard(method, path, status, started)
             self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-            answer = Answer(status) if status < 400 else _answer(response)
+            answer = Answer(status) if status < 400 else error_answer(response)
             judged = judge(answer, read=read, attempt=attempt, csrf_retried=csrf_retried)
             if judged.verdict == "done":
                 if not read:
@@ -159,6 +165,9 @@ class Api:
                 continue
             if judged.verdict == "retry":
                 self.stats.retries += 1
+                self.watcher.notice(
+                    retry_line(method, path, retry_cause(answer), judged.wait, attempt)
+                )
                 if judged.pushback:
                     self.pace.on_pushback()
                 if judged.everyone:
@@ -179,18 +188,27 @@ class Api:
             raise failure(public, method, path, answer)
 
     async def _after_silence(
-        self, judged: Judgement, method: str, path: str, error: Exception
+        self,
+        judged: Judgement,
+        method: str,
+        path: str,
+        error: Exception,
+        tries: int,
+        *,
+        sent: bool,
     ) -> None:
         """Wait before sending again, or raise what no answer means (see judge_silence)."""
         public = self.target.public_url
         if judged.verdict == "unknown-write":
             raise WriteUnknown(
-                f"{public}: the answer to {method} {path} was lost ({_reason(error)}); "
+                f"{public}: the answer to {method} {path} was lost ({reason(error)}); "
                 "the server may have applied it"
             ) from None
         if judged.verdict == "unreachable":
-            raise Unreachable(f"cannot reach {public}: {_reason(error)}") from None
+            raise Unreachable(f"cannot reach {public}: {reason(error)}") from None
         self.stats.retries += 1
+        cause = f"no answer ({reason(error)})" if sent else f"no connection ({reason(error)})"
+        self.watcher.notice(retry_line(method, path, cause, judged.wait, tries))
         await anyio.sleep(judged.wait)
 
     def _decoded(self, response: httpx.Response, method: str, path: str) -> JSON:
@@ -242,6 +260,17 @@ class Api:
         if delay > 0:
             await anyio.sleep(delay)
 
+    async def _wait_for_turn(self) -> None:
+        """Wait for this request's start under --max-rate (pace.Cadence), if one is set."""
+        if self._cadence is not None:
+            delay = self._cadence.book(time.monotonic())
+            if delay > 0:
+                await anyio.sleep(delay)
+
+    def _heard(self, method: str, path: str, status: int | None, started: float) -> None:
+        """Tell the watcher of one request (for -v): never its headers or body."""
+        self.watcher.request(method, path, status, (time.monotonic() - started) * 1000)
+
     async def _csrf_headers(self) -> dict[str, str]:
         """The CSRF headers for a change request, fetching a token first where needed."""
         csrf = self._csrf
@@ -264,20 +293,23 @@ class Api:
                 csrf.accept(answer)
         return csrf.headers() if csrf.enabled else {}
 
-    async def list_all(self, listing: Listing, *, counted: bool = True) -> list[JSONObject]:
+    async def list_all(
+        self, listing: Listing, *, counted: bool = True, seen: Seen | None = None
+    ) -> list[JSONObject]:
         """Every item of a listing, paged explicitly; checked against the server's count.
 
         Offset paging over a list that changes meanwhile can skip items: a read that
         disagrees with the count endpoint is read again, then refused with the numbers.
         `counted=False` skips the check, for reads made while this run itself writes (an
         import reading back one record: its own creates change the count meanwhile).
+        `seen` hears the items read so far after each page, and of how many (a listing of
+        more than one page asks the count first, so progress has a total).
         """
         for _ in range(2):
-            items = await self._pages(listing)
+            items = await self._pages(listing, seen)
             if listing.count_path is None or not counted:
                 return items
-            body = {k: v for k, v in listing.body.items() if k not in ("sort", "include_secrets")}
-            count = await self.request("POST", listing.count_path, body)
+            count = await self._count(listing)
             if not isinstance(count, int) or count == len(items):
                 return items
         raise ApiError(
@@ -285,7 +317,12 @@ class Api:
             f"counts {count}; is something changing it? Run again when it is quiet"
         )
 
-    async def _pages(self, listing: Listing) -> list[JSONObject]:
+    async def _count(self, listing: Listing) -> JSON:
+        body = {k: v for k, v in listing.body.items() if k not in ("sort", "include_secrets")}
+        assert listing.count_path is not None
+        return await self.request("POST", listing.count_path, body)
+
+    async def _pages(self, listing: Listing, heard: Seen | None = None) -> list[JSONObject]:
         """Every item of a listing, paged explicitly until a short page; deduplicated by id."""
         if listing.single:
             answer = await self.request("GET", listing.path)
@@ -293,6 +330,7 @@ class Api:
         items: list[JSONObject] = []
         seen: set[str] = set()
         offset = 0
+        total: int | None = None
         while True:
             body: JSONObject = dict(listing.body)
             if listing.paged:
@@ -308,7 +346,13 @@ class Api:
                             continue
                         seen.add(ident)
                     items.append(item)
-            if not listing.paged or len(page) < PAGE:
+            last = not listing.paged or len(page) < PAGE
+            if heard is not None:
+                if not last and offset == 0 and listing.count_path is not None:
+                    count = await self._count(listing)
+                    total = count if isinstance(count, int) else None
+                heard(len(items), len(items) if last else total)
+            if last:
                 return items
             offset += PAGE
 
@@ -341,53 +385,3 @@ class Api:
             if e.fatal:
                 raise
             return None
-
-
-def _reason(error: Exception) -> str:
-    text = str(error) or type(error).__name__
-    if "refused" in text.lower():
-        return "connection refused"
-    return text.splitlines()[0]
-
-
-def _headers(target: Target) -> dict[str, str]:
-    """Headers of every request: the profile's custom ones, then auth, as Prefect's client."""
-    headers = {"User-Agent": "pfx", "X-PREFECT-API-VERSION": FALLBACK_API_VERSION}
-    for name, value in target.headers:
-        if name.lower() not in PROTECTED:
-            headers[name] = value
-    if target.auth_string:
-        token = base64.b64encode(target.auth_string.encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    elif target.api_key:
-        headers["Authorization"] = f"Bearer {target.api_key}"
-    return headers
-
-
-def _verify(verify: bool | str) -> bool | ssl.SSLContext:
-    """What httpx checks server certificates with, as Prefect's client builds it."""
-    if not isinstance(verify, str):
-        return verify
-    try:
-        return ssl.create_default_context(cafile=verify)
-    except (OSError, ssl.SSLError) as e:
-        raise UsageError(f"PREFECT_API_SSL_CERT_FILE {verify}: {_reason(e)}") from None
-
-
-def _hopeless(error: Exception) -> bool:
-    """Connection failures that waiting will not mend (a certificate the client refuses)."""
-    return "CERTIFICATE_VERIFY_FAILED" in str(error) or isinstance(error.__context__, ssl.SSLError)
-
-
-def _answer(response: httpx.Response) -> Answer:
-    """An error answer as pfx.server.answers judges it."""
-    try:
-        body: JSON = response.json()
-    except ValueError:
-        body = None
-    return Answer(
-        response.status_code,
-        body,
-        response.text,
-        retry_after(response.headers.get("Retry-After")),
-    )

@@ -11,6 +11,9 @@ probe, so a SQLite destination settles at one write in flight while a rate-limit
 what it gained. Far from its destination, growth steps by a quarter of the allowance (slow
 start), so a Cloud-like round trip is hidden within a few windows. The user's `--concurrency`
 is the ceiling (CEILING by default).
+
+`Cadence` is the other half of the pace, the user's: `--max-rate N` requests a minute at
+most, every request (reads, writes, retries) starting 60/N seconds after the one before.
 """
 
 from __future__ import annotations
@@ -124,6 +127,24 @@ class Pace:
         if retry_after is not None:
             return min(60.0, max(0.0, retry_after))
         return float(min(8.0, 0.05 * 2.0 ** (attempt - 1)))
+
+
+@dataclass
+class Cadence:
+    """At most `per_minute` requests a minute, evenly spaced (--max-rate): each request
+    starts at least 60 / per_minute seconds after the one before, so no window of any length
+    holds more than its share plus the request that opens it (no burst: a second holds at most
+    its sixtieth, rounded up). Prefect Cloud limits requests per account, shared with every
+    worker: a migration that keeps under its cap leaves them room."""
+
+    per_minute: float
+    next_at: float = float("-inf")
+
+    def book(self, now: float) -> float:
+        """Take the next start; returns the seconds to wait from `now` until it."""
+        at = max(now, self.next_at)
+        self.next_at = at + 60.0 / self.per_minute
+        return at - now
 
 
 def _unqueued(times: deque[tuple[int, float]]) -> float:

@@ -31,9 +31,8 @@ from pfx.openapi import read_accepts
 from pfx.prefect_types import prefect_block_types
 from pfx.profiles import Target, resolve
 from pfx.secrets import Sealer
-from pfx.server.api import Api
-
-Progress = Callable[[str, int], None]
+from pfx.server.api import Api, Seen
+from pfx.watching import Conduct
 
 
 @dataclass
@@ -81,15 +80,17 @@ async def read_server(
     api: Api,
     *,
     secrets: bool = False,
-    progress: Progress | None = None,
     openapi: bool = False,
     kinds: Collection[str] | None = None,
     name_unreadable: bool = False,
+    side: str = "server",
 ) -> ServerRead:
     """Every item of every kind (or of `kinds` and the parents they are read under), with the
     release quirks of the module doc. `secrets`: read secret values in clear (export as asked);
     `name_unreadable`: a kind only some releases have that fails to read is named in
-    `skipped` (export) instead of raising (see `listing_failure`)."""
+    `skipped` (export) instead of raising (see `listing_failure`). The api's watcher hears
+    the phase `reading <side>` and each kind's items as they are read."""
+    api.watcher.phase(f"reading {side}")
     wanted = [kind for kind in KINDS if kinds is None or _needed(kind, kinds)]
     read = ServerRead()
     known = anyio.Event()
@@ -118,7 +119,7 @@ async def read_server(
         if openapi:
             tg.start_soon(document)
         tg.start_soon(quirks)
-        await _read_kinds(api, wanted, read, secrets, progress, name_unreadable)
+        await _read_kinds(api, wanted, read, secrets, name_unreadable)
     if v1:
         name = tag_limit.KIND.name
         read.raw[name] = tag_limit.with_v1(read.raw.get(name, []), v1)
@@ -145,7 +146,6 @@ async def _read_kinds(
     kinds: list[Kind],
     read: ServerRead,
     secrets: bool,
-    progress: Progress | None,
     name_unreadable: bool,
 ) -> None:
     """Each listing once (kinds that share one, global and tag limits, read it once), per
@@ -163,19 +163,19 @@ async def _read_kinds(
 
     async def one(ident: bytes) -> None:
         listing, sharing = listings[ident], shared[ident]
+        label = ", ".join(kind.name for kind in sharing)
         try:
             if listing.per is not None:
                 await done[listing.per].wait()
             parents = _names(read.raw.get(listing.per, [])) if listing.per else None
-            items = await list_items(api, listing, parents)
+            items = await list_items(api, listing, parents, seen=_tally(api, label))
         except ApiError as e:
             read.skipped += listing_failure(sharing, e, name=name_unreadable)
             items = []
+        api.watcher.listed(label, len(items), len(items))
         for kind in sharing:
             read.raw[kind.name] = items
             done[kind.name].set()
-            if progress:
-                progress(kind.name, sum(1 for item in items if kind.own(item)))
 
     async with anyio.create_task_group() as tg:
         for ident in shared:
@@ -196,18 +196,42 @@ def listing_failure(kinds: list[Kind], error: ApiError, *, name: bool) -> list[S
     return [Skipped(kind=kind.name, key=("*",), reason=why) for kind in optional]
 
 
+def _tally(api: Api, label: str) -> Callable[[str], Seen]:
+    """What hears the pages of one listing (under each parent, for a kind listed per
+    parent) and tells the watcher their sum; a total only once every part's is known."""
+    parts: dict[str, tuple[int, int | None]] = {}
+
+    def part(name: str) -> Seen:
+        def seen(done: int, total: int | None) -> None:
+            parts[name] = (done, total)
+            totals = [t for _, t in parts.values()]
+            whole = None if None in totals else sum(t or 0 for t in totals)
+            api.watcher.listed(label, sum(d for d, _ in parts.values()), whole)
+
+        return seen
+
+    return part
+
+
 async def list_items(
-    api: Api, listing: Listing, parents: Iterable[str] | None = None, *, counted: bool = True
+    api: Api,
+    listing: Listing,
+    parents: Iterable[str] | None = None,
+    *,
+    counted: bool = True,
+    seen: Callable[[str], Seen] | None = None,
 ) -> list[JSONObject]:
     """Every item of one listing; a listing read per parent (Listing.per) is read under each
-    of `parents` at once, in the order of their names. `counted`: see Api.list_all."""
+    of `parents` at once, in the order of their names. `counted`: see Api.list_all; `seen`
+    gives what hears each part's pages (by parent name, "" for a listing without parents)."""
     if listing.per is None:
-        return await api.list_all(listing, counted=counted)
+        return await api.list_all(listing, counted=counted, seen=seen("") if seen else None)
     names = sorted(set(parents or ()))
     pages: dict[str, list[JSONObject]] = {}
 
     async def under(name: str) -> None:
-        pages[name] = await api.list_all(listing.under(name), counted=counted)
+        heard = seen(name) if seen else None
+        pages[name] = await api.list_all(listing.under(name), counted=counted, seen=heard)
 
     async with anyio.create_task_group() as fan:
         for name in names:
@@ -227,24 +251,32 @@ def _names(items: list[JSONObject]) -> list[str]:
     return [str(item["name"]) for item in items if "name" in item]
 
 
-def read_live(profile: str | None = None, *, concurrency: int = 8, openapi: bool = False) -> Live:
+def read_live(
+    profile: str | None = None,
+    *,
+    concurrency: int = 8,
+    openapi: bool = False,
+    conduct: Conduct | None = None,
+) -> Live:
     """Every record of `profile`'s server in memory (see Live); `openapi`: also read what
     it accepts, to compare as an import there would (named losses are no difference)."""
     target = resolve(profile)
-    return run_interruptibly(_read_live, target, concurrency, openapi)
+    return run_interruptibly(_read_live, target, concurrency, openapi, conduct)
 
 
 def read_records(
-    profile: str | None = None, *, concurrency: int = 8
+    profile: str | None = None, *, concurrency: int = 8, conduct: Conduct | None = None
 ) -> tuple[list[Record], list[Skipped], Source]:
     """Every record of `profile`'s server in memory, as an export would write them (secret
     values withheld), what was named instead, and where they came from."""
-    live = read_live(profile, concurrency=concurrency)
+    live = read_live(profile, concurrency=concurrency, conduct=conduct)
     return live.records, live.skipped, live.source
 
 
-async def _read_live(target: Target, concurrency: int, openapi: bool) -> Live:
-    async with Api(target, concurrency=concurrency) as api:
+async def _read_live(
+    target: Target, concurrency: int, openapi: bool, conduct: Conduct | None
+) -> Live:
+    async with Api(target, concurrency=concurrency, conduct=conduct) as api:
         read = await read_server(api, openapi=openapi)
     records, skipped = build_records(read.raw, Sealer.create("withheld", None))
     source = Source(
@@ -298,13 +330,14 @@ async def recover_owners(api: Api, raw: dict[str, list[JSONObject]]) -> None:
     if not automations or not deployments:
         return
     owners: dict[str, set[str]] = defaultdict(set)
+    asked = 0
     # As many lookups at once as the command allows (`--concurrency`): a far-away source
     # pays its round trip once per deployment.
     limiter = anyio.CapacityLimiter(api.pace.ceiling)
     missing = False
 
     async def related(dep_id: str) -> None:
-        nonlocal missing
+        nonlocal missing, asked
         async with limiter:
             try:
                 found = await api.request(
@@ -315,6 +348,9 @@ async def recover_owners(api: Api, raw: dict[str, list[JSONObject]]) -> None:
                     raise
                 missing = True
                 return
+            finally:
+                asked += 1
+                api.watcher.listed("automation owners", asked, len(deployments))
         for item in found if isinstance(found, list) else []:
             ident = str(item.get("id")) if isinstance(item, dict) else ""
             ours = automations.get(ident)

@@ -15,6 +15,7 @@ from pfx.kinds import result_storage, saved_search
 from pfx.kinds.base import Call, Listing
 from pfx.model import Record, Ref, Skipped
 from pfx.server.reading import read_server
+from pfx.watching import Watcher
 
 FLOW = "0b0c5e2a-6f4e-4b8e-9d7a-3c1f2e4d5a6b"
 RUN = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
@@ -84,7 +85,11 @@ class FakeApi:
     def __init__(self, fails: dict[str, int]) -> None:
         self.fails = fails
 
-    async def list_all(self, listing: Listing, *, counted: bool = True) -> list[JSONObject]:
+    watcher = Watcher()
+
+    async def list_all(
+        self, listing: Listing, *, counted: bool = True, seen: object = None
+    ) -> list[JSONObject]:
         status = self.fails.get(listing.path)
         if status is not None:
             raise ApiError(f"answered {listing.path} with HTTP {status}", status)
