@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             "--secrets",
             "encrypt",
             "--json",
+            "--force",  # each repeat writes the same file
         )
         runs = [
             measure.run(

@@ -38,7 +38,7 @@ def run(bench: Bench, backend: str, bundle: Path, cap: int) -> dict[str, Any]:
     with _proxy(bench.source_server.url) as proxy:
         where = bench.run_in(f"paced-export-{cap}")
         env = measure.user_env(where / "home", {"src": proxy.url}, passphrase=PASSPHRASE)
-        argv = [bench.pfx, "export", "-p", "src", "-o", str(where / "paced.pfx"), "-q"]
+        argv = [bench.pfx, "export", "-p", "src", "-o", str(where / "paced.pfx"), "-q", "--force"]
         argv += ["--max-rate", str(cap)]
         proc = measure.run(argv, env, where, tag="export", timeout=7200)
         out["runs"]["export"] = proc.as_json() | pace(proxy.arrivals, cap)

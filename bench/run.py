@@ -147,7 +147,17 @@ class Bench:
         where = self.run_in("export")
         bundle = where / "bench.pfx"
         env = measure.user_env(where / "home", {"src": src.url}, passphrase=PASSPHRASE)
-        argv = [self.pfx, "export", "-p", "src", "-o", str(bundle), "--secrets", "encrypt"]
+        argv = [
+            self.pfx,
+            "export",
+            "-p",
+            "src",
+            "-o",
+            str(bundle),
+            "--secrets",
+            "encrypt",
+            "--force",
+        ]
         proc = measure.run([*argv, "--json"], env, where, tag="export")
         if proc.returncode != 0:
             raise RuntimeError(f"pfx export failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -220,7 +230,17 @@ class Bench:
             where = self.run_in(f"{backend}-pfx")
             env = measure.user_env(where / "home", {"dst": dst.url}, passphrase=PASSPHRASE)
             rep = where / "report.json"
-            argv = [self.pfx, "import", str(bundle), "-p", "dst", "--report", str(rep), "-q"]
+            argv = [
+                self.pfx,
+                "import",
+                str(bundle),
+                "-p",
+                "dst",
+                "--report",
+                str(rep),
+                "-q",
+                "--force",
+            ]
             if self.args.pfx_concurrency:
                 argv += ["--concurrency", str(self.args.pfx_concurrency)]
             proc = measure.run(argv, env, where, tag="import", timeout=3600)
