@@ -29,6 +29,7 @@ from fixtures.seed import seed
 from fixtures.servers import start_server
 from pfx import bundle as codec
 from pfx import bundlefile
+from pfx.authenticity import open_keys
 from pfx.model import Record
 from pfx.repository.hashes import fingerprinted, record_hashes
 from pfx.repository.hashfile import encode_records
@@ -206,6 +207,7 @@ def make_history(store: ObjectStore, work: Path, prefix: str, count: int) -> str
         key="k", secret="s", endpoint_url=store.endpoint, skip_instance_cache=True
     )
     original = bundlefile.read_bundle(work / "x.pfx")
+    keys = open_keys(original.manifest, PASSPHRASE)
     records = list(original.records)
     index = next(i for i, r in enumerate(records) if r.kind == "variable")
     variable = records[index].key[0]
@@ -232,6 +234,7 @@ def make_history(store: ObjectStore, work: Path, prefix: str, count: int) -> str
                     created=when,
                     secrets=original.manifest.secrets,
                     skipped=original.manifest.skipped,
+                    keys=keys,  # sealed again, as export seals (format 1.4)
                 )
             )
             bundlefile.write_lines(path, lines)
