@@ -325,6 +325,34 @@ def test_concurrent_writers_keep_every_snapshot(backups: Backups) -> None:
     assert check_repository(backups.repo_url).exit_code == 0
 
 
+def test_a_backup_publishing_during_a_compaction_keeps_its_entry(backups: Backups) -> None:
+    """A compaction lists the repository while another backup publishes (bundle, then entry)
+    between its first and second listing: the new snapshot is not taken for a forgotten one,
+    its entry survives the compaction, and it is listed afterwards."""
+    for i in range(COMPACT_AT - 1):
+        backups.store(f"2026-01-02T00:{i:02d}:00Z", {"a": i})
+    repo = open_repository(backups.repo_url)
+    store = repo.store
+    real_list = store.list
+    calls: list[str] = []
+
+    def list_then_publish(prefix: str) -> dict[str, int]:
+        found = real_list(prefix)
+        calls.append(prefix)
+        if len(calls) == 1:  # another backup publishes between this listing and the next
+            backups.store("2026-01-02T01:00:00Z", {"a": "meanwhile"})
+        return found
+
+    store.list = list_then_publish  # type: ignore[method-assign]
+    listing = repo.listing()
+    store.list = real_list  # type: ignore[method-assign]
+    assert repo.compact(listing, force=True)
+    after = backups.listing()
+    assert "2026-01-02T01:00:00Z" in [e.time for e in after.entries]
+    assert len(after.entries) == COMPACT_AT
+    assert check_repository(backups.repo_url).exit_code == 0
+
+
 def test_log_tells_appeared_changed_and_disappeared(backups: Backups) -> None:
     """The history of a record from the hashes, with the changed field's old and new value,
     reading only the bundles around the change."""

@@ -132,9 +132,13 @@ class Repository:
         raise AssertionError("unreachable")
 
     def _listing(self) -> Listing | None:
-        bundles = self.store.list(BUNDLES)
         loose = sorted(self.store.list(ENTRIES))
         packs = sorted(self.store.list(PACKS))
+        # Bundles are listed after the entries: a backup writes its bundle before its entry,
+        # so every entry listed has its bundle listed too, unless it was forgotten. Listed
+        # the other way, a backup publishing in between would look forgotten (stale), and a
+        # compaction running meanwhile would drop its entry.
+        bundles = self.store.list(BUNDLES)
         got = self.store.read_many(packs + loose)
         if any(name not in got for name in packs):
             return None  # a compaction deleted a pack we listed: list again
