@@ -224,3 +224,20 @@ def test_idle_time_is_not_saved_up_for_a_burst() -> None:
     """After ten idle minutes, a burst of requests is paced as before, not let through."""
     starts = _starts(120, [0.0, 600.0, 600.0, 600.0])
     assert starts == [0.0, 600.0, 600.5, 601.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cap=st.integers(min_value=60, max_value=6000),
+    lateness=st.lists(st.floats(min_value=0, max_value=0.5, allow_nan=False), max_size=200),
+)
+def test_a_late_start_moves_the_next_one(cap: int, lateness: list[float]) -> None:
+    """Requests that wake up later than booked (a busy event loop) still start at least
+    60/cap seconds apart, as Api takes turns: book, sleep, then say when it really started."""
+    cadence = Cadence(cap)
+    now, starts = 0.0, []
+    for late in lateness:
+        now += cadence.book(now) + late
+        cadence.started(now)
+        starts.append(now)
+    assert all(b - a >= 60 / cap - 1e-9 for a, b in itertools.pairwise(starts))

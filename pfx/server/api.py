@@ -70,6 +70,7 @@ class Api:
         conduct = conduct or Conduct()
         self.watcher = conduct.watcher
         self._cadence = Cadence(conduct.max_rate) if conduct.max_rate else None
+        self._turn: anyio.Lock | None = None
         self._in_flight = 0
         self._waiters: deque[anyio.Event] = deque()
         self._resume_at = 0.0
@@ -261,11 +262,17 @@ class Api:
             await anyio.sleep(delay)
 
     async def _wait_for_turn(self) -> None:
-        """Wait for this request's start under --max-rate (pace.Cadence), if one is set."""
-        if self._cadence is not None:
+        """Wait for this request's start under --max-rate (pace.Cadence), if one is set. One
+        request at a time takes its turn, so a late wake-up moves every later start."""
+        if self._cadence is None:
+            return
+        if self._turn is None:
+            self._turn = anyio.Lock()
+        async with self._turn:
             delay = self._cadence.book(time.monotonic())
             if delay > 0:
                 await anyio.sleep(delay)
+            self._cadence.started(time.monotonic())
 
     def _heard(self, method: str, path: str, status: int | None, started: float) -> None:
         """Tell the watcher of one request (for -v): never its headers or body."""

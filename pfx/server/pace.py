@@ -146,6 +146,12 @@ class Cadence:
         self.next_at = at + 60.0 / self.per_minute
         return at - now
 
+    def started(self, now: float) -> None:
+        """A booked request really started at `now`: one that started later than booked (the
+        event loop was busy) moves the next start, so starts are spaced as they happen, not
+        only as booked."""
+        self.next_at = max(self.next_at, now + 60.0 / self.per_minute)
+
 
 def _unqueued(times: deque[tuple[int, float]]) -> float:
     """The median time of the answers taken at the lowest allowance among `times`."""
