@@ -17,7 +17,6 @@ from pfx.repository.model import RECORD_PACKS, RecordHash, SnapshotEntry
 from pfx.repository.repo import (
     Listing,
     Repository,
-    bundle_name,
     open_repository,
     records_name,
 )
@@ -61,11 +60,7 @@ def check_repository(
 
 
 def _local(repo: Repository, snapshot: str, workdir: Path) -> Path:
-    if isinstance(repo.store, LocalStore):
-        return repo.store.root.joinpath(*bundle_name(snapshot).split("/"))
-    path = workdir / f"{snapshot}.pfx"
-    repo.fetch_bundle(snapshot, path)
-    return path
+    return repo.local_bundle(snapshot, workdir / f"{snapshot}.pfx")
 
 
 def _check_snapshot(

@@ -14,8 +14,7 @@ from pfx.bundlefile import read_manifest
 from pfx.errors import BundleError
 from pfx.repository.model import SnapshotEntry
 from pfx.repository.reference import choose, parse_reference
-from pfx.repository.repo import bundle_name, open_repository
-from pfx.repository.store import LocalStore
+from pfx.repository.repo import open_repository
 
 
 @dataclass(frozen=True)
@@ -37,12 +36,7 @@ def resolve_bundle(text: str, workdir: Path) -> Resolved:
         return Resolved(path)
     repo = open_repository(ref.repo)
     entry = choose(repo.listing().entries, ref)
-    if isinstance(repo.store, LocalStore):
-        local = repo.store.root.joinpath(*bundle_name(entry.id).split("/"))
-    else:
-        workdir.mkdir(parents=True, exist_ok=True)
-        local = workdir / f"{entry.short}.pfx"
-        repo.fetch_bundle(entry.id, local)
+    local = repo.local_bundle(entry.id, workdir / f"{entry.short}.pfx")
     manifest = read_manifest(local)
     if manifest.digest != entry.digest:
         raise BundleError(

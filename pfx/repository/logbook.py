@@ -29,7 +29,7 @@ from pfx.repository.repo import (
     open_repository,
     records_name,
 )
-from pfx.repository.store import LocalStore, Missing
+from pfx.repository.store import Missing
 from pfx.select import Selector, parse_selector
 
 # Record hash objects fetched at once (concurrently on object stores).
@@ -110,10 +110,9 @@ def _describe(repo: Repository, events: list[Event], workdir: Path) -> int:
             needed.setdefault(event.before[0], set()).add(event.before[1])
             needed.setdefault(event.snapshot, set()).add(event.after)
     records: dict[tuple[str, int], Record] = {}
-    local = isinstance(repo.store, LocalStore)
-    if not local:
-        # Every bundle a change needs, fetched together (an object store answers them at once).
-        repo.store.download_many({bundle_name(s): workdir / f"{s}.pfx" for s in needed})
+    remote = [s for s in needed if repo.bundle_path(s) is None]
+    # Every bundle a change needs, fetched together (an object store answers them at once).
+    repo.store.download_many({bundle_name(s): workdir / f"{s}.pfx" for s in remote})
     for snapshot, positions in needed.items():
         for position, record in _read_lines(repo, snapshot, positions, workdir):
             records[(snapshot, position)] = record
@@ -128,10 +127,8 @@ def _read_lines(
 ) -> Iterator[tuple[int, Record]]:
     """The records at `positions` of a snapshot's bundle (where it lies, or downloaded into
     `workdir`), each checked against the manifest."""
-    if isinstance(repo.store, LocalStore):
-        path = repo.store.root.joinpath(*bundle_name(snapshot).split("/"))
-    else:
-        path = workdir / f"{snapshot}.pfx"  # downloaded by _describe
+    lies = repo.bundle_path(snapshot)
+    path = lies or workdir / f"{snapshot}.pfx"  # else downloaded by _describe
     hashes: Sequence[str] = []
     last = max(positions)
     for i, line in enumerate(iter_lines(path)):
@@ -148,5 +145,5 @@ def _read_lines(
             yield position, record_from(load_line(line))
         if position >= last:
             break
-    if not isinstance(repo.store, LocalStore):
+    if lies is None:
         path.unlink(missing_ok=True)

@@ -42,7 +42,7 @@ from pfx.repository.model import (
     RepositoryConfig,
     SnapshotEntry,
 )
-from pfx.repository.store import Missing, Store, open_store
+from pfx.repository.store import LocalStore, Missing, Store, open_store
 
 # Loose entries a backup leaves before it packs them into one object.
 COMPACT_AT = 32
@@ -191,8 +191,21 @@ class Repository:
         except KeyError:
             raise ValueError(f"record pack {pack} lacks snapshot {snapshot[:8]}") from None
 
-    def fetch_bundle(self, snapshot: str, target: Path) -> None:
+    def bundle_path(self, snapshot: str) -> Path | None:
+        """Where a snapshot's bundle lies, when the repository is a local directory (None on an
+        object store: download it)."""
+        if isinstance(self.store, LocalStore):
+            return self.store.root.joinpath(*bundle_name(snapshot).split("/"))
+        return None
+
+    def local_bundle(self, snapshot: str, target: Path) -> Path:
+        """A snapshot's bundle as a local file: where it lies, else downloaded to `target`."""
+        found = self.bundle_path(snapshot)
+        if found is not None:
+            return found
+        target.parent.mkdir(parents=True, exist_ok=True)
         self.store.download(bundle_name(snapshot), target)
+        return target
 
     @property
     def salt(self) -> bytes:
