@@ -31,9 +31,9 @@ from pfx import bundle as codec
 from pfx import bundlefile
 from pfx.authenticity import open_keys
 from pfx.model import Record
-from pfx.repository.hashes import fingerprinted, record_hashes
+from pfx.repository.hashes import record_hashes, snapshot_entry
 from pfx.repository.hashfile import encode_records
-from pfx.repository.model import RECORD_PACKS, SnapshotEntry, SnapshotSecrets, format_time
+from pfx.repository.model import RECORD_PACKS, SnapshotEntry, format_time
 from pfx.repository.repo import (
     COMPACT_AT,
     Repository,
@@ -247,25 +247,15 @@ def make_history(store: ObjectStore, work: Path, prefix: str, count: int) -> str
             fs.copy(f"{prefix}/{bundle_name(current[0])}", f"{prefix}/{bundle_name(snapshot)}")
         assert current is not None
         made, hashes = current[1], current[2]
-        m = made.manifest
-        entry = SnapshotEntry(
+        size = (work / f"variant-{prefix.replace('/', '-')}-{i - i % CHANGE_EVERY}.pfx").stat()
+        # The entry a backup would publish, at this snapshot's (synthetic) hour.
+        entry = snapshot_entry(
+            made,
+            PASSPHRASE,
             id=snapshot,
-            time=when,
-            source=m.source,
-            counts=m.counts,
-            records=len(m.hashes),
-            digest=m.digest,
-            size=(work / f"variant-{prefix.replace('/', '-')}-{i - i % CHANGE_EVERY}.pfx")
-            .stat()
-            .st_size,
-            secrets=SnapshotSecrets(
-                mode=m.secrets.mode,
-                encrypted=m.secrets.encrypted,
-                withheld=m.secrets.withheld,
-                fingerprinted=fingerprinted(made, PASSPHRASE),
-            ),
+            size=size.st_size,
             parent=entries[-1].id if entries else None,
-        )
+        ).model_copy(update={"time": when})
         repo.store.write(records_name(snapshot), encode_records(snapshot, hashes))
         repo.store.write(entry_name(snapshot), orjson.dumps(entry.model_dump(mode="json")))
         entries.append(entry)
