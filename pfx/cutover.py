@@ -25,7 +25,7 @@ from pfx.jsontypes import JSONObject
 from pfx.keying import key_items
 from pfx.profiles import Target, resolve
 from pfx.prune import destination_records, plan_deferred, prune_outcomes
-from pfx.report import Outcome, Report
+from pfx.report import Outcome, Report, worst_exit
 from pfx.server.api import Api
 from pfx.server.reading import read_server
 from pfx.standby import SWITCHES, Deferred, Held, Step, plan_cutover
@@ -36,8 +36,6 @@ PassphraseSource = Callable[[], str]
 
 # Deployments are keyed by their flow's name: flows are read too.
 KINDS_READ = ("flow", *SWITCHES)
-# Which exit code wins when several apply (as import's, README).
-PRECEDENCE = (4, 5, 3, 6, 0)
 
 __all__ = ["CutoverPlan", "CutoverResult", "cutover", "read_report"]
 
@@ -70,7 +68,7 @@ class CutoverResult:
         changes = any(s.verdict == "set" for s in self.steps) or bool(self.deletions)
         if self.dry_run and changes:
             codes.append(6)
-        return min(codes, key=PRECEDENCE.index, default=0)
+        return worst_exit(codes)
 
 
 @dataclass

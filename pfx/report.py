@@ -11,6 +11,7 @@ hold); such records are counted apart as `with-losses`. The exit code is documen
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +49,15 @@ EXIT_KEPT = 3
 EXIT_INCOMPLETE = 4
 EXIT_LOSSES = 5
 EXIT_CHANGES = 6
+# Which code wins when several apply (a stop above all), for whatever combines outcomes.
+PRECEDENCE = (EXIT_STOPPED, EXIT_INCOMPLETE, EXIT_LOSSES, EXIT_KEPT, EXIT_CHANGES, EXIT_OK)
+
+
+def worst_exit(codes: Iterable[int]) -> int:
+    """The code that wins among `codes` by PRECEDENCE (EXIT_OK when there are none)."""
+    return min(codes, key=PRECEDENCE.index, default=EXIT_OK)
+
+
 # The column that counts records with named losses, apart from their status.
 WITH_LOSSES = "with-losses"
 
